@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Builds the envtest control plane (kube-apiserver and etcd) from the Go module
+# proxy, because release binaries cannot be downloaded here, and caches them.
+# Prints the directory to use as KUBEBUILDER_ASSETS.
+#
+#   KUBE_VERSION   kube-apiserver version (k8s.io/kubernetes), default 1.34.3
+#   ETCD_VERSION   etcd version (go.etcd.io/etcd/server/v3), default 3.7.3
+set -euo pipefail
+
+KUBE_VERSION=${KUBE_VERSION:-1.34.3}
+ETCD_VERSION=${ETCD_VERSION:-3.7.3}
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/envtest
+dir=$cache/kube-$KUBE_VERSION-etcd-$ETCD_VERSION
+
+if [[ -x $dir/kube-apiserver && -x $dir/etcd ]]; then
+  echo "$dir"
+  exit 0
+fi
+
+log() { echo "envtest-assets: $*" >&2; }
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+mkdir -p "$dir"
+export GOFLAGS="-mod=mod -buildvcs=false"
+
+# kube-apiserver: k8s.io/kubernetes replaces its staging modules with local
+# paths, so a throwaway module points each of them at the published
+# k8s.io/<name> v0.<minor>.<patch> module instead.
+build_kube_apiserver() {
+  local minor_patch=${KUBE_VERSION#*.}
+  mkdir "$work/kube" && cd "$work/kube"
+  go mod init envtest/kube-apiserver >/dev/null 2>&1
+  go mod edit -require="k8s.io/kubernetes@v$KUBE_VERSION"
+  local gomod
+  gomod=$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
+  local name
+  for name in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod"); do
+    go mod edit -replace="$name=$name@v0.$minor_patch"
+  done
+  local pkg=k8s.io/component-base/version
+  go build -trimpath -o "$dir/kube-apiserver.tmp" \
+    -ldflags "-s -w -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=${KUBE_VERSION%%.*} -X $pkg.gitMinor=${minor_patch%%.*}" \
+    k8s.io/kubernetes/cmd/kube-apiserver
+  mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
+}
+
+# etcd: the module root of go.etcd.io/etcd/server/v3 is etcd's main package.
+build_etcd() {
+  mkdir "$work/etcd" && cd "$work/etcd"
+  go mod init envtest/etcd >/dev/null 2>&1
+  go mod edit -require="go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
+  go build -trimpath -o "$dir/etcd.tmp" -ldflags "-s -w" go.etcd.io/etcd/server/v3
+  mv "$dir/etcd.tmp" "$dir/etcd"
+}
+
+if [[ ! -x $dir/etcd ]]; then
+  log "building etcd v$ETCD_VERSION (cached in $dir)"
+  (build_etcd)
+fi
+if [[ ! -x $dir/kube-apiserver ]]; then
+  log "building kube-apiserver v$KUBE_VERSION (cached in $dir; about 10 minutes cold)"
+  (build_kube_apiserver)
+fi
+echo "$dir"

@@ -1,0 +1,14 @@
+package handlers
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// beforeClusterUpgrade re-applies the desired state so that chart version,
+// values and credentials are current before the upgrade. It never asks CAPI
+// to wait: retryAfterSeconds is 0 on every answer.
+func (s *Server) beforeClusterUpgrade(ctx context.Context, cluster types.NamespacedName) result {
+	return s.deploy(ctx, cluster, false)
+}

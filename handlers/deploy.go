@@ -1,0 +1,222 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector"
+	"github.com/konnector-hooks/konnector-hooks/kube"
+)
+
+// Event reasons recorded on the Cluster.
+const (
+	reasonApplied          = "KonnectorAgentApplied"
+	reasonUninstallStarted = "KonnectorAgentUninstallStarted"
+	reasonRemoved          = "KonnectorAgentRemoved"
+	reasonUninstallTimeout = "KonnectorAgentUninstallTimedOut"
+)
+
+// deployInputs is what the deploy path reads before deciding anything.
+type deployInputs struct {
+	cluster *clusterv1.Cluster
+	// config is nil when the addon is not enabled; configErr is set when the
+	// configuration is invalid.
+	config    *konnector.Config
+	configErr error
+	// current holds the addon's objects as they are now, nil where absent,
+	// in the order of desiredList.
+	current []client.Object
+}
+
+// readDeployInputs reads the Cluster and the addon's current objects in one
+// round of parallel requests: the objects' names follow from the request.
+func (s *Server) readDeployInputs(ctx context.Context, c client.Client, key types.NamespacedName) (*deployInputs, error) {
+	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
+	in := &deployInputs{
+		cluster: &clusterv1.Cluster{},
+		current: []client.Object{&caaphv1.HelmChartProxy{}, &addonsv1.ClusterResourceSet{}, &corev1.Secret{}},
+	}
+	var clusterFound bool
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		clusterFound, err = get(gctx, c, key, in.cluster)
+		return err
+	})
+	for i, obj := range in.current {
+		g.Go(func() error {
+			found, err := get(gctx, c, name, obj)
+			if !found {
+				in.current[i] = nil
+			}
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	if !clusterFound {
+		return nil, clusterNotFound(key)
+	}
+	in.config, in.configErr = konnector.ReadConfig(in.cluster.Spec.Topology.Variables, s.settings.DefaultCredentialsSecret)
+	return in, nil
+}
+
+// deploy is the one apply path of AfterControlPlaneInitialized and
+// BeforeClusterUpgrade: it brings the addon's objects to the desired state
+// and writes only what differs from it.
+func (s *Server) deploy(ctx context.Context, key types.NamespacedName, requireInitialized bool) result {
+	c, err := s.kube.Open()
+	if err != nil {
+		return failureFrom(err)
+	}
+	in, err := s.readDeployInputs(ctx, c, key)
+	if err != nil {
+		return failureFrom(err)
+	}
+	cluster := in.cluster
+	switch {
+	case cluster.DeletionTimestamp != nil:
+		return success(fmt.Sprintf("Cluster %s is being deleted: the Konnector Agent is not deployed", key))
+	case in.configErr != nil:
+		return failureFrom(in.configErr)
+	case in.config == nil:
+		return success(fmt.Sprintf("the Konnector Agent addon is not enabled for Cluster %s (no clusterConfig.addons.konnectorAgent): nothing to do", key))
+	case requireInitialized && !controlPlaneInitialized(cluster):
+		return failure(fmt.Sprintf("the control plane of Cluster %s is not initialized on the management cluster yet: the Konnector Agent is deployed once it is (CAPI calls the hook again)", key))
+	}
+	creds, err := s.readCredentials(ctx, c, cluster, in.config)
+	if err != nil {
+		return failureFrom(err)
+	}
+	desired := desiredList(konnector.DesiredObjects(cluster, in.config, creds, s.settings))
+
+	var stale []client.Object
+	for i, want := range desired {
+		have := in.current[i]
+		if have == nil {
+			stale = append(stale, want)
+			continue
+		}
+		if !konnector.IsOurs(have.GetLabels(), cluster.Name) {
+			return failure(fmt.Sprintf("%s %s already exists and is not managed by konnector-hooks (labels %s=%s, cluster-name=%s missing): delete or rename it so that the Konnector Agent can be deployed",
+				kindOf(want), objectKey(want), "app.kubernetes.io/managed-by", konnector.FieldManager, cluster.Name))
+		}
+		upToDate, err := kube.UpToDate(have, want)
+		if err != nil {
+			return failureFrom(fmt.Errorf("comparing %s %s: %w", kindOf(want), objectKey(want), err))
+		}
+		if !upToDate {
+			stale = append(stale, want)
+		}
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, obj := range stale {
+		g.Go(func() error { return kube.Apply(gctx, c, obj, konnector.FieldManager) })
+	}
+	if err := g.Wait(); err != nil {
+		return failureFrom(err)
+	}
+	hcp := objectKey(desired[0])
+	if len(stale) == 0 {
+		return success(fmt.Sprintf("Konnector Agent is up to date: HelmChartProxy %s installs chart %s %s", hcp, s.settings.ChartName, s.settings.ChartVersion))
+	}
+	var applied []string
+	for _, obj := range stale {
+		applied = append(applied, kindOf(obj)+" "+objectKey(obj))
+	}
+	slices.Sort(applied)
+	message := fmt.Sprintf("Konnector Agent applied: HelmChartProxy %s installs chart %s %s (wrote %s)", hcp, s.settings.ChartName, s.settings.ChartVersion, strings.Join(applied, ", "))
+	s.recordEvent(ctx, c, cluster, corev1.EventTypeNormal, reasonApplied, message)
+	return success(message)
+}
+
+// desiredList orders the desired objects as deployInputs.current.
+func desiredList(d konnector.Desired) []client.Object {
+	return []client.Object{d.HelmChartProxy, d.ClusterResourceSet, d.ResourceSetSecret}
+}
+
+// readCredentials reads and checks the Prism Central credentials Secret.
+func (s *Server) readCredentials(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, cfg *konnector.Config) (konnector.Credentials, error) {
+	secret := &corev1.Secret{}
+	found, err := get(ctx, c, types.NamespacedName{Namespace: cluster.Namespace, Name: cfg.CredentialsSecret}, secret)
+	if err != nil {
+		return konnector.Credentials{}, err
+	}
+	if !found {
+		return konnector.Credentials{}, konnector.MissingSecretError(cluster.Namespace, cfg.CredentialsSecret)
+	}
+	return konnector.ReadCredentials(secret)
+}
+
+func controlPlaneInitialized(cluster *clusterv1.Cluster) bool {
+	if init := cluster.Status.Initialization.ControlPlaneInitialized; init != nil {
+		return *init
+	}
+	return meta.IsStatusConditionTrue(cluster.Status.Conditions, clusterv1.ClusterControlPlaneInitializedCondition)
+}
+
+// get reads obj and reports whether it exists; only other errors are errors.
+func get(ctx context.Context, c client.Client, key types.NamespacedName, obj client.Object) (bool, error) {
+	err := c.Get(ctx, key, obj)
+	switch {
+	case err == nil:
+		return true, nil
+	case apierrors.IsNotFound(err):
+		return false, nil
+	default:
+		return false, fmt.Errorf("reading %s %s: %w", kindName(obj), key, err)
+	}
+}
+
+func clusterNotFound(key types.NamespacedName) error {
+	return &konnector.InputError{
+		Field:   "Cluster " + key.String(),
+		Problem: "not found on the management cluster",
+		Fix:     "the hook is only answered for Clusters that exist; check the request's cluster.metadata.namespace and name",
+	}
+}
+
+// failureFrom turns an error into the Failure answer: input errors say what
+// to fix; other errors are API errors that a retry may resolve.
+func failureFrom(err error) result {
+	var input *konnector.InputError
+	if errors.As(err, &input) {
+		return failure(input.Error())
+	}
+	return failure(err.Error() + " (CAPI retries the hook; if this persists, check konnector-hooks' access to the management cluster)")
+}
+
+// recordEvent records an Event on the Cluster. An event is a courtesy: a
+// failure to record it is logged and does not fail the hook.
+func (s *Server) recordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, eventType, reason, message string) {
+	if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, eventType, reason, message, s.now()); err != nil {
+		s.log.Warn("event not recorded", "cluster", client.ObjectKeyFromObject(cluster).String(), "reason", reason, "error", err.Error())
+	}
+}
+
+func objectKey(obj client.Object) string { return obj.GetNamespace() + "/" + obj.GetName() }
+
+func kindOf(obj client.Object) string { return obj.GetObjectKind().GroupVersionKind().Kind }
+
+// kindName names the kind of a typed object, whose TypeMeta may be empty.
+func kindName(obj client.Object) string {
+	gvks, _, err := kube.Scheme.ObjectKinds(obj)
+	if err != nil || len(gvks) == 0 {
+		return fmt.Sprintf("%T", obj)
+	}
+	return gvks[0].Kind
+}

@@ -1,0 +1,44 @@
+package handlers
+
+import (
+	"net/http"
+
+	runtimehooksv1 "sigs.k8s.io/cluster-api/api/runtime/hooks/v1alpha1"
+)
+
+// discoveryEndpoint answers CAPI's DiscoveryRequest with the hook table.
+func (s *Server) discoveryEndpoint() http.Handler {
+	respond := func(res result) any {
+		resp := &runtimehooksv1.DiscoveryResponse{CommonResponse: runtimehooksv1.CommonResponse{Status: res.status(), Message: res.message}}
+		resp.SetGroupVersionKind(runtimehooksv1.GroupVersion.WithKind("DiscoveryResponse"))
+		return resp
+	}
+	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
+		if !requirePost(w, r, respond) {
+			return
+		}
+		if _, err := decodeRequest(w, r, "DiscoveryRequest", false); err != nil {
+			err.write(w, respond)
+			return
+		}
+		writeJSON(w, http.StatusOK, s.discovery())
+	})
+}
+
+func (s *Server) discovery() *runtimehooksv1.DiscoveryResponse {
+	resp := &runtimehooksv1.DiscoveryResponse{}
+	resp.SetGroupVersionKind(runtimehooksv1.GroupVersion.WithKind("DiscoveryResponse"))
+	resp.Status = runtimehooksv1.ResponseStatusSuccess
+	failurePolicy := runtimehooksv1.FailurePolicyFail
+	timeout := s.settings.HandlerTimeoutSeconds
+	for _, h := range hooks {
+		gvh := mustGroupVersionHook(h)
+		resp.Handlers = append(resp.Handlers, runtimehooksv1.ExtensionHandler{
+			Name:           h.name,
+			RequestHook:    runtimehooksv1.GroupVersionHook{APIVersion: gvh.GroupVersion().String(), Hook: gvh.Hook},
+			TimeoutSeconds: &timeout,
+			FailurePolicy:  &failurePolicy,
+		})
+	}
+	return resp
+}

@@ -1,0 +1,40 @@
+package handlers
+
+import (
+	"context"
+
+	"k8s.io/apimachinery/pkg/types"
+	runtimehooksv1 "sigs.k8s.io/cluster-api/api/runtime/hooks/v1alpha1"
+	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
+)
+
+// hookHandler answers one hook call for the cluster the request names.
+type hookHandler func(s *Server, ctx context.Context, cluster types.NamespacedName) result
+
+// hook is one row of the table that drives the router, discovery and the
+// functions registered with functions-framework.
+type hook struct {
+	// function is the functions-framework name (FUNCTION_TARGET).
+	function string
+	// name is the handler name CAPI puts in the path, from discovery.
+	name   string
+	hook   catalog.Hook
+	handle hookHandler
+}
+
+// hooks is the one table of the hooks this extension implements.
+var hooks = []hook{
+	{"AfterControlPlaneInitialized", "after-control-plane-initialized", runtimehooksv1.AfterControlPlaneInitialized, (*Server).afterControlPlaneInitialized},
+	{"BeforeClusterUpgrade", "before-cluster-upgrade", runtimehooksv1.BeforeClusterUpgrade, (*Server).beforeClusterUpgrade},
+	{"BeforeClusterDelete", "before-cluster-delete", runtimehooksv1.BeforeClusterDelete, (*Server).beforeClusterDelete},
+}
+
+// hookCatalog is CAPI's catalog of hook types: it gives each hook's group,
+// version, request and response kinds, and the path CAPI calls.
+var hookCatalog = func() *catalog.Catalog {
+	c := catalog.New()
+	if err := runtimehooksv1.AddToCatalog(c); err != nil {
+		panic(err) // CAPI's own registration does not fail
+	}
+	return c
+}()

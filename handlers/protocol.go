@@ -1,0 +1,230 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"runtime/debug"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	runtimehooksv1 "sigs.k8s.io/cluster-api/api/runtime/hooks/v1alpha1"
+	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
+)
+
+// maxBodyBytes bounds a request body; CAPI's requests are a few KiB.
+const maxBodyBytes = 5 << 20
+
+// result is a hook's answer before encoding.
+type result struct {
+	failure           bool
+	message           string
+	retryAfterSeconds int32
+}
+
+func success(message string) result { return result{message: message} }
+
+func retryAfter(seconds int32, message string) result {
+	return result{message: message, retryAfterSeconds: seconds}
+}
+
+func failure(message string) result { return result{failure: true, message: message} }
+
+func (r result) status() runtimehooksv1.ResponseStatus {
+	if r.failure {
+		return runtimehooksv1.ResponseStatusFailure
+	}
+	return runtimehooksv1.ResponseStatusSuccess
+}
+
+// responder builds the JSON body of an endpoint's answer.
+type responder func(result) any
+
+// genericResponse answers where no hook, and so no response kind, applies.
+func genericResponse(res result) any {
+	return struct {
+		APIVersion string `json:"apiVersion"`
+		runtimehooksv1.CommonResponse
+	}{runtimehooksv1.GroupVersion.String(), runtimehooksv1.CommonResponse{Status: res.status(), Message: res.message}}
+}
+
+// hookResponse builds the typed CAPI response of a hook. The two blocking
+// hooks' types always carry retryAfterSeconds, 0 when done.
+func hookResponse(gvh catalog.GroupVersionHook) responder {
+	gvk, err := hookCatalog.Response(gvh)
+	if err != nil {
+		panic(err) // every hook of the table is in CAPI's catalog
+	}
+	return func(res result) any {
+		obj, err := hookCatalog.NewResponse(gvh)
+		if err != nil {
+			panic(err)
+		}
+		obj.GetObjectKind().SetGroupVersionKind(gvk)
+		resp := obj.(runtimehooksv1.ResponseObject)
+		resp.SetStatus(res.status())
+		resp.SetMessage(res.message)
+		if retry, ok := obj.(runtimehooksv1.RetryResponseObject); ok {
+			retry.SetRetryAfterSeconds(res.retryAfterSeconds)
+		}
+		return obj
+	}
+}
+
+func mustGroupVersionHook(h hook) catalog.GroupVersionHook {
+	gvh, err := hookCatalog.GroupVersionHook(h.hook)
+	if err != nil {
+		panic(err) // every hook of the table is in CAPI's catalog
+	}
+	return gvh
+}
+
+// endpoint turns a panic in fn into a Failure answer and a log line, instead
+// of functions-framework's bare 500.
+func (s *Server) endpoint(respond responder, fn http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if p := recover(); p != nil {
+				s.log.Error("panic while handling a request", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				writeJSON(w, http.StatusOK, respond(failure("internal error in konnector-hooks while handling "+r.URL.Path+"; it was logged: report it to the konnector-hooks maintainers")))
+			}
+		}()
+		fn(w, r)
+	})
+}
+
+// requestError is a request that cannot be processed at all.
+type requestError struct {
+	status  int
+	message string
+}
+
+func (e *requestError) write(w http.ResponseWriter, respond responder) {
+	writeJSON(w, e.status, respond(failure(e.message)))
+}
+
+// requirePost answers 405 to anything but POST, the only method CAPI uses.
+func requirePost(w http.ResponseWriter, r *http.Request, respond responder) bool {
+	if r.Method == http.MethodPost {
+		return true
+	}
+	w.Header().Set("Allow", http.MethodPost)
+	writeJSON(w, http.StatusMethodNotAllowed, respond(failure(fmt.Sprintf("method %s is not allowed: CAPI calls hooks with POST", r.Method))))
+	return false
+}
+
+// hookRequest is the part of a hook request the function reads. CAPI up to
+// v1.12 sends a v1beta1 Cluster, later versions a v1beta2 Cluster; only the
+// Cluster's namespace and name are read, which both carry in the same place,
+// and everything else about the Cluster is read from the API server.
+type hookRequest struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	Cluster    *struct {
+		Metadata struct {
+			Name      string `json:"name"`
+			Namespace string `json:"namespace"`
+		} `json:"metadata"`
+	} `json:"cluster"`
+}
+
+// decodeRequest reads a request body of the given kind, as CAPI sends it: no
+// Content-Type header is required. An empty body is accepted only when the
+// body is optional (discovery).
+func decodeRequest(w http.ResponseWriter, r *http.Request, kind string, required bool) (*hookRequest, *requestError) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes: send a %s", maxBodyBytes, kind)}
+		}
+		return nil, &requestError{http.StatusBadRequest, "reading the request body: " + err.Error()}
+	}
+	req := &hookRequest{}
+	if len(body) == 0 && !required {
+		return req, nil
+	}
+	if err := json.Unmarshal(body, req); err != nil {
+		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request body is not a JSON %s: %v", kind, err)}
+	}
+	apiVersion := runtimehooksv1.GroupVersion.String()
+	if req.APIVersion != apiVersion || req.Kind != kind {
+		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request is apiVersion %q kind %q: this endpoint takes apiVersion %q kind %q", req.APIVersion, req.Kind, apiVersion, kind)}
+	}
+	if required && (req.Cluster == nil || req.Cluster.Metadata.Name == "" || req.Cluster.Metadata.Namespace == "") {
+		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("%s has no cluster.metadata.namespace and cluster.metadata.name: name the Cluster the hook is called for", kind)}
+	}
+	return req, nil
+}
+
+func (r *hookRequest) cluster() types.NamespacedName {
+	return types.NamespacedName{Namespace: r.Cluster.Metadata.Namespace, Name: r.Cluster.Metadata.Name}
+}
+
+// callContext bounds a call by the caller's ?timeout= (CAPI sends the
+// handler's timeoutSeconds) or else by the handler timeout from settings,
+// keeping a margin so that the answer reaches the caller in time.
+func (s *Server) callContext(r *http.Request) (context.Context, context.CancelFunc, *requestError) {
+	timeout := time.Duration(s.settings.HandlerTimeoutSeconds) * time.Second
+	if q := r.URL.Query().Get("timeout"); q != "" {
+		d, err := time.ParseDuration(q)
+		if err != nil || d <= 0 {
+			return nil, nil, &requestError{http.StatusBadRequest, fmt.Sprintf("query parameter timeout=%q is not a positive duration such as 10s", q)}
+		}
+		timeout = d
+	}
+	margin := min(timeout/10, time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout-margin)
+	return ctx, cancel, nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, body any) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"apiVersion":"hooks.runtime.cluster.x-k8s.io/v1alpha1","status":"Failure","message":"encoding the response failed"}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+// hookEndpoint serves one hook: decode, call its handler, encode, log.
+func (s *Server) hookEndpoint(h hook) http.Handler {
+	gvh := mustGroupVersionHook(h)
+	requestGVK, err := hookCatalog.Request(gvh)
+	if err != nil {
+		panic(err)
+	}
+	respond := hookResponse(gvh)
+	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		logCall := func(status int, cluster string, res result) {
+			s.log.Info("hook call", "hook", h.function, "cluster", cluster, "httpStatus", status,
+				"outcome", string(res.status()), "retryAfterSeconds", res.retryAfterSeconds,
+				"message", res.message, "durationMs", float64(time.Since(start).Microseconds())/1000)
+		}
+		if !requirePost(w, r, respond) {
+			logCall(http.StatusMethodNotAllowed, "", failure("method not allowed"))
+			return
+		}
+		req, rerr := decodeRequest(w, r, requestGVK.Kind, true)
+		if rerr != nil {
+			rerr.write(w, respond)
+			logCall(rerr.status, "", failure(rerr.message))
+			return
+		}
+		ctx, cancel, rerr := s.callContext(r)
+		if rerr != nil {
+			rerr.write(w, respond)
+			logCall(rerr.status, req.cluster().String(), failure(rerr.message))
+			return
+		}
+		defer cancel()
+		res := h.handle(s, ctx, req.cluster())
+		writeJSON(w, http.StatusOK, respond(res))
+		logCall(http.StatusOK, req.cluster().String(), res)
+	})
+}

@@ -1,0 +1,90 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/yaml"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector"
+)
+
+// redacted replaces the credential values in rendered objects.
+var redacted = konnector.Credentials{Username: []byte("REDACTED"), Password: []byte("REDACTED")}
+
+// renderEndpoint answers GET .../<namespace>/<cluster> with the objects the
+// hooks would write for that cluster, as YAML, credentials redacted. It
+// writes nothing.
+func (s *Server) renderEndpoint() http.Handler {
+	respond := func(res result) any { return genericResponse(res) }
+	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			w.Header().Set("Allow", http.MethodGet)
+			writeJSON(w, http.StatusMethodNotAllowed, respond(failure("use GET /render/<namespace>/<cluster>")))
+			return
+		}
+		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+		if len(parts) < 2 || parts[len(parts)-1] == "" || parts[len(parts)-2] == "" {
+			writeJSON(w, http.StatusBadRequest, respond(failure("name the cluster: GET /render/<namespace>/<cluster>")))
+			return
+		}
+		key := types.NamespacedName{Namespace: parts[len(parts)-2], Name: parts[len(parts)-1]}
+		ctx, cancel, rerr := s.callContext(r)
+		if rerr != nil {
+			rerr.write(w, respond)
+			return
+		}
+		defer cancel()
+		out, status, err := s.render(ctx, key)
+		if err != nil {
+			writeJSON(w, status, respond(failureFrom(err)))
+			return
+		}
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(out)
+	})
+}
+
+func (s *Server) render(ctx context.Context, key types.NamespacedName) ([]byte, int, error) {
+	c, err := s.kube.Open()
+	if err != nil {
+		return nil, http.StatusBadGateway, err
+	}
+	in, err := s.readDeployInputs(ctx, c, key)
+	if err != nil {
+		return nil, statusOf(err), err
+	}
+	switch {
+	case in.configErr != nil:
+		return nil, http.StatusUnprocessableEntity, in.configErr
+	case in.config == nil:
+		return nil, http.StatusNotFound, fmt.Errorf("the Konnector Agent addon is not enabled for Cluster %s (no clusterConfig.addons.konnectorAgent): nothing would be written", key)
+	}
+	if _, err := s.readCredentials(ctx, c, in.cluster, in.config); err != nil {
+		return nil, statusOf(err), err
+	}
+	var out []byte
+	for _, obj := range desiredList(konnector.DesiredObjects(in.cluster, in.config, redacted, s.settings)) {
+		b, err := yaml.Marshal(obj)
+		if err != nil {
+			return nil, http.StatusInternalServerError, err
+		}
+		out = append(append(out, "---\n"...), b...)
+	}
+	return out, http.StatusOK, nil
+}
+
+func statusOf(err error) int {
+	var input *konnector.InputError
+	if errors.As(err, &input) {
+		return http.StatusUnprocessableEntity
+	}
+	return http.StatusBadGateway
+}
+
+func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

@@ -1,0 +1,39 @@
+package handlers
+
+import (
+	"net/http"
+
+	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
+)
+
+// Router serves the CAPI Runtime SDK path layout, GET /healthz and
+// GET /render/<namespace>/<cluster>. CAPI calls
+// <url>/hooks.runtime.cluster.x-k8s.io/v1alpha1/<lowercase hook>/<handler name>.
+func (s *Server) Router() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/"+runtimeHooksPrefix+"discovery", s.discoveryEndpoint())
+	for _, h := range hooks {
+		mux.Handle(hookPath(h), s.hookEndpoint(h))
+	}
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "use GET", http.StatusMethodNotAllowed)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.Handle("/render/", s.renderEndpoint())
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusNotFound, genericResponse(failure("no hook is served at "+r.URL.Path+": CAPI reads the paths from discovery at POST /"+runtimeHooksPrefix+"discovery")))
+	})
+	return mux
+}
+
+// runtimeHooksPrefix is the group/version part of every hook path.
+const runtimeHooksPrefix = "hooks.runtime.cluster.x-k8s.io/v1alpha1/"
+
+func hookPath(h hook) string {
+	return catalog.GVHToPath(mustGroupVersionHook(h), h.name)
+}

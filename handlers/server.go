@@ -1,0 +1,77 @@
+// Package handlers is the HTTP side of konnector-hooks: the CAPI Runtime SDK
+// router, discovery, request decoding and response encoding, and one file per
+// hook that reads the cluster, calls the konnector package and applies the
+// result through the kube package.
+//
+// RBAC the handlers need on the management cluster (deploy/ grants exactly this):
+//
+//	clusters.cluster.x-k8s.io                get
+//	secrets                                  get, patch (server-side apply)
+//	clusterresourcesets.addons.cluster.x-k8s.io  get, patch (server-side apply)
+//	helmchartproxies.addons.cluster.x-k8s.io get, patch (server-side apply), delete, update
+//	helmreleaseproxies.addons.cluster.x-k8s.io   list, delete, update
+//	events                                   create
+package handlers
+
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
+)
+
+// ClientOpener opens a management-cluster client for one call.
+type ClientOpener interface {
+	Open() (client.Client, error)
+}
+
+// Server holds what every hook call needs. It keeps no state between calls.
+type Server struct {
+	settings settings.Settings
+	kube     ClientOpener
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// New returns the Server for the given settings and management cluster.
+func New(s settings.Settings, kube ClientOpener, log *slog.Logger) *Server {
+	return &Server{settings: s, kube: kube, log: log, now: time.Now}
+}
+
+// Function names registered with functions-framework besides one per hook.
+const (
+	FunctionHooks     = "Hooks"
+	FunctionDiscovery = "Discovery"
+	FunctionRender    = "Render"
+)
+
+// FunctionNames lists every function the package serves, for registration.
+func FunctionNames() []string {
+	names := []string{FunctionHooks, FunctionDiscovery, FunctionRender}
+	for _, h := range hooks {
+		names = append(names, h.function)
+	}
+	return names
+}
+
+// Function returns the handler of the named function: Hooks is the router of
+// the whole path layout; the others answer at any path.
+func (s *Server) Function(name string) (http.Handler, bool) {
+	switch name {
+	case FunctionHooks:
+		return s.Router(), true
+	case FunctionDiscovery:
+		return s.discoveryEndpoint(), true
+	case FunctionRender:
+		return s.renderEndpoint(), true
+	}
+	for _, h := range hooks {
+		if h.function == name {
+			return s.hookEndpoint(h), true
+		}
+	}
+	return nil, false
+}

@@ -1,0 +1,267 @@
+package konnector
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+)
+
+const (
+	// VariableName is the ClusterClass variable that carries the addon's configuration.
+	VariableName = "clusterConfig"
+	// StrategyHelmAddon is the only deployment strategy: CAAPH installs the chart.
+	StrategyHelmAddon = "HelmAddon"
+	// DefaultPrismCentralPort is the port of Prism Central when the URL has none.
+	DefaultPrismCentralPort = 9440
+
+	fieldAddon    = VariableName + ".addons.konnectorAgent"
+	fieldEndpoint = VariableName + ".nutanix.prismCentralEndpoint"
+)
+
+// Config is the addon's configuration for one cluster, validated and defaulted.
+type Config struct {
+	// CredentialsSecret names the Secret, in the Cluster's namespace, that holds
+	// the Prism Central username and password.
+	CredentialsSecret string
+	PrismCentral      Endpoint
+}
+
+// Endpoint is where the agent reaches Prism Central.
+type Endpoint struct {
+	Host                  string
+	Port                  int32
+	Insecure              bool
+	AdditionalTrustBundle string
+}
+
+// InputError is a problem with the Cluster's configuration that the user fixes
+// on the Cluster or next to it; retrying without a change does not help.
+type InputError struct {
+	// Field or object at fault, e.g. clusterConfig.addons.konnectorAgent.strategy.
+	Field string
+	// Problem and Fix are sentences for a person.
+	Problem, Fix string
+}
+
+func (e *InputError) Error() string {
+	return fmt.Sprintf("%s: %s: %s", e.Field, e.Problem, e.Fix)
+}
+
+// The shape of clusterConfig as far as this addon reads it; other fields are
+// ignored so that the addon works beside any other part of clusterConfig.
+type clusterConfigValue struct {
+	Nutanix *struct {
+		PrismCentralEndpoint *prismCentralEndpoint `json:"prismCentralEndpoint"`
+	} `json:"nutanix"`
+	Addons *struct {
+		KonnectorAgent *konnectorAgent `json:"konnectorAgent"`
+	} `json:"addons"`
+}
+
+type prismCentralEndpoint struct {
+	URL                   string `json:"url"`
+	Insecure              bool   `json:"insecure"`
+	AdditionalTrustBundle string `json:"additionalTrustBundle"`
+}
+
+type konnectorAgent struct {
+	Strategy    string `json:"strategy"`
+	Credentials *struct {
+		SecretRef *struct {
+			Name string `json:"name"`
+		} `json:"secretRef"`
+	} `json:"credentials"`
+}
+
+// ReadConfig reads the addon's configuration from a Cluster's topology
+// variables. It returns nil and no error when the addon is not enabled, and an
+// *InputError when the configuration is invalid.
+func ReadConfig(variables []clusterv1.ClusterVariable, defaultCredentialsSecret string) (*Config, error) {
+	raw := clusterConfigRaw(variables)
+	if raw == nil {
+		return nil, nil
+	}
+	var value clusterConfigValue
+	if err := json.Unmarshal(raw, &value); err != nil {
+		return nil, decodeError(err)
+	}
+	if value.Addons == nil || value.Addons.KonnectorAgent == nil {
+		return nil, nil
+	}
+	agent := value.Addons.KonnectorAgent
+
+	if agent.Strategy != "" && agent.Strategy != StrategyHelmAddon {
+		return nil, &InputError{
+			Field:   fieldAddon + ".strategy",
+			Problem: fmt.Sprintf("unsupported strategy %q", agent.Strategy),
+			Fix:     "set it to " + StrategyHelmAddon + " or leave it out",
+		}
+	}
+
+	secret := defaultCredentialsSecret
+	if agent.Credentials != nil {
+		field := fieldAddon + ".credentials.secretRef.name"
+		if agent.Credentials.SecretRef == nil || agent.Credentials.SecretRef.Name == "" {
+			return nil, &InputError{
+				Field:   field,
+				Problem: "is missing or empty",
+				Fix:     "name the Secret that holds the Prism Central username and password, or leave credentials out to use " + defaultCredentialsSecret,
+			}
+		}
+		secret = agent.Credentials.SecretRef.Name
+		if problems := validation.IsDNS1123Subdomain(secret); len(problems) > 0 {
+			return nil, &InputError{
+				Field:   field,
+				Problem: fmt.Sprintf("%q is not a valid Secret name (%s)", truncate(secret, 80), strings.Join(problems, "; ")),
+				Fix:     "use the name of an existing Secret in the Cluster's namespace",
+			}
+		}
+	}
+
+	var pc *prismCentralEndpoint
+	if value.Nutanix != nil {
+		pc = value.Nutanix.PrismCentralEndpoint
+	}
+	endpoint, err := readEndpoint(pc)
+	if err != nil {
+		return nil, err
+	}
+	return &Config{CredentialsSecret: secret, PrismCentral: endpoint}, nil
+}
+
+// clusterConfigRaw returns the JSON value of the clusterConfig variable, or nil.
+func clusterConfigRaw(variables []clusterv1.ClusterVariable) []byte {
+	for _, v := range variables {
+		if v.Name == VariableName {
+			raw := v.Value.Raw
+			if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
+				return nil
+			}
+			return raw
+		}
+	}
+	return nil
+}
+
+func decodeError(err error) error {
+	var typeErr *json.UnmarshalTypeError
+	if errors.As(err, &typeErr) {
+		field := VariableName
+		if typeErr.Field != "" {
+			field += "." + typeErr.Field
+		}
+		return &InputError{
+			Field:   field,
+			Problem: fmt.Sprintf("is a JSON %s where %s is expected", typeErr.Value, jsonKind(typeErr.Type.Kind().String())),
+			Fix:     "correct the value in the Cluster's topology variables",
+		}
+	}
+	return &InputError{
+		Field:   VariableName,
+		Problem: "is not valid JSON (" + err.Error() + ")",
+		Fix:     "correct the value in the Cluster's topology variables",
+	}
+}
+
+func jsonKind(goKind string) string {
+	switch goKind {
+	case "struct", "ptr", "map":
+		return "an object"
+	case "string":
+		return "a string"
+	case "bool":
+		return "a boolean"
+	case "slice", "array":
+		return "a list"
+	default:
+		return "a " + goKind
+	}
+}
+
+func readEndpoint(pc *prismCentralEndpoint) (Endpoint, error) {
+	field := fieldEndpoint + ".url"
+	bad := func(problem string) error {
+		return &InputError{
+			Field:   field,
+			Problem: problem,
+			Fix:     "set it to the Prism Central address, e.g. https://prism-central.example.com:9440",
+		}
+	}
+	if pc == nil || pc.URL == "" {
+		return Endpoint{}, bad("is required when the Konnector Agent addon is enabled")
+	}
+	u, err := url.Parse(pc.URL)
+	if err != nil {
+		return Endpoint{}, bad(fmt.Sprintf("%q is not a URL", truncate(pc.URL, 200)))
+	}
+	switch {
+	case u.Scheme != "https":
+		return Endpoint{}, bad(fmt.Sprintf("%q does not use https", truncate(pc.URL, 200)))
+	case u.User != nil:
+		return Endpoint{}, bad("must not carry user information: credentials belong in the credentials Secret")
+	case u.Hostname() == "":
+		return Endpoint{}, bad(fmt.Sprintf("%q has no host", truncate(pc.URL, 200)))
+	case u.Path != "" && u.Path != "/", u.RawQuery != "", u.Fragment != "", u.Opaque != "":
+		return Endpoint{}, bad(fmt.Sprintf("%q has a path, query or fragment; give only scheme, host and port", truncate(pc.URL, 200)))
+	}
+	host := u.Hostname()
+	if net.ParseIP(host) == nil && len(validation.IsDNS1123Subdomain(strings.ToLower(host))) > 0 {
+		return Endpoint{}, bad(fmt.Sprintf("host %q is neither an IP address nor a DNS name", truncate(host, 200)))
+	}
+	port := int32(DefaultPrismCentralPort)
+	if p := u.Port(); p != "" {
+		n, err := strconv.ParseUint(p, 10, 16)
+		if err != nil || n == 0 {
+			return Endpoint{}, bad(fmt.Sprintf("port %q is not a port number", truncate(p, 20)))
+		}
+		port = int32(n)
+	}
+	if pc.AdditionalTrustBundle != "" && !isPEMCertificates(pc.AdditionalTrustBundle) {
+		return Endpoint{}, &InputError{
+			Field:   fieldEndpoint + ".additionalTrustBundle",
+			Problem: "is not a PEM bundle of certificates",
+			Fix:     "give one or more -----BEGIN CERTIFICATE----- blocks, or leave it out",
+		}
+	}
+	return Endpoint{
+		Host:                  host,
+		Port:                  port,
+		Insecure:              pc.Insecure,
+		AdditionalTrustBundle: pc.AdditionalTrustBundle,
+	}, nil
+}
+
+// isPEMCertificates reports whether s holds only PEM CERTIFICATE blocks, at
+// least one. Whether the certificates parse is the agent's concern.
+func isPEMCertificates(s string) bool {
+	rest := []byte(s)
+	found := false
+	for {
+		block, next := pem.Decode(rest)
+		if block == nil {
+			return found && len(bytes.TrimSpace(rest)) == 0
+		}
+		if block.Type != "CERTIFICATE" {
+			return false
+		}
+		found = true
+		rest = next
+	}
+}
+
+// truncate keeps user input quoted in messages to a readable length.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "..."
+}

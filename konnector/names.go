@@ -1,0 +1,61 @@
+package konnector
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+)
+
+const (
+	// FieldManager owns every field the hooks write with server-side apply.
+	FieldManager = "konnector-hooks"
+	// AppName is the app.kubernetes.io/name of every object the hooks write.
+	AppName = "konnector-agent"
+
+	// WorkloadSecretName is the Secret the chart reads the credentials from
+	// (its prismCredentialsSecretName value), in the release namespace.
+	WorkloadSecretName = "konnector-agent"
+
+	labelAppName   = "app.kubernetes.io/name"
+	labelManagedBy = "app.kubernetes.io/managed-by"
+
+	objectPrefix = "konnector-agent-"
+	// maxLabelValue is the longest label value: CAAPH labels every
+	// HelmReleaseProxy with its HelmChartProxy's name.
+	maxLabelValue = 63
+	hashLength    = 8
+)
+
+// ObjectName is the name of the HelmChartProxy, the ClusterResourceSet and the
+// resource-set Secret of one cluster. It stays a valid label value: names that
+// would be longer are cut and end with a short hash of the cluster name, so
+// two long cluster names never share objects.
+func ObjectName(cluster string) string {
+	name := objectPrefix + cluster
+	if len(name) <= maxLabelValue {
+		return name
+	}
+	sum := sha256.Sum256([]byte(cluster))
+	return name[:maxLabelValue-hashLength-1] + "-" + hex.EncodeToString(sum[:])[:hashLength]
+}
+
+// Labels are the labels of every object the hooks write for a cluster.
+func Labels(cluster string) map[string]string {
+	return map[string]string{
+		clusterv1.ClusterNameLabel: cluster,
+		labelAppName:               AppName,
+		labelManagedBy:             FieldManager,
+	}
+}
+
+// IsOurs reports whether an object's labels mark it as written by the hooks
+// for that cluster, so that the hooks never take over or delete anyone else's.
+func IsOurs(labels map[string]string, cluster string) bool {
+	for k, v := range Labels(cluster) {
+		if labels[k] != v {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,115 @@
+package konnector
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/yaml"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
+)
+
+// ResourceSetKey is the key of the resource-set Secret that holds the
+// manifests applied to the workload cluster.
+const ResourceSetKey = "konnector-agent.yaml"
+
+// Desired are the objects the hooks keep on the management cluster for one
+// cluster, in the Cluster's namespace.
+type Desired struct {
+	HelmChartProxy     *caaphv1.HelmChartProxy
+	ClusterResourceSet *addonsv1.ClusterResourceSet
+	// ResourceSetSecret holds the Namespace and credentials Secret that the
+	// ClusterResourceSet applies to the workload cluster.
+	ResourceSetSecret *corev1.Secret
+}
+
+// DesiredObjects computes the objects for a cluster with the addon enabled.
+func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, s settings.Settings) Desired {
+	name := ObjectName(cluster.Name)
+	meta := func() metav1.ObjectMeta {
+		return metav1.ObjectMeta{
+			Name:      name,
+			Namespace: cluster.Namespace,
+			Labels:    Labels(cluster.Name),
+			OwnerReferences: []metav1.OwnerReference{{
+				APIVersion: clusterv1.GroupVersion.String(),
+				Kind:       "Cluster",
+				Name:       cluster.Name,
+				UID:        cluster.UID,
+			}},
+		}
+	}
+	selector := metav1.LabelSelector{MatchLabels: map[string]string{clusterv1.ClusterNameLabel: cluster.Name}}
+
+	return Desired{
+		HelmChartProxy: &caaphv1.HelmChartProxy{
+			TypeMeta:   metav1.TypeMeta{APIVersion: caaphv1.GroupVersion.String(), Kind: "HelmChartProxy"},
+			ObjectMeta: meta(),
+			Spec: caaphv1.HelmChartProxySpec{
+				ClusterSelector:  selector,
+				RepoURL:          s.ChartRepository,
+				ChartName:        s.ChartName,
+				Version:          s.ChartVersion,
+				ReleaseName:      s.ReleaseName,
+				ReleaseNamespace: s.ReleaseNamespace,
+				ValuesTemplate: renderValues(valuesInput{
+					AgentName:             s.AgentName,
+					ClusterName:           cluster.Name,
+					CredentialsSecretName: WorkloadSecretName,
+					PrismCentral:          cfg.PrismCentral,
+				}),
+			},
+		},
+		ClusterResourceSet: &addonsv1.ClusterResourceSet{
+			TypeMeta:   metav1.TypeMeta{APIVersion: addonsv1.GroupVersion.String(), Kind: "ClusterResourceSet"},
+			ObjectMeta: meta(),
+			Spec: addonsv1.ClusterResourceSetSpec{
+				ClusterSelector: selector,
+				Strategy:        string(addonsv1.ClusterResourceSetStrategyReconcile),
+				Resources: []addonsv1.ResourceRef{{
+					Name: name,
+					Kind: string(addonsv1.SecretClusterResourceSetResourceKind),
+				}},
+			},
+		},
+		ResourceSetSecret: &corev1.Secret{
+			TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+			ObjectMeta: meta(),
+			Type:       addonsv1.ClusterResourceSetSecretType,
+			Data:       map[string][]byte{ResourceSetKey: workloadManifests(s.ReleaseNamespace, creds)},
+		},
+	}
+}
+
+// workloadManifests are the objects the ClusterResourceSet creates in the
+// workload cluster: the release namespace, privileged because the agent's
+// pre-delete hook and daemon need host access, and the credentials Secret.
+func workloadManifests(namespace string, creds Credentials) []byte {
+	ns := corev1.Namespace{
+		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{
+			Name:   namespace,
+			Labels: map[string]string{"pod-security.kubernetes.io/enforce": "privileged"},
+		},
+	}
+	secret := corev1.Secret{
+		TypeMeta:   metav1.TypeMeta{APIVersion: "v1", Kind: "Secret"},
+		ObjectMeta: metav1.ObjectMeta{Name: WorkloadSecretName, Namespace: namespace},
+		Type:       corev1.SecretTypeOpaque,
+		Data: map[string][]byte{
+			corev1.BasicAuthUsernameKey: creds.Username,
+			corev1.BasicAuthPasswordKey: creds.Password,
+		},
+	}
+	return append(append(mustYAML(ns), "---\n"...), mustYAML(secret)...)
+}
+
+func mustYAML(obj any) []byte {
+	b, err := yaml.Marshal(obj)
+	if err != nil { // API types always marshal; a failure is a bug here
+		panic("konnector: marshalling " + err.Error())
+	}
+	return b
+}

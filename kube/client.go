@@ -1,0 +1,123 @@
+// Package kube opens the management-cluster client that each hook call uses.
+//
+// The function is started from zero by Knative and every call blocks a
+// cluster's lifecycle, so opening a client must cost nothing on the wire:
+//
+//   - the rest config (KUBECONFIG, else in-cluster) and the HTTP transport are
+//     built once, on the first call, and shared, so connections are reused;
+//   - the scheme holds only the types the hooks read and write;
+//   - the REST mapping is static: every kind the hooks touch is namespaced
+//     and its resource name is known, so no discovery request is ever made.
+//
+// Opening a client therefore makes zero API requests; each hook's requests
+// are the reads and writes it does itself.
+package kube
+
+import (
+	"fmt"
+	"net/http"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Scheme holds core/v1, CAPI v1beta2 (Cluster, ClusterResourceSet) and CAAPH
+// v1alpha1: exactly the types the hooks use.
+var Scheme = newScheme()
+
+func newScheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		corev1.AddToScheme, clusterv1.AddToScheme, addonsv1.AddToScheme, caaphv1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err) // the generated AddToScheme functions do not fail
+		}
+	}
+	return s
+}
+
+// namespacedKinds are the kinds the hooks read or write; all are namespaced.
+var namespacedKinds = []schema.GroupVersionKind{
+	corev1.SchemeGroupVersion.WithKind("Secret"),
+	corev1.SchemeGroupVersion.WithKind("Event"),
+	clusterv1.GroupVersion.WithKind("Cluster"),
+	addonsv1.GroupVersion.WithKind("ClusterResourceSet"),
+	caaphv1.GroupVersion.WithKind("HelmChartProxy"),
+	caaphv1.GroupVersion.WithKind("HelmReleaseProxy"),
+}
+
+// RESTMapper maps the hooks' kinds to resources without asking the API server.
+func RESTMapper() meta.RESTMapper {
+	var versions []schema.GroupVersion
+	for _, gvk := range namespacedKinds {
+		versions = append(versions, gvk.GroupVersion())
+	}
+	m := meta.NewDefaultRESTMapper(versions)
+	for _, gvk := range namespacedKinds {
+		m.Add(gvk, meta.RESTScopeNamespace)
+	}
+	return m
+}
+
+// Opener opens management-cluster clients. Its zero value is not usable;
+// build it with NewOpener or FromEnvironment.
+type Opener struct {
+	load func() (*rest.Config, error)
+
+	once       sync.Once
+	config     *rest.Config
+	httpClient *http.Client
+	mapper     meta.RESTMapper
+	err        error
+}
+
+// NewOpener returns an Opener that builds its rest config with load, on the
+// first Open.
+func NewOpener(load func() (*rest.Config, error)) *Opener {
+	return &Opener{load: load}
+}
+
+// FromEnvironment returns an Opener for the cluster named by KUBECONFIG, or
+// the in-cluster configuration when KUBECONFIG is not set.
+func FromEnvironment() *Opener {
+	return NewOpener(func() (*rest.Config, error) {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	})
+}
+
+// Open returns a client for one hook call. It makes no API request.
+func (o *Opener) Open() (client.Client, error) {
+	o.once.Do(func() {
+		cfg, err := o.load()
+		if err != nil {
+			o.err = fmt.Errorf("loading the management cluster's configuration (KUBECONFIG or in-cluster): %w", err)
+			return
+		}
+		cfg = rest.CopyConfig(cfg)
+		cfg.UserAgent = "konnector-hooks"
+		// Hook calls come in bursts for many clusters; the client-side rate
+		// limit must not queue them behind each other.
+		cfg.QPS, cfg.Burst = 50, 100
+		httpClient, err := rest.HTTPClientFor(cfg)
+		if err != nil {
+			o.err = fmt.Errorf("building the management cluster's HTTP client: %w", err)
+			return
+		}
+		o.config, o.httpClient, o.mapper = cfg, httpClient, RESTMapper()
+	})
+	if o.err != nil {
+		return nil, o.err
+	}
+	return client.New(o.config, client.Options{HTTPClient: o.httpClient, Scheme: Scheme, Mapper: o.mapper})
+}
