@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/yaml"
 
@@ -68,9 +70,20 @@ func (s *Server) render(ctx context.Context, key types.NamespacedName) ([]byte, 
 	if _, err := s.readCredentials(ctx, c, in.cluster, in.config); err != nil {
 		return nil, statusOf(err), err
 	}
+	desired := konnector.DesiredObjects(in.cluster, in.config, redacted, s.settings)
+	// Show the resource-set Secret's manifests as text rather than base64.
+	secret := desired.ResourceSetSecret
+	secret.StringData = map[string]string{konnector.ResourceSetKey: string(secret.Data[konnector.ResourceSetKey])}
+	secret.Data = nil
 	var out []byte
-	for _, obj := range desiredList(konnector.DesiredObjects(in.cluster, in.config, redacted, s.settings)) {
-		b, err := yaml.Marshal(obj)
+	for _, obj := range desiredList(desired) {
+		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+		if err != nil {
+			return nil, http.StatusInternalServerError, err
+		}
+		delete(u, "status")
+		unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+		b, err := yaml.Marshal(u)
 		if err != nil {
 			return nil, http.StatusInternalServerError, err
 		}

@@ -1,0 +1,318 @@
+package handlers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/kube"
+	"github.com/konnector-hooks/konnector-hooks/settings"
+	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
+)
+
+// mgmt is the one management API server of this package's tests.
+var mgmt *managementcluster.Env
+
+func TestMain(m *testing.M) {
+	start := time.Now()
+	env, err := managementcluster.Start()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Printf("management API server (envtest) started in %s\n", time.Since(start).Round(time.Millisecond))
+	mgmt = env
+	code := m.Run()
+	if err := env.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
+	}
+	os.Exit(code)
+}
+
+// sentinelPassword is the password of every credentials Secret in these
+// tests; no response body and no log line may ever contain it.
+const sentinelPassword = "s3ntinel-Pa55word-7f2c"
+
+// logs collects the log output of every Server these tests build.
+var logs syncBuffer
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// testSettings are the defaults, as the function reads them with no
+// KONNECTOR_* variable set.
+func testSettings(t testing.TB) settings.Settings {
+	t.Helper()
+	s, err := settings.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// requestCounter counts the API requests a server makes, by verb and path.
+type requestCounter struct {
+	mu    sync.Mutex
+	calls []string
+}
+
+func (c *requestCounter) wrap(rt http.RoundTripper) http.RoundTripper {
+	return roundTripper(func(r *http.Request) (*http.Response, error) {
+		c.mu.Lock()
+		c.calls = append(c.calls, r.Method+" "+r.URL.Path)
+		c.mu.Unlock()
+		return rt.RoundTrip(r)
+	})
+}
+
+func (c *requestCounter) take() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	calls := c.calls
+	c.calls = nil
+	return calls
+}
+
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+type serverOption func(*Server, *rest.Config)
+
+func withSettings(edit func(*settings.Settings)) serverOption {
+	return func(s *Server, _ *rest.Config) { edit(&s.settings) }
+}
+
+func withClock(now func() time.Time) serverOption {
+	return func(s *Server, _ *rest.Config) { s.now = now }
+}
+
+func withCounter(c *requestCounter) serverOption {
+	return func(_ *Server, cfg *rest.Config) { cfg.Wrap(c.wrap) }
+}
+
+// newServer returns the hooks' router against the test API server.
+func newServer(t testing.TB, opts ...serverOption) http.Handler {
+	t.Helper()
+	cfg := rest.CopyConfig(mgmt.Config)
+	s := New(testSettings(t), nil, slog.New(slog.NewJSONHandler(&logs, nil)))
+	for _, o := range opts {
+		o(s, cfg)
+	}
+	s.kube = kube.NewOpener(func() (*rest.Config, error) { return cfg, nil })
+	return s.Router()
+}
+
+// Paths CAPI calls, as discovery announces them.
+const (
+	pathDiscovery = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/discovery"
+	pathACPI      = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/aftercontrolplaneinitialized/after-control-plane-initialized"
+	pathBCU       = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterupgrade/before-cluster-upgrade"
+	pathBCD       = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterdelete/before-cluster-delete"
+)
+
+// hookAnswer is a decoded hook response, with the raw body.
+type hookAnswer struct {
+	HTTPStatus        int
+	APIVersion        string `json:"apiVersion"`
+	Kind              string `json:"kind"`
+	Status            string `json:"status"`
+	Message           string `json:"message"`
+	RetryAfterSeconds *int32 `json:"retryAfterSeconds"`
+	Raw               string
+}
+
+// call sends body the way CAPI's runtime client does: POST, no Content-Type,
+// ?timeout=10s.
+func call(t testing.TB, h http.Handler, path string, body []byte) hookAnswer {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, path+"?timeout=10s", bytes.NewReader(body))
+	r.Header.Del("Content-Type")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	return decodeAnswer(t, w.Code, w.Body.Bytes())
+}
+
+func decodeAnswer(t testing.TB, status int, body []byte) hookAnswer {
+	t.Helper()
+	a := hookAnswer{HTTPStatus: status, Raw: string(body)}
+	if err := json.Unmarshal(body, &a); err != nil {
+		t.Fatalf("answer is not JSON (HTTP %d): %v\n%s", status, err, body)
+	}
+	if strings.Contains(a.Raw, sentinelPassword) {
+		t.Fatalf("answer contains the credentials' password:\n%s", a.Raw)
+	}
+	return a
+}
+
+// request loads a testdata request and points it at the given cluster.
+func request(t testing.TB, file, namespace, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "test", "testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req map[string]any
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatal(err)
+	}
+	if cluster, ok := req["cluster"].(map[string]any); ok {
+		md := cluster["metadata"].(map[string]any)
+		md["namespace"], md["name"] = namespace, name
+	}
+	out, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// payloadVersions are the Cluster versions CAPI puts in hook requests: v1beta1
+// up to CAPI v1.12, v1beta2 from v1.13.
+var payloadVersions = []string{"v1beta1", "v1beta2"}
+
+var namespaceCount atomic.Int32
+
+// newNamespace creates a namespace of its own for one test.
+func newNamespace(t testing.TB) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("t%d", namespaceCount.Add(1))}}
+	if err := mgmt.Client.Create(context.Background(), ns); err != nil {
+		t.Fatal(err)
+	}
+	return ns.Name
+}
+
+// Configurations of clusterConfig. The seed's examples show the addons part;
+// a Nutanix cluster also carries the Prism Central endpoint.
+const (
+	pcEndpoint    = `"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}}`
+	configBasic   = `{` + pcEndpoint + `,"addons":{"konnectorAgent":{}}}`
+	configCustom  = `{` + pcEndpoint + `,"addons":{"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"prism-central-credentials-for-konnector-agent"}}}}}`
+	configNoAddon = `{` + pcEndpoint + `,"addons":{}}`
+)
+
+type clusterOption func(*clusterv1.Cluster)
+
+func notInitialized(c *clusterv1.Cluster) {
+	c.Status.Initialization.ControlPlaneInitialized = ptr.To(false)
+}
+
+func withFinalizer(c *clusterv1.Cluster) {
+	c.Finalizers = append(c.Finalizers, "test.konnector-hooks/hold")
+}
+
+// createCluster creates a ClusterClass-based Cluster with the given
+// clusterConfig and, unless told otherwise, an initialized control plane.
+func createCluster(t testing.TB, namespace, name, clusterConfig string, opts ...clusterOption) *clusterv1.Cluster {
+	t.Helper()
+	c := managementcluster.NewCluster(namespace, name, clusterConfig)
+	for _, o := range opts {
+		o(c)
+	}
+	if err := managementcluster.CreateCluster(context.Background(), mgmt.Client, c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// createCredentials creates the Prism Central credentials Secret.
+func createCredentials(t testing.TB, namespace, name string) *corev1.Secret {
+	t.Helper()
+	s := managementcluster.NewCredentials(namespace, name, "admin", sentinelPassword)
+	if err := mgmt.Client.Create(context.Background(), s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+const defaultSecret = "prism-central-credentials-for-konnector-agent"
+
+// objectsIn lists what the hooks may write in a namespace, by kind.
+func objectsIn(t testing.TB, namespace string) map[string][]client.Object {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string][]client.Object{}
+	lists := map[string]client.ObjectList{
+		"HelmChartProxy":     &caaphList{},
+		"ClusterResourceSet": &crsList{},
+		"Secret":             &corev1.SecretList{},
+	}
+	for kind, list := range lists {
+		if err := mgmt.Client.List(ctx, list, client.InNamespace(namespace), client.MatchingLabels{"app.kubernetes.io/managed-by": "konnector-hooks"}); err != nil {
+			t.Fatal(err)
+		}
+		items, err := metaItems(list)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[kind] = items
+	}
+	return out
+}
+
+func countObjects(objs map[string][]client.Object) int {
+	n := 0
+	for _, items := range objs {
+		n += len(items)
+	}
+	return n
+}
+
+// eventsFor lists the reasons of the Events recorded on a cluster.
+func eventsFor(t testing.TB, namespace, cluster string) []string {
+	t.Helper()
+	var list corev1.EventList
+	if err := mgmt.Client.List(context.Background(), &list, client.InNamespace(namespace)); err != nil {
+		t.Fatal(err)
+	}
+	var reasons []string
+	for _, e := range list.Items {
+		if e.InvolvedObject.Name == cluster && e.InvolvedObject.Kind == "Cluster" {
+			reasons = append(reasons, e.Reason)
+		}
+	}
+	return reasons
+}
+
+func readAll(t testing.TB, r io.Reader) string {
+	t.Helper()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
