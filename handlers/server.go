@@ -3,14 +3,16 @@
 // hook that reads the cluster, calls the konnector package and applies the
 // result through the kube package.
 //
-// RBAC the handlers need on the management cluster (deploy/ grants exactly this):
+// RBAC the handlers need on the management cluster; deploy/ grants exactly
+// this. Server-side apply is a patch, and also a create when the object does
+// not exist yet.
 //
-//	clusters.cluster.x-k8s.io                get
-//	secrets                                  get, patch (server-side apply)
-//	clusterresourcesets.addons.cluster.x-k8s.io  get, patch (server-side apply)
-//	helmchartproxies.addons.cluster.x-k8s.io get, patch (server-side apply), delete, update
-//	helmreleaseproxies.addons.cluster.x-k8s.io   list, delete, update
-//	events                                   create
+//	clusters.cluster.x-k8s.io                     get
+//	secrets                                       get, create, patch
+//	clusterresourcesets.addons.cluster.x-k8s.io   get, create, patch
+//	helmchartproxies.addons.cluster.x-k8s.io      get, create, patch, delete
+//	helmreleaseproxies.addons.cluster.x-k8s.io    list, patch, delete
+//	events                                        create
 package handlers
 
 import (
