@@ -1,0 +1,118 @@
+package konnector
+
+import (
+	"strings"
+	"testing"
+
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+)
+
+const (
+	defaultSecret = "prism-central-credentials-for-konnector-agent"
+	pc            = `"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}}`
+	testBundle    = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2xlYW4=\n-----END CERTIFICATE-----\n"
+)
+
+func variables(clusterConfig string) []clusterv1.ClusterVariable {
+	return []clusterv1.ClusterVariable{
+		{Name: "otherVariable", Value: apiextensionsv1.JSON{Raw: []byte(`"x"`)}},
+		{Name: "clusterConfig", Value: apiextensionsv1.JSON{Raw: []byte(clusterConfig)}},
+	}
+}
+
+func TestReadConfig_ValidInputs(t *testing.T) {
+	endpoint := Endpoint{Host: "prism-central.example.com", Port: 9440}
+	cases := []struct {
+		name      string
+		variables []clusterv1.ClusterVariable
+		want      *Config
+	}{
+		{"no variables: addon off", nil, nil},
+		{"no clusterConfig: addon off", []clusterv1.ClusterVariable{{Name: "x", Value: apiextensionsv1.JSON{Raw: []byte(`{}`)}}}, nil},
+		{"clusterConfig null: addon off", variables(`null`), nil},
+		{"no addons: addon off", variables(`{` + pc + `}`), nil},
+		{"other addons only: addon off", variables(`{` + pc + `,"addons":{"cni":{"provider":"Cilium"}}}`), nil},
+		{"konnectorAgent null: addon off", variables(`{"addons":{"konnectorAgent":null}}`), nil},
+		{"seed Basic / Minimal example: {}", variables(`{` + pc + `,"addons":{"konnectorAgent":{}}}`),
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint}},
+		{"seed Advanced example", variables(`{` + pc + `,"addons":{"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"prism-central-credentials-for-konnector-agent"}}}}}`),
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint}},
+		{"custom secret name", variables(`{` + pc + `,"addons":{"konnectorAgent":{"credentials":{"secretRef":{"name":"my-pc-credentials"}}}}}`),
+			&Config{CredentialsSecret: "my-pc-credentials", PrismCentral: endpoint}},
+		{"unknown fields tolerated", variables(`{"controlPlane":{"nutanix":{}},"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com","credentials":{"secretRef":{"name":"x"}}}},"addons":{"konnectorAgent":{"future":true}}}`),
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440}}},
+		{"port default 9440", variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com/"}},"addons":{"konnectorAgent":{}}}`),
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440}}},
+		{"explicit port, insecure, trust bundle", variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://10.0.0.5:8443","insecure":true,"additionalTrustBundle":` + jsonString(testBundle) + `}},"addons":{"konnectorAgent":{}}}`),
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "10.0.0.5", Port: 8443, Insecure: true, AdditionalTrustBundle: testBundle}}},
+		{"IPv6 host", variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://[fd00::5]:9440"}},"addons":{"konnectorAgent":{}}}`),
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "fd00::5", Port: 9440}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ReadConfig(c.variables, defaultSecret)
+			if err != nil {
+				t.Fatalf("ReadConfig: %v", err)
+			}
+			if (got == nil) != (c.want == nil) || (got != nil && *got != *c.want) {
+				t.Fatalf("ReadConfig:\n got %+v\nwant %+v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestReadConfig_InvalidInputsNameTheFieldAndTheFix(t *testing.T) {
+	addon := func(agent string) []clusterv1.ClusterVariable {
+		return variables(`{` + pc + `,"addons":{"konnectorAgent":` + agent + `}}`)
+	}
+	endpoint := func(pcEndpoint string) []clusterv1.ClusterVariable {
+		return variables(`{"nutanix":{"prismCentralEndpoint":` + pcEndpoint + `},"addons":{"konnectorAgent":{}}}`)
+	}
+	cases := []struct {
+		name      string
+		variables []clusterv1.ClusterVariable
+		field     string
+		says      string
+	}{
+		{"unknown strategy", addon(`{"strategy":"ClusterResourceSet"}`), "clusterConfig.addons.konnectorAgent.strategy", `unsupported strategy "ClusterResourceSet"`},
+		{"credentials without secretRef", addon(`{"credentials":{}}`), "clusterConfig.addons.konnectorAgent.credentials.secretRef.name", "missing"},
+		{"empty secret name", addon(`{"credentials":{"secretRef":{"name":""}}}`), "clusterConfig.addons.konnectorAgent.credentials.secretRef.name", "missing or empty"},
+		{"secret name too long", addon(`{"credentials":{"secretRef":{"name":"` + strings.Repeat("a", 300) + `"}}}`), "credentials.secretRef.name", "not a valid Secret name"},
+		{"secret name with slash", addon(`{"credentials":{"secretRef":{"name":"ns/name"}}}`), "credentials.secretRef.name", "not a valid Secret name"},
+		{"addon is a string", variables(`{"addons":{"konnectorAgent":"yes"}}`), "clusterConfig.addons.konnectorAgent", "is a JSON string where an object is expected"},
+		{"addons is a list", variables(`{"addons":[1]}`), "clusterConfig.addons", "is a JSON array"},
+		{"strategy is a number", addon(`{"strategy":3}`), "clusterConfig.addons.konnectorAgent.strategy", "is a JSON number where a string is expected"},
+		{"clusterConfig is a string", variables(`"config"`), "clusterConfig", "is a JSON string"},
+		{"no Prism Central endpoint", variables(`{"addons":{"konnectorAgent":{}}}`), "clusterConfig.nutanix.prismCentralEndpoint.url", "is required"},
+		{"empty url", endpoint(`{"url":""}`), "prismCentralEndpoint.url", "is required"},
+		{"http url", endpoint(`{"url":"http://pc.example.com:9440"}`), "prismCentralEndpoint.url", "does not use https"},
+		{"no scheme", endpoint(`{"url":"pc.example.com:9440"}`), "prismCentralEndpoint.url", "https"},
+		{"url with path", endpoint(`{"url":"https://pc.example.com:9440/api/nutanix"}`), "prismCentralEndpoint.url", "path, query or fragment"},
+		{"url with query", endpoint(`{"url":"https://pc.example.com:9440?x=1"}`), "prismCentralEndpoint.url", "path, query or fragment"},
+		{"url with user info", endpoint(`{"url":"https://admin:pw@pc.example.com:9440"}`), "prismCentralEndpoint.url", "user information"},
+		{"url without host", endpoint(`{"url":"https://:9440"}`), "prismCentralEndpoint.url", "no host"},
+		{"bad port", endpoint(`{"url":"https://pc.example.com:99999"}`), "prismCentralEndpoint.url", "port"},
+		{"url is a number", endpoint(`{"url":9440}`), "clusterConfig.nutanix.prismCentralEndpoint.url", "is a JSON number"},
+		{"insecure is a string", endpoint(`{"url":"https://pc.example.com","insecure":"yes"}`), "prismCentralEndpoint.insecure", "a boolean"},
+		{"trust bundle not PEM", endpoint(`{"url":"https://pc.example.com","additionalTrustBundle":"not a certificate"}`), "prismCentralEndpoint.additionalTrustBundle", "not a PEM bundle"},
+		{"trust bundle with a key", endpoint(`{"url":"https://pc.example.com","additionalTrustBundle":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}`), "additionalTrustBundle", "not a PEM bundle"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := ReadConfig(c.variables, defaultSecret)
+			if err == nil {
+				t.Fatalf("ReadConfig accepted it: %+v", got)
+			}
+			input, ok := err.(*InputError)
+			if !ok {
+				t.Fatalf("error %T %v is not an *InputError", err, err)
+			}
+			if !strings.Contains(input.Field, c.field) || !strings.Contains(err.Error(), c.says) || input.Fix == "" {
+				t.Fatalf("error %q: want field %q, text %q and a fix", err, c.field, c.says)
+			}
+		})
+	}
+}
+
+func jsonString(s string) string { return quote(s) }

@@ -1,0 +1,164 @@
+package konnector
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
+)
+
+func testSettings(t *testing.T) settings.Settings {
+	t.Helper()
+	s, err := settings.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func testCluster(name string) *clusterv1.Cluster {
+	return &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns1", UID: types.UID("uid-" + name)}}
+}
+
+func TestDesiredObjects_SeedExamples(t *testing.T) {
+	s := testSettings(t)
+	creds := Credentials{Username: []byte("admin"), Password: []byte("password")}
+	for _, example := range []struct{ cluster, clusterConfig string }{
+		{"my-cluster", `{` + pc + `,"addons":{"konnectorAgent":{}}}`},
+		{"custom-credentials-cluster", `{` + pc + `,"addons":{"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"prism-central-credentials-for-konnector-agent"}}}}}`},
+		{"minimal-cluster", `{` + pc + `,"addons":{"konnectorAgent":{}}}`},
+	} {
+		t.Run(example.cluster, func(t *testing.T) {
+			cfg, err := ReadConfig(variables(example.clusterConfig), s.DefaultCredentialsSecret)
+			if err != nil || cfg == nil {
+				t.Fatalf("ReadConfig: %v, %v", cfg, err)
+			}
+			cluster := testCluster(example.cluster)
+			d := DesiredObjects(cluster, cfg, creds, s)
+			name := "konnector-agent-" + example.cluster
+
+			for _, obj := range []client.Object{d.HelmChartProxy, d.ClusterResourceSet, d.ResourceSetSecret} {
+				if obj.GetName() != name || obj.GetNamespace() != "ns1" {
+					t.Errorf("%T is %s/%s, want ns1/%s", obj, obj.GetNamespace(), obj.GetName(), name)
+				}
+				wantLabels := map[string]string{"cluster.x-k8s.io/cluster-name": example.cluster, "app.kubernetes.io/name": "konnector-agent", "app.kubernetes.io/managed-by": "konnector-hooks"}
+				for k, v := range wantLabels {
+					if obj.GetLabels()[k] != v {
+						t.Errorf("%T label %s = %q, want %q", obj, k, obj.GetLabels()[k], v)
+					}
+				}
+				refs := obj.GetOwnerReferences()
+				if len(refs) != 1 || refs[0].Kind != "Cluster" || refs[0].APIVersion != "cluster.x-k8s.io/v1beta2" || refs[0].Name != example.cluster || refs[0].UID != cluster.UID {
+					t.Errorf("%T owner references %+v", obj, refs)
+				}
+				if obj.GetObjectKind().GroupVersionKind().Kind == "" {
+					t.Errorf("%T has no kind: server-side apply needs apiVersion and kind", obj)
+				}
+			}
+
+			hcp := d.HelmChartProxy.Spec
+			if hcp.RepoURL != s.ChartRepository || hcp.ChartName != "konnector-agent" || hcp.Version != "1.3.0-rc.0" ||
+				hcp.ReleaseName != "konnector-agent" || hcp.ReleaseNamespace != "ntnx-system" ||
+				hcp.ClusterSelector.MatchLabels["cluster.x-k8s.io/cluster-name"] != example.cluster || len(hcp.ClusterSelector.MatchLabels) != 1 {
+				t.Errorf("HelmChartProxy spec %+v", hcp)
+			}
+			for _, want := range []string{`name: "konnector-agent"`, `endpoint: "prism-central.example.com"`, "port: 9440", "insecure: false", `k8sClusterName: "` + example.cluster + `"`, `prismCredentialsSecretName: "konnector-agent"`} {
+				if !strings.Contains(hcp.ValuesTemplate, want) {
+					t.Errorf("valuesTemplate lacks %q:\n%s", want, hcp.ValuesTemplate)
+				}
+			}
+
+			crs := d.ClusterResourceSet.Spec
+			if crs.Strategy != "Reconcile" || crs.ClusterSelector.MatchLabels["cluster.x-k8s.io/cluster-name"] != example.cluster ||
+				len(crs.Resources) != 1 || crs.Resources[0].Kind != "Secret" || crs.Resources[0].Name != name {
+				t.Errorf("ClusterResourceSet spec %+v", crs)
+			}
+			if d.ResourceSetSecret.Type != "addons.cluster.x-k8s.io/resource-set" {
+				t.Errorf("resource-set Secret type %q", d.ResourceSetSecret.Type)
+			}
+		})
+	}
+}
+
+func TestDesiredObjects_ResourceSetHoldsNamespaceAndCredentials(t *testing.T) {
+	s := testSettings(t)
+	cfg := &Config{CredentialsSecret: "x", PrismCentral: Endpoint{Host: "pc", Port: 9440}}
+	d := DesiredObjects(testCluster("c"), cfg, Credentials{Username: []byte("admin"), Password: []byte("pa:ss\nword")}, s)
+	docs := strings.Split(string(d.ResourceSetSecret.Data[ResourceSetKey]), "---\n")
+	if len(docs) != 2 {
+		t.Fatalf("resource set holds %d documents, want 2:\n%s", len(docs), d.ResourceSetSecret.Data[ResourceSetKey])
+	}
+	var ns corev1.Namespace
+	if err := yaml.UnmarshalStrict([]byte(docs[0]), &ns); err != nil {
+		t.Fatal(err)
+	}
+	if ns.Kind != "Namespace" || ns.Name != "ntnx-system" || ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
+		t.Fatalf("namespace manifest %+v", ns)
+	}
+	var secret corev1.Secret
+	if err := yaml.UnmarshalStrict([]byte(docs[1]), &secret); err != nil {
+		t.Fatal(err)
+	}
+	if secret.Kind != "Secret" || secret.Namespace != "ntnx-system" || secret.Name != "konnector-agent" ||
+		string(secret.Data["username"]) != "admin" || string(secret.Data["password"]) != "pa:ss\nword" || len(secret.Data) != 2 {
+		t.Fatalf("credentials manifest %+v", secret)
+	}
+}
+
+func TestDesiredObjects_FollowSettings(t *testing.T) {
+	s := testSettings(t)
+	s.ChartRepository, s.ChartVersion, s.ReleaseNamespace, s.AgentName = "oci://registry.example.com/charts", "2.0.0", "agents", "pc-agent"
+	d := DesiredObjects(testCluster("c"), &Config{PrismCentral: Endpoint{Host: "pc", Port: 9440}}, Credentials{}, s)
+	if d.HelmChartProxy.Spec.RepoURL != s.ChartRepository || d.HelmChartProxy.Spec.Version != "2.0.0" || d.HelmChartProxy.Spec.ReleaseNamespace != "agents" {
+		t.Fatalf("HelmChartProxy ignores settings: %+v", d.HelmChartProxy.Spec)
+	}
+	if !strings.Contains(d.HelmChartProxy.Spec.ValuesTemplate, `name: "pc-agent"`) {
+		t.Fatalf("agent name not from settings:\n%s", d.HelmChartProxy.Spec.ValuesTemplate)
+	}
+	if !strings.Contains(string(d.ResourceSetSecret.Data[ResourceSetKey]), "namespace: agents") {
+		t.Fatalf("credentials not delivered to the release namespace:\n%s", d.ResourceSetSecret.Data[ResourceSetKey])
+	}
+}
+
+func TestReadCredentials(t *testing.T) {
+	secret := func(typ corev1.SecretType, data map[string]string) *corev1.Secret {
+		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "pc"}, Type: typ, Data: map[string][]byte{}}
+		for k, v := range data {
+			s.Data[k] = []byte(v)
+		}
+		return s
+	}
+	cases := []struct {
+		name   string
+		secret *corev1.Secret
+		err    string
+	}{
+		{"opaque", secret(corev1.SecretTypeOpaque, map[string]string{"username": "u", "password": "p"}), ""},
+		{"basic-auth", secret(corev1.SecretTypeBasicAuth, map[string]string{"username": "u", "password": "p"}), ""},
+		{"no type", secret("", map[string]string{"username": "u", "password": "p"}), ""},
+		{"wrong type", secret(corev1.SecretTypeTLS, map[string]string{"username": "u", "password": "p"}), "has type kubernetes.io/tls"},
+		{"no password", secret(corev1.SecretTypeOpaque, map[string]string{"username": "u"}), "[password]"},
+		{"empty values", secret(corev1.SecretTypeOpaque, map[string]string{"username": "", "password": ""}), "[username password]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			creds, err := ReadCredentials(c.secret)
+			if c.err == "" {
+				if err != nil || string(creds.Username) != "u" || string(creds.Password) != "p" {
+					t.Fatalf("ReadCredentials = %v, %v", creds, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), "Secret ns1/pc") {
+				t.Fatalf("ReadCredentials error %v, want one naming Secret ns1/pc and %q", err, c.err)
+			}
+		})
+	}
+}
