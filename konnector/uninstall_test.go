@@ -33,7 +33,7 @@ func TestUninstallState_NextStep(t *testing.T) {
 		{"proxy gone, one release deleting one orphaned", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("a", at(time.Minute)), hrp("b", nil)}}, UninstallDeleteOrphans},
 		{"timeout reached exactly", UninstallState{HelmChartProxy: hcp(at(timeout))}, UninstallForce},
 		{"timeout passed", UninstallState{HelmChartProxy: hcp(at(time.Hour)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", nil)}}, UninstallForce},
-		{"timeout counted from the earliest deletion", UninstallState{HelmChartProxy: hcp(at(time.Minute)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", at(6 * time.Minute))}}, UninstallForce},
+		{"timeout counted from the earliest deletion", UninstallState{HelmChartProxy: hcp(at(time.Minute)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", at(6*time.Minute))}}, UninstallForce},
 		{"just inside the timeout", UninstallState{HelmChartProxy: hcp(at(timeout - time.Second))}, UninstallWait},
 	}
 	for _, c := range cases {
