@@ -184,9 +184,10 @@ func get(ctx context.Context, c client.Client, key types.NamespacedName, obj cli
 
 func clusterNotFound(key types.NamespacedName) error {
 	return &konnector.InputError{
-		Field:   "Cluster " + key.String(),
-		Problem: "not found on the management cluster",
-		Fix:     "the hook is only answered for Clusters that exist; check the request's cluster.metadata.namespace and name",
+		Field:    "Cluster " + key.String(),
+		Problem:  "not found on the management cluster",
+		Fix:      "the hook is only answered for Clusters that exist; check the request's cluster.metadata.namespace and name",
+		NotFound: true,
 	}
 }
 

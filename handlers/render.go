@@ -8,10 +8,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	"sigs.k8s.io/yaml"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
@@ -30,12 +27,14 @@ func (s *Server) renderEndpoint() http.Handler {
 			writeJSON(w, http.StatusMethodNotAllowed, respond(failure("use GET /render/<namespace>/<cluster>")))
 			return
 		}
-		parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
-		if len(parts) < 2 || parts[len(parts)-1] == "" || parts[len(parts)-2] == "" {
+		// The router serves /render/<namespace>/<cluster>; the Render function
+		// alone serves /<namespace>/<cluster> as well.
+		parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/render/"), "/"), "/")
+		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
 			writeJSON(w, http.StatusBadRequest, respond(failure("name the cluster: GET /render/<namespace>/<cluster>")))
 			return
 		}
-		key := types.NamespacedName{Namespace: parts[len(parts)-2], Name: parts[len(parts)-1]}
+		key := types.NamespacedName{Namespace: parts[0], Name: parts[1]}
 		ctx, cancel, rerr := s.callContext(r)
 		if rerr != nil {
 			rerr.write(w, respond)
@@ -77,24 +76,17 @@ func (s *Server) render(ctx context.Context, key types.NamespacedName) ([]byte, 
 	secret.Data = nil
 	var out []byte
 	for _, obj := range desiredList(desired) {
-		u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-		if err != nil {
-			return nil, http.StatusInternalServerError, err
-		}
-		delete(u, "status")
-		unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
-		b, err := yaml.Marshal(u)
-		if err != nil {
-			return nil, http.StatusInternalServerError, err
-		}
-		out = append(append(out, "---\n"...), b...)
+		out = append(append(out, "---\n"...), konnector.Manifest(obj)...)
 	}
 	return out, http.StatusOK, nil
 }
 
 func statusOf(err error) int {
 	var input *konnector.InputError
-	if errors.As(err, &input) {
+	switch {
+	case errors.As(err, &input) && input.NotFound:
+		return http.StatusNotFound
+	case errors.As(err, &input):
 		return http.StatusUnprocessableEntity
 	}
 	return http.StatusBadGateway

@@ -50,6 +50,8 @@ type InputError struct {
 	Field string
 	// Problem and Fix are sentences for a person.
 	Problem, Fix string
+	// NotFound is set when the problem is an object that does not exist.
+	NotFound bool
 }
 
 func (e *InputError) Error() string {

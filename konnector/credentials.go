@@ -45,8 +45,9 @@ func ReadCredentials(secret *corev1.Secret) (Credentials, error) {
 // MissingSecretError is the answer when the credentials Secret does not exist.
 func MissingSecretError(namespace, name string) error {
 	return &InputError{
-		Field:   fmt.Sprintf("Secret %s/%s", namespace, name),
-		Problem: "not found",
-		Fix:     "create it with keys username and password, or set " + fieldAddon + ".credentials.secretRef.name",
+		Field:    fmt.Sprintf("Secret %s/%s", namespace, name),
+		Problem:  "not found",
+		Fix:      "create it with keys username and password, or set " + fieldAddon + ".credentials.secretRef.name",
+		NotFound: true,
 	}
 }

@@ -3,6 +3,8 @@ package konnector
 import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -103,13 +105,23 @@ func workloadManifests(namespace string, creds Credentials) []byte {
 			corev1.BasicAuthPasswordKey: creds.Password,
 		},
 	}
-	return append(append(mustYAML(ns), "---\n"...), mustYAML(secret)...)
+	return append(append(Manifest(&ns), "---\n"...), Manifest(&secret)...)
 }
 
-func mustYAML(obj any) []byte {
-	b, err := yaml.Marshal(obj)
-	if err != nil { // API types always marshal; a failure is a bug here
-		panic("konnector: marshalling " + err.Error())
+// Manifest is obj as YAML without the fields that API types always carry
+// but that a manifest leaves out (creationTimestamp, status, empty spec).
+func Manifest(obj runtime.Object) []byte {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err == nil {
+		delete(u, "status")
+		if spec, ok := u["spec"].(map[string]any); ok && len(spec) == 0 {
+			delete(u, "spec")
+		}
+		unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+		var b []byte
+		if b, err = yaml.Marshal(u); err == nil {
+			return b
+		}
 	}
-	return b
+	panic("konnector: marshalling a manifest: " + err.Error()) // API types always marshal
 }

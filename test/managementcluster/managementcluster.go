@@ -11,11 +11,15 @@ import (
 	"os/exec"
 	"path/filepath"
 
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
-
-	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
 // CRD files the hooks need, relative to their module's root.
@@ -31,12 +35,23 @@ var crdFiles = map[string][]string{
 	},
 }
 
+// AdminScheme holds every built-in Kubernetes type besides the hooks' types,
+// for tests and fixtures that touch more than the hooks do.
+var AdminScheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	utilruntime.Must(clientgoscheme.AddToScheme(s))
+	utilruntime.Must(clusterv1.AddToScheme(s))
+	utilruntime.Must(addonsv1.AddToScheme(s))
+	utilruntime.Must(caaphv1.AddToScheme(s))
+	return s
+}()
+
 // Env is a running management API server.
 type Env struct {
 	env *envtest.Environment
 	// Config reaches the API server as an administrator.
 	Config *rest.Config
-	// Client is an administrator's client with the hooks' scheme.
+	// Client is an administrator's client with AdminScheme.
 	Client client.Client
 }
 
@@ -56,7 +71,7 @@ func Start() (*Env, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the management API server: %w", err)
 	}
-	c, err := client.New(cfg, client.Options{Scheme: kube.Scheme, Mapper: kube.RESTMapper()})
+	c, err := client.New(cfg, client.Options{Scheme: AdminScheme})
 	if err != nil {
 		_ = env.Stop()
 		return nil, err
