@@ -43,6 +43,14 @@ func TestMain(m *testing.M) {
 	fmt.Printf("management API server (envtest) started in %s\n", time.Since(start).Round(time.Millisecond))
 	mgmt = env
 	code := m.Run()
+	// Secret hygiene across the whole suite: every log line the servers wrote.
+	if out := logs.String(); strings.Contains(out, sentinelPassword) || strings.Contains(out, base64Std(sentinelPassword)) {
+		fmt.Fprintln(os.Stderr, "FAIL: a log line contains the credentials' password")
+		code = 1
+	} else if !strings.Contains(out, `"msg":"hook call"`) {
+		fmt.Fprintln(os.Stderr, "FAIL: the servers logged no hook call, so the log check saw nothing")
+		code = 1
+	}
 	if err := env.Stop(); err != nil {
 		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
 	}
