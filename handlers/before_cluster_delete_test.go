@@ -51,7 +51,7 @@ func deployedCluster(t *testing.T, h http.Handler, ns, name string) *clusterv1.C
 
 // createReleaseProxy creates a HelmReleaseProxy as CAAPH labels it, with
 // CAAPH's finalizer.
-func createReleaseProxy(t *testing.T, ns, name, cluster, proxy string, moreFinalizers ...string) {
+func createReleaseProxy(t testing.TB, ns, name, cluster, proxy string, moreFinalizers ...string) {
 	t.Helper()
 	hrp := &caaphv1.HelmReleaseProxy{
 		ObjectMeta: metav1.ObjectMeta{
