@@ -1,0 +1,127 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// binary is the function binary, built once for the package's tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "konnector-hooks-main-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "konnector-hooks")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building the binary: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// environment is the test process's environment without KUBECONFIG and
+// KONNECTOR_* settings, plus extra.
+func environment(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "KUBECONFIG=") && !strings.HasPrefix(kv, "KONNECTOR_") && !strings.HasPrefix(kv, "FUNCTION_TARGET=") && !strings.HasPrefix(kv, "KUBERNETES_SERVICE_") {
+			env = append(env, kv)
+		}
+	}
+	return append(env, extra...)
+}
+
+func TestMain_BadSettingStopsStartUpNamingTheVariable(t *testing.T) {
+	for variable, value := range map[string]string{
+		"KONNECTOR_RETRY_AFTER":             "soon",
+		"KONNECTOR_HANDLER_TIMEOUT_SECONDS": "90",
+		"KONNECTOR_CHART_REPOSITORY":        "not a url",
+	} {
+		cmd := exec.Command(binary)
+		cmd.Env = environment(variable+"="+value, "PORT="+freePort(t))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		err := cmd.Run()
+		exit, ok := err.(*exec.ExitError)
+		if !ok || exit.ExitCode() == 0 {
+			t.Fatalf("%s=%s: the process did not exit non-zero: %v", variable, value, err)
+		}
+		if !strings.Contains(stderr.String(), variable) {
+			t.Fatalf("%s=%s: message %q does not name the variable", variable, value, stderr.String())
+		}
+	}
+}
+
+// Start-up makes no network request: with no management cluster configured
+// at all, the process serves health and discovery.
+func TestMain_ServesWithoutAManagementCluster(t *testing.T) {
+	port := freePort(t)
+	cmd := exec.Command(binary)
+	cmd.Env = environment("PORT=" + port)
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+
+	base := "http://127.0.0.1:" + port
+	var resp *http.Response
+	var err error
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if resp, err = http.Get(base + "/healthz"); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("the function never served /healthz: %v\n%s", err, stdout.String())
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/healthz: HTTP %d", resp.StatusCode)
+	}
+
+	body, err := os.ReadFile("../../test/testdata/discovery.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/hooks.runtime.cluster.x-k8s.io/v1alpha1/discovery?timeout=10s", bytes.NewReader(body))
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("discovery: HTTP %d %s", resp.StatusCode, out)
+	}
+	for _, name := range []string{"after-control-plane-initialized", "before-cluster-upgrade", "before-cluster-delete"} {
+		if !strings.Contains(string(out), `"name":"`+name+`"`) {
+			t.Errorf("discovery lacks %s: %s", name, out)
+		}
+	}
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
+}
