@@ -237,9 +237,7 @@ func TestBeforeClusterDelete_AddonNeverEnabledIsDone(t *testing.T) {
 
 func TestBeforeClusterDelete_HelmChartProxyDeletedByHandIsDone(t *testing.T) {
 	h := newServer(t)
-	ns := newNamespace(t)
-	createCredentials(t, ns, defaultSecret)
-	cluster := createCluster(t, ns, "c", configBasic, withFinalizer)
+	ns, cluster := newAddonCluster(t, withFinalizer)
 	call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
 	if err := mgmt.Client.Delete(context.Background(), &caaphv1.HelmChartProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}); err != nil {
 		t.Fatal(err)

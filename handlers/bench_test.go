@@ -9,9 +9,7 @@ import (
 // deployed cluster (five reads, no write) against the envtest API server.
 func BenchmarkAfterControlPlaneInitialized_NoOp(b *testing.B) {
 	h := newServer(b)
-	ns := newNamespace(b)
-	createCredentials(b, ns, defaultSecret)
-	createCluster(b, ns, "c", configBasic)
+	ns, _ := newAddonCluster(b)
 	body := request(b, "after-control-plane-initialized.v1beta2.json", ns, "c")
 	if a := call(b, h, pathACPI, body); a.Status != "Success" {
 		b.Fatal(a.Raw)
@@ -47,9 +45,7 @@ func BenchmarkAfterControlPlaneInitialized_NewCluster(b *testing.B) {
 // BenchmarkBeforeClusterDelete_PendingPoll measures a poll while CAAPH uninstalls.
 func BenchmarkBeforeClusterDelete_PendingPoll(b *testing.B) {
 	h := newServer(b)
-	ns := newNamespace(b)
-	createCredentials(b, ns, defaultSecret)
-	cluster := createCluster(b, ns, "c", configBasic, withFinalizer)
+	ns, cluster := newAddonCluster(b, withFinalizer)
 	call(b, h, pathACPI, request(b, "after-control-plane-initialized.v1beta2.json", ns, "c"))
 	createReleaseProxy(b, ns, "konnector-agent-c-r", "c", "konnector-agent-c")
 	if err := mgmt.Client.Delete(b.Context(), cluster); err != nil {

@@ -126,9 +126,7 @@ func TestAfterControlPlaneInitialized_AddonAbsentWritesNothing(t *testing.T) {
 // The request's Cluster says the control plane is initialized; the server's
 // Cluster says it is not, and the server wins.
 func TestAfterControlPlaneInitialized_ControlPlaneNotInitializedIsFailure(t *testing.T) {
-	ns := newNamespace(t)
-	createCredentials(t, ns, defaultSecret)
-	createCluster(t, ns, "c", configBasic, notInitialized)
+	ns, _ := newAddonCluster(t, notInitialized)
 	a := call(t, newServer(t), pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
 	if a.HTTPStatus != http.StatusOK || a.Status != "Failure" || !strings.Contains(a.Message, "not initialized") || !strings.Contains(a.Message, "Cluster "+ns+"/c") {
 		t.Fatalf("answer: %s", a.Raw)
@@ -139,9 +137,7 @@ func TestAfterControlPlaneInitialized_ControlPlaneNotInitializedIsFailure(t *tes
 }
 
 func TestAfterControlPlaneInitialized_DeletingClusterWritesNothing(t *testing.T) {
-	ns := newNamespace(t)
-	createCredentials(t, ns, defaultSecret)
-	cluster := createCluster(t, ns, "c", configBasic, withFinalizer)
+	ns, cluster := newAddonCluster(t, withFinalizer)
 	if err := mgmt.Client.Delete(context.Background(), cluster); err != nil {
 		t.Fatal(err)
 	}
@@ -223,9 +219,7 @@ func TestAfterControlPlaneInitialized_InvalidInputIsFailureNamingTheFix(t *testi
 func TestAfterControlPlaneInitialized_SecondCallChangesNothing(t *testing.T) {
 	counter := &requestCounter{}
 	h := newServer(t, withCounter(counter))
-	ns := newNamespace(t)
-	createCredentials(t, ns, defaultSecret)
-	createCluster(t, ns, "c", configBasic)
+	ns, _ := newAddonCluster(t)
 
 	first := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
 	firstRequests := counter.take()
@@ -267,9 +261,7 @@ func verbs(requests []string) map[string]int {
 
 func TestAfterControlPlaneInitialized_ConcurrentCallsLeaveOneOfEach(t *testing.T) {
 	h := newServer(t)
-	ns := newNamespace(t)
-	createCredentials(t, ns, defaultSecret)
-	createCluster(t, ns, "c", configBasic)
+	ns, _ := newAddonCluster(t)
 	var wg sync.WaitGroup
 	answers := make([]hookAnswer, 20)
 	for i := range answers {
@@ -297,9 +289,7 @@ func TestAfterControlPlaneInitialized_ConcurrentCallsLeaveOneOfEach(t *testing.T
 func TestAfterControlPlaneInitialized_RestoresHandEditedObjects(t *testing.T) {
 	ctx := context.Background()
 	h := newServer(t)
-	ns := newNamespace(t)
-	createCredentials(t, ns, defaultSecret)
-	createCluster(t, ns, "c", configBasic)
+	ns, _ := newAddonCluster(t)
 	call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
 	want := readDeployed(t, ns, "c")
 
@@ -324,9 +314,7 @@ func TestAfterControlPlaneInitialized_RestoresHandEditedObjects(t *testing.T) {
 }
 
 func TestAfterControlPlaneInitialized_LeavesForeignObjectsAlone(t *testing.T) {
-	ns := newNamespace(t)
-	createCredentials(t, ns, defaultSecret)
-	createCluster(t, ns, "c", configBasic)
+	ns, _ := newAddonCluster(t)
 	foreign := &caaphv1.HelmChartProxy{
 		ObjectMeta: metav1.ObjectMeta{Name: "konnector-agent-c", Namespace: ns},
 		Spec:       caaphv1.HelmChartProxySpec{ChartName: "other", RepoURL: "https://other.example.com", ClusterSelector: metav1.LabelSelector{}},
@@ -382,9 +370,7 @@ func TestBeforeClusterUpgrade_AppliesChangedSettingsAndCredentials(t *testing.T)
 func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 	counter := &requestCounter{}
 	h := newServer(t, withCounter(counter))
-	ns := newNamespace(t)
-	createCredentials(t, ns, defaultSecret)
-	createCluster(t, ns, "c", configBasic)
+	ns, _ := newAddonCluster(t)
 
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/render/"+ns+"/c", nil))

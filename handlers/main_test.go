@@ -268,6 +268,15 @@ func createCredentials(t testing.TB, namespace, name string) *corev1.Secret {
 	return s
 }
 
+// newAddonCluster creates, in a namespace of its own, the credentials Secret
+// and a Cluster "c" with the addon enabled as in the Basic example.
+func newAddonCluster(t testing.TB, opts ...clusterOption) (string, *clusterv1.Cluster) {
+	t.Helper()
+	ns := newNamespace(t)
+	createCredentials(t, ns, defaultSecret)
+	return ns, createCluster(t, ns, "c", configBasic, opts...)
+}
+
 const defaultSecret = "prism-central-credentials-for-konnector-agent"
 
 // objectsIn lists what the hooks may write in a namespace, by kind.
