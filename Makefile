@@ -23,11 +23,29 @@ run: build ## serve the hooks on $(PORT); without KUBECONFIG, against an embedde
 	  KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" PORT=$(PORT) go run ./test/localrun $(BIN)/konnector-hooks; \
 	fi
 
-test: ## run every test against a real API server (envtest), with the race detector
+test: ## run every test against a real API server (envtest), with the race detector, and the fuzzers briefly
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -count=1 $(GO_TEST_FLAGS) ./...
+	$(MAKE) test-manifests
+	$(MAKE) fuzz
+
+test-manifests: ## prove deploy/ and knative/ on a real API server: RBAC per hook flow, strict validation
+	assets="$$(hack/envtest-assets.sh)" && cd test/manifests && KUBEBUILDER_ASSETS="$$assets" go test -race -count=1 $(GO_TEST_FLAGS) ./...
+
+FUZZTIME ?= 20s
+fuzz: ## run each fuzz target for $(FUZZTIME)
+	go test -run '^$$' -fuzz '^FuzzHookRequests$$' -fuzztime $(FUZZTIME) ./handlers
+	go test -run '^$$' -fuzz '^FuzzReadConfig$$' -fuzztime $(FUZZTIME) ./konnector
+	go test -run '^$$' -fuzz '^FuzzRenderValues$$' -fuzztime $(FUZZTIME) ./konnector
+
+image: ## build the image with ko into bin/konnector-hooks-image.tar (base: KO_DEFAULTBASEIMAGE or .ko.yaml)
+	hack/image.sh
+
+image-offline: ## build the image on a minimal base assembled locally (no registry needed)
+	hack/image.sh --local-base
 
 lint: ## gofmt and go vet
 	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
+	cd test/manifests && go vet ./...
 
-.PHONY: help build envtest-assets run test lint
+.PHONY: help build envtest-assets run test test-manifests fuzz image image-offline lint

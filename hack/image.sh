@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds the konnector-hooks image with ko into an OCI tarball, with no Docker
+# daemon, checks that the binary in it starts, and prints the image's size.
+#
+#   hack/image.sh               base image: $KO_DEFAULTBASEIMAGE, else .ko.yaml's
+#                               defaultBaseImage (its registry must be reachable)
+#   hack/image.sh --local-base  offline: assembles a minimal base (the machine's
+#                               CA certificates, nonroot user 65532) and serves it
+#                               from a loopback registry
+#
+#   IMAGE_TARBALL   output, default bin/konnector-hooks-image.tar
+#   IMAGE_PLATFORM  default linux/<go env GOARCH>
+#   KO_DOCKER_REPO  the image name in the tarball, default registry.invalid/konnector-hooks;
+#                   push the tarball with `crane push <tarball> <registry>/konnector-hooks:<tag>`
+#   KO_VERSION, CRANE_VERSION  pinned tools, installed with `go install` into
+#                   ~/.cache/konnector-hooks/tools
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+KO_VERSION=${KO_VERSION:-v0.19.1}
+CRANE_VERSION=${CRANE_VERSION:-v0.22.1}
+IMAGE_TARBALL=${IMAGE_TARBALL:-bin/konnector-hooks-image.tar}
+IMAGE_PLATFORM=${IMAGE_PLATFORM:-linux/$(go env GOARCH)}
+export KO_DOCKER_REPO=${KO_DOCKER_REPO:-registry.invalid/konnector-hooks}
+tools=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/tools
+
+local_base=false
+case "${1:-}" in
+  --local-base) local_base=true ;;
+  "") ;;
+  *) echo "usage: $0 [--local-base]" >&2; exit 2 ;;
+esac
+
+log() { echo "image: $*" >&2; }
+
+# tool NAME VERSION PACKAGE: the path of the pinned tool, installed on first use.
+tool() {
+  local dir=$tools/$1-$2
+  if [[ ! -x $dir/$1 ]]; then
+    log "installing $1 $2 into $dir"
+    (cd / && GOBIN=$dir GOFLAGS= go install "$3@$2")
+  fi
+  echo "$dir/$1"
+}
+ko=$(tool ko "$KO_VERSION" github.com/google/ko)
+crane=$(tool crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane)
+
+work=$(mktemp -d)
+registry_pid=
+app_pid=
+cleanup() {
+  local pid
+  for pid in $app_pid $registry_pid; do
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A registry on a loopback port, in memory, for the local base and the checks.
+"$crane" registry serve --address 127.0.0.1:0 2>"$work/registry.log" &
+registry_pid=$!
+for _ in $(seq 50); do
+  port=$(sed -n 's/.*serving on port \([0-9]*\).*/\1/p' "$work/registry.log")
+  [[ -n $port ]] && break
+  sleep 0.1
+done
+[[ -n ${port:-} ]] || { cat "$work/registry.log" >&2; log "the loopback registry did not start"; exit 1; }
+registry=127.0.0.1:$port
+
+if $local_base; then
+  # From scratch: CA certificates for TLS to any API server, and the nonroot
+  # user the Knative Service runs as. No shell, no package manager.
+  root=$work/base
+  mkdir -p "$root/etc/ssl/certs" "$root/home/nonroot" "$root/tmp"
+  cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
+  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$root/etc/passwd"
+  printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
+  chmod 1777 "$root/tmp"
+  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/base.tar" -C "$root" .
+  "$crane" append --oci-empty-base -f "$work/base.tar" -t "$registry/base:scratch" >/dev/null 2>>"$work/crane.log"
+  "$crane" mutate "$registry/base:scratch" --set-platform "$IMAGE_PLATFORM" --user 65532:65532 \
+    --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt -t "$registry/base" >/dev/null 2>>"$work/crane.log"
+  export KO_DEFAULTBASEIMAGE=$registry/base
+fi
+
+log "ko $KO_VERSION building ./cmd/konnector-hooks on ${KO_DEFAULTBASEIMAGE:-the base of .ko.yaml} for $IMAGE_PLATFORM"
+mkdir -p "$(dirname "$IMAGE_TARBALL")"
+"$ko" build ./cmd/konnector-hooks --bare --push=false --tarball="$IMAGE_TARBALL" --platform="$IMAGE_PLATFORM" \
+  --sbom=none --image-refs="$work/ref" >&2
+
+# Check the image: push the tarball to the loopback registry, read its
+# config, and start its binary and ask /healthz (no API server needed).
+image=$registry/konnector-hooks:check
+"$crane" push "$IMAGE_TARBALL" "$image" >/dev/null 2>>"$work/crane.log"
+config=$("$crane" config "$image")
+grep -q '"User":"65532' <<<"$config" || { log "the image does not run as user 65532: $config"; exit 1; }
+entrypoint=$(sed -n 's/.*"Entrypoint":\["\([^"]*\)".*/\1/p' <<<"$config")
+mkdir "$work/fs"
+"$crane" export "$image" - | tar -x -C "$work/fs" 2> >(grep -v "Removing leading" >&2)
+if [[ $IMAGE_PLATFORM == "linux/$(go env GOHOSTARCH)" ]]; then
+  app_port=$((20000 + RANDOM % 20000))
+  PORT=$app_port "$work/fs$entrypoint" >"$work/app.log" 2>&1 &
+  app_pid=$!
+  ok=false
+  for _ in $(seq 50); do
+    if curl -fsS "http://127.0.0.1:$app_port/healthz" >/dev/null 2>&1; then ok=true; break; fi
+    sleep 0.1
+  done
+  kill "$app_pid" 2>/dev/null || true
+  wait "$app_pid" 2>/dev/null || true
+  app_pid=
+  $ok || { cat "$work/app.log" >&2; log "$entrypoint from the image did not answer /healthz"; exit 1; }
+  log "$entrypoint from the image answers GET /healthz"
+fi
+
+size=$("$crane" manifest "$image" | grep -o '"size":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {print s}')
+log "built $IMAGE_TARBALL ($(du -h "$IMAGE_TARBALL" | cut -f1)), image $(cat "$work/ref")"
+echo "image size (compressed layers and config): $size bytes ($((size / 1024)) KiB); tarball: $(stat -c %s "$IMAGE_TARBALL") bytes"

@@ -1,0 +1,402 @@
+package manifests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/handlers"
+	"github.com/konnector-hooks/konnector-hooks/konnector"
+	"github.com/konnector-hooks/konnector-hooks/kube"
+	"github.com/konnector-hooks/konnector-hooks/settings"
+	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
+)
+
+// clusterConfig enables the addon on a Nutanix cluster, as the seed's
+// examples do.
+const clusterConfig = `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}},"addons":{"konnectorAgent":{}}}`
+
+// holdFinalizer keeps a deleted test Cluster on the API server, deleting, as
+// CAPI's own finalizer would while BeforeClusterDelete runs.
+const holdFinalizer = "test.konnector-hooks.io/hold"
+
+// Paths CAPI calls, as discovery announces them.
+const (
+	pathACPI = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/aftercontrolplaneinitialized/after-control-plane-initialized"
+	pathBCU  = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterupgrade/before-cluster-upgrade"
+	pathBCD  = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterdelete/before-cluster-delete"
+)
+
+func TestRBAC_HookFlowsPassAsTheServiceAccount(t *testing.T) {
+	ctx := t.Context()
+	sa := installServiceAccount(t)
+	log := &requestLog{}
+	cfg := sa.config(log)
+	defaults := defaultSettings(t)
+	hooks := newHooks(t, cfg, defaults)
+	// Refused requests are reported even when a flow fails; unused grants
+	// only when every flow ran.
+	completed := false
+	defer func() { checkLeastPrivilege(t, sa, log.all(), completed) }()
+
+	ns := newNamespace(t, "rbac-flows-")
+	const name = "agent-cluster"
+	key := types.NamespacedName{Namespace: ns, Name: name}
+	proxyKey := types.NamespacedName{Namespace: ns, Name: konnector.ObjectName(name)}
+	create(t, managementcluster.NewCredentials(ns, defaults.DefaultCredentialsSecret, "admin", "not-a-real-password"))
+	cluster := managementcluster.NewCluster(ns, name, clusterConfig)
+	cluster.Finalizers = []string{holdFinalizer}
+	if err := managementcluster.CreateCluster(ctx, admin, cluster); err != nil {
+		t.Fatal(err)
+	}
+
+	// AfterControlPlaneInitialized writes the HelmChartProxy, the
+	// ClusterResourceSet and its Secret.
+	answer := callHook(t, hooks, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", key))
+	answer.mustSucceed(t, "AfterControlPlaneInitialized on a new cluster")
+	hcp := &caaphv1.HelmChartProxy{}
+	for _, obj := range []client.Object{hcp, &addonsv1.ClusterResourceSet{}, &corev1.Secret{}} {
+		if err := admin.Get(ctx, proxyKey, obj); err != nil {
+			t.Fatalf("after AfterControlPlaneInitialized: %T %s: %v", obj, proxyKey, err)
+		}
+	}
+	if hcp.Spec.Version != defaults.ChartVersion {
+		t.Fatalf("HelmChartProxy %s installs chart version %q, want %q", proxyKey, hcp.Spec.Version, defaults.ChartVersion)
+	}
+
+	// The render endpoint of the same router reads what the hooks read.
+	rendered := httptest.NewRecorder()
+	hooks.ServeHTTP(rendered, httptest.NewRequest(http.MethodGet, "/render/"+ns+"/"+name+"?timeout=10s", nil))
+	if rendered.Code != http.StatusOK {
+		t.Fatalf("GET /render/%s: HTTP %d\n%s", key, rendered.Code, rendered.Body)
+	}
+
+	// BeforeClusterUpgrade after the operator changed the chart version.
+	upgraded := defaults
+	upgraded.ChartVersion = "1.4.0"
+	answer = callHook(t, newHooks(t, cfg, upgraded), pathBCU, request(t, "before-cluster-upgrade.v1beta1.json", key))
+	answer.mustSucceed(t, "BeforeClusterUpgrade with a new chart version")
+	if err := admin.Get(ctx, proxyKey, hcp); err != nil {
+		t.Fatal(err)
+	}
+	if hcp.Spec.Version != upgraded.ChartVersion {
+		t.Fatalf("after BeforeClusterUpgrade, HelmChartProxy %s installs chart version %q, want %q", proxyKey, hcp.Spec.Version, upgraded.ChartVersion)
+	}
+
+	// CAAPH's part, done as an administrator: its finalizer on the
+	// HelmChartProxy and the HelmReleaseProxy it made from it.
+	hcp.Finalizers = append(hcp.Finalizers, caaphv1.HelmChartProxyFinalizer)
+	if err := admin.Update(ctx, hcp); err != nil {
+		t.Fatal(err)
+	}
+	release := newReleaseProxy(ns, name, hcp.Name)
+	create(t, release)
+
+	// CAPI deletes the Cluster; its finalizer keeps it, deleting, while
+	// BeforeClusterDelete runs.
+	if err := admin.Delete(ctx, cluster); err != nil {
+		t.Fatal(err)
+	}
+	deleteRequest := request(t, "before-cluster-delete.v1beta2.json", key)
+
+	answer = callHook(t, hooks, pathBCD, deleteRequest)
+	answer.mustSucceed(t, "BeforeClusterDelete, first call")
+	answer.mustRetryAfter(t, defaults.RetryAfterSeconds())
+	if err := admin.Get(ctx, proxyKey, hcp); err != nil || hcp.DeletionTimestamp == nil {
+		t.Fatalf("after the first BeforeClusterDelete, HelmChartProxy %s should be deleting (CAAPH's finalizer holds it): %v, deletionTimestamp %v", proxyKey, err, hcp.DeletionTimestamp)
+	}
+	// CAAPH deletes the HelmReleaseProxy; its finalizer holds it while the
+	// Helm uninstall runs.
+	if err := admin.Delete(ctx, release); err != nil {
+		t.Fatal(err)
+	}
+
+	answer = callHook(t, hooks, pathBCD, deleteRequest)
+	answer.mustSucceed(t, "BeforeClusterDelete while CAAPH uninstalls")
+	answer.mustRetryAfter(t, defaults.RetryAfterSeconds())
+	if !strings.Contains(answer.Message, release.Name) {
+		t.Errorf("the waiting answer should name HelmReleaseProxy %s: %q", release.Name, answer.Message)
+	}
+
+	// The uninstall times out: past the timeout after the HelmChartProxy's
+	// deletionTimestamp (whole seconds), the hooks release CAAPH's finalizers.
+	timedOut := defaults
+	timedOut.UninstallTimeout = time.Second
+	time.Sleep(time.Until(hcp.DeletionTimestamp.Add(timedOut.UninstallTimeout + time.Second)))
+	answer = callHook(t, newHooks(t, cfg, timedOut), pathBCD, deleteRequest)
+	answer.mustSucceed(t, "BeforeClusterDelete after the uninstall timeout")
+	answer.mustRetryAfter(t, 0)
+	if err := admin.Get(ctx, proxyKey, &caaphv1.HelmChartProxy{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("after the uninstall timed out, HelmChartProxy %s should be gone: %v", proxyKey, err)
+	}
+	if err := admin.Get(ctx, client.ObjectKeyFromObject(release), &caaphv1.HelmReleaseProxy{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("after the uninstall timed out, HelmReleaseProxy %s should be gone: %v", release.Name, err)
+	}
+
+	answer = callHook(t, hooks, pathBCD, deleteRequest)
+	answer.mustSucceed(t, "BeforeClusterDelete once the addon is gone")
+	answer.mustRetryAfter(t, 0)
+
+	// A HelmReleaseProxy left behind by a HelmChartProxy that is gone is
+	// deleted by the hooks themselves.
+	orphan := newReleaseProxy(ns, name, hcp.Name)
+	orphan.Name = "konnector-agent-orphan"
+	create(t, orphan)
+	answer = callHook(t, hooks, pathBCD, deleteRequest)
+	answer.mustSucceed(t, "BeforeClusterDelete with an orphaned HelmReleaseProxy")
+	answer.mustRetryAfter(t, defaults.RetryAfterSeconds())
+	if err := admin.Get(ctx, client.ObjectKeyFromObject(orphan), orphan); err != nil || orphan.DeletionTimestamp == nil {
+		t.Fatalf("HelmReleaseProxy %s should be deleting: %v", orphan.Name, err)
+	}
+	releaseFinalizers(t, orphan)
+	completed = true
+}
+
+// checkLeastPrivilege fails for every request the ServiceAccount was refused
+// (a refused Event is only logged by the hooks, so the answers alone would
+// not show it) and, when all flows ran, for every verb it is granted that no
+// request used.
+func checkLeastPrivilege(t *testing.T, sa serviceAccount, requests []apiRequest, allFlowsRan bool) {
+	t.Helper()
+	used := map[access]bool{}
+	for _, r := range requests {
+		if !r.authorized() {
+			t.Errorf("the ServiceAccount was refused %s: it needs %v", r, r.needs)
+			continue
+		}
+		for _, a := range r.needs {
+			used[a] = true
+		}
+	}
+	for _, g := range grants(t, sa.rules) {
+		if allFlowsRan && !used[g] {
+			t.Errorf("the ClusterRole grants %s but no hook flow used it: remove it, or add the flow that needs it to this test", g)
+		}
+	}
+	var summary []string
+	for a := range used {
+		summary = append(summary, a.String())
+	}
+	slices.Sort(summary)
+	t.Logf("%d API requests as %s; access used: %s", len(requests), sa.user, strings.Join(summary, ", "))
+}
+
+func TestRBAC_ServiceAccountIsRefusedWhatTheHooksNeverDo(t *testing.T) {
+	ctx := t.Context()
+	sa := installServiceAccount(t)
+	c, err := client.New(sa.config(nil), client.Options{Scheme: kube.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ns := newNamespace(t, "rbac-refused-")
+	const name = "refused-cluster"
+	cluster := managementcluster.NewCluster(ns, name, clusterConfig)
+	if err := managementcluster.CreateCluster(ctx, admin, cluster); err != nil {
+		t.Fatal(err)
+	}
+	secret := managementcluster.NewCredentials(ns, "prism-central-credentials-for-konnector-agent", "admin", "not-a-real-password")
+	create(t, secret)
+	hcp := &caaphv1.HelmChartProxy{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: konnector.ObjectName(name)},
+		Spec: caaphv1.HelmChartProxySpec{
+			ClusterSelector: metav1.LabelSelector{MatchLabels: map[string]string{clusterv1.ClusterNameLabel: name}},
+			ChartName:       "konnector-agent",
+			RepoURL:         "https://mesosphere.github.io/charts/stable/",
+		},
+	}
+	create(t, hcp)
+	configMap := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "unrelated"}}
+	create(t, configMap)
+
+	refused := []struct {
+		what string
+		do   func(context.Context) error
+	}{
+		{"delete a Cluster", func(ctx context.Context) error { return c.Delete(ctx, cluster.DeepCopy()) }},
+		{"create a Cluster", func(ctx context.Context) error {
+			return c.Create(ctx, managementcluster.NewCluster(ns, "another-cluster", clusterConfig))
+		}},
+		{"patch a Cluster", func(ctx context.Context) error {
+			patched := cluster.DeepCopy()
+			patched.Labels["konnector-hooks-test"] = "patched"
+			return c.Patch(ctx, patched, client.MergeFrom(cluster))
+		}},
+		{"list Clusters", func(ctx context.Context) error { return c.List(ctx, &clusterv1.ClusterList{}, client.InNamespace(ns)) }},
+		{"list Secrets cluster-wide", func(ctx context.Context) error { return c.List(ctx, &corev1.SecretList{}) }},
+		{"list Secrets in the cluster's namespace", func(ctx context.Context) error {
+			return c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+		}},
+		{"delete a Secret", func(ctx context.Context) error { return c.Delete(ctx, secret.DeepCopy()) }},
+		{"update a HelmChartProxy", func(ctx context.Context) error {
+			updated := hcp.DeepCopy()
+			updated.Spec.Version = "9.9.9"
+			return c.Update(ctx, updated)
+		}},
+		{"list HelmChartProxies", func(ctx context.Context) error {
+			return c.List(ctx, &caaphv1.HelmChartProxyList{}, client.InNamespace(ns))
+		}},
+		{"create a HelmReleaseProxy", func(ctx context.Context) error { return c.Create(ctx, newReleaseProxy(ns, name, hcp.Name)) }},
+		{"delete a ClusterResourceSet", func(ctx context.Context) error {
+			return c.Delete(ctx, &addonsv1.ClusterResourceSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: hcp.Name}})
+		}},
+		{"read a ConfigMap", func(ctx context.Context) error {
+			return c.Get(ctx, client.ObjectKeyFromObject(configMap), &corev1.ConfigMap{})
+		}},
+	}
+	for _, r := range refused {
+		if err := r.do(ctx); !apierrors.IsForbidden(err) {
+			t.Errorf("%s as %s: got %v, want Forbidden: the ClusterRole grants more than the hooks need", r.what, sa.user, err)
+		}
+	}
+}
+
+// defaultSettings are the function's defaults, as it reads them with no
+// KONNECTOR_* variable set.
+func defaultSettings(t testing.TB) settings.Settings {
+	t.Helper()
+	for _, env := range os.Environ() {
+		if name, _, _ := strings.Cut(env, "="); strings.HasPrefix(name, settings.Prefix+"_") {
+			t.Setenv(name, "")
+			_ = os.Unsetenv(name)
+		}
+	}
+	s, err := settings.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// newHooks returns the function's router, built as function.go builds it,
+// with a management-cluster client that uses cfg.
+func newHooks(t testing.TB, cfg *rest.Config, s settings.Settings) http.Handler {
+	opener := kube.NewOpener(func() (*rest.Config, error) { return cfg, nil })
+	return handlers.New(s, opener, slog.New(slog.NewJSONHandler(t.Output(), nil))).Router()
+}
+
+// hookAnswer is the part of a hook response these tests check.
+type hookAnswer struct {
+	Status            string `json:"status"`
+	Message           string `json:"message"`
+	RetryAfterSeconds *int32 `json:"retryAfterSeconds"`
+}
+
+// callHook sends body the way CAPI's runtime client does: POST, no
+// Content-Type, ?timeout=10s; any HTTP status but 200 fails the test.
+func callHook(t testing.TB, h http.Handler, path string, body []byte) hookAnswer {
+	t.Helper()
+	r := httptest.NewRequest(http.MethodPost, path+"?timeout=10s", bytes.NewReader(body))
+	r.Header.Del("Content-Type")
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	var a hookAnswer
+	if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || w.Code != http.StatusOK {
+		t.Fatalf("POST %s: HTTP %d, %v\n%s", path, w.Code, err, w.Body)
+	}
+	return a
+}
+
+func (a hookAnswer) mustSucceed(t testing.TB, call string) {
+	t.Helper()
+	retry := "none"
+	if a.RetryAfterSeconds != nil {
+		retry = fmt.Sprint(*a.RetryAfterSeconds)
+	}
+	t.Logf("%s: %s (retryAfterSeconds %s): %s", call, a.Status, retry, a.Message)
+	if a.Status != "Success" {
+		t.Fatalf("%s answered %s, want Success: %s", call, a.Status, a.Message)
+	}
+}
+
+func (a hookAnswer) mustRetryAfter(t testing.TB, seconds int32) {
+	t.Helper()
+	if a.RetryAfterSeconds == nil || *a.RetryAfterSeconds != seconds {
+		t.Fatalf("retryAfterSeconds %v, want %d: %s", a.RetryAfterSeconds, seconds, a.Message)
+	}
+}
+
+// request loads a sample request of test/testdata and points it at cluster.
+func request(t testing.TB, file string, cluster types.NamespacedName) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot, "test", "testdata", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req map[string]any
+	if err := json.Unmarshal(b, &req); err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	md := req["cluster"].(map[string]any)["metadata"].(map[string]any)
+	md["namespace"], md["name"] = cluster.Namespace, cluster.Name
+	out, err := json.Marshal(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// newNamespace creates a namespace of its own for one test.
+func newNamespace(t testing.TB, prefix string) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: prefix}}
+	create(t, ns)
+	return ns.Name
+}
+
+func create(t testing.TB, obj client.Object) {
+	t.Helper()
+	if err := admin.Create(t.Context(), obj); err != nil {
+		t.Fatalf("creating %T %s: %v", obj, objectName(obj), err)
+	}
+}
+
+// newReleaseProxy returns a HelmReleaseProxy as CAAPH makes it from a
+// HelmChartProxy for a cluster: labelled with both, with CAAPH's finalizer.
+func newReleaseProxy(namespace, cluster, proxy string) *caaphv1.HelmReleaseProxy {
+	return &caaphv1.HelmReleaseProxy{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: namespace,
+			Name:      "konnector-agent-" + cluster + "-release",
+			Labels: map[string]string{
+				clusterv1.ClusterNameLabel:      cluster,
+				caaphv1.HelmChartProxyLabelName: proxy,
+			},
+			Finalizers: []string{caaphv1.HelmReleaseProxyFinalizer},
+		},
+		Spec: caaphv1.HelmReleaseProxySpec{
+			ClusterRef: corev1.ObjectReference{APIVersion: clusterv1.GroupVersion.String(), Kind: "Cluster", Namespace: namespace, Name: cluster},
+			ChartName:  "konnector-agent",
+			RepoURL:    "https://mesosphere.github.io/charts/stable/",
+		},
+	}
+}
+
+// releaseFinalizers lets a test object go, as its controller would.
+func releaseFinalizers(t testing.TB, obj client.Object) {
+	t.Helper()
+	obj.SetFinalizers(nil)
+	if err := admin.Update(t.Context(), obj); err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
+	}
+}
