@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -34,6 +35,11 @@ import (
 var mgmt *managementcluster.Env
 
 func TestMain(m *testing.M) {
+	// Fuzz targets need no API server; fuzzing workers run TestMain again.
+	flag.Parse()
+	if fuzzing() {
+		os.Exit(m.Run())
+	}
 	start := time.Now()
 	env, err := managementcluster.Start()
 	if err != nil {
@@ -55,6 +61,15 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "stopping envtest:", err)
 	}
 	os.Exit(code)
+}
+
+func fuzzing() bool {
+	for _, name := range []string{"test.fuzz", "test.fuzzworker"} {
+		if f := flag.Lookup(name); f != nil && f.Value.String() != "" && f.Value.String() != "false" {
+			return true
+		}
+	}
+	return false
 }
 
 // sentinelPassword is the password of every credentials Secret in these

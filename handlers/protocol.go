@@ -150,6 +150,9 @@ func decodeRequest(w http.ResponseWriter, r *http.Request, kind string, required
 	if err := json.Unmarshal(body, req); err != nil {
 		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request body is not a JSON %s: %v", kind, err)}
 	}
+	if k := duplicateKey(body); k != "" {
+		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request body repeats the key %q in one object: send each key once", k)}
+	}
 	apiVersion := runtimehooksv1.GroupVersion.String()
 	if req.APIVersion != apiVersion || req.Kind != kind {
 		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request is apiVersion %q kind %q: this endpoint takes apiVersion %q kind %q", req.APIVersion, req.Kind, apiVersion, kind)}

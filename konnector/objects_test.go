@@ -14,7 +14,9 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-func testSettings(t *testing.T) settings.Settings {
+func testSettings(t *testing.T) settings.Settings { return testSettingsFuzz(t) }
+
+func testSettingsFuzz(t testing.TB) settings.Settings {
 	t.Helper()
 	s, err := settings.Load()
 	if err != nil {

@@ -3,6 +3,7 @@ package konnector
 import (
 	_ "embed"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"text/template"
 )
@@ -35,10 +36,32 @@ func renderValues(in valuesInput) string {
 	return b.String()
 }
 
-// quote makes s a YAML double-quoted scalar (a JSON string is one) that CAAPH
-// passes through unchanged. CAAPH executes valuesTemplate as a Go template, so
-// every "{{" in the input is written as an action that prints "{{".
+// quote makes s a YAML double-quoted scalar (a JSON string is one, once the
+// characters YAML does not allow raw are escaped too) that CAAPH passes
+// through unchanged. CAAPH executes valuesTemplate as a Go template, so every
+// "{{" in the input is written as an action that prints "{{".
 func quote(s string) string {
 	b, _ := json.Marshal(s) // marshalling a string cannot fail
-	return strings.ReplaceAll(string(b), "{{", `{{"{{"}}`)
+	var out strings.Builder
+	for _, r := range string(b) {
+		if yamlPrintable(r) {
+			out.WriteRune(r)
+		} else {
+			fmt.Fprintf(&out, `\u%04X`, r)
+		}
+	}
+	return strings.ReplaceAll(out.String(), "{{", `{{"{{"}}`)
+}
+
+// yamlPrintable reports whether r may stand unescaped in a double-quoted
+// YAML scalar: printable (YAML 1.2, 5.1) and not a line break that YAML
+// would fold (NEL).
+func yamlPrintable(r rune) bool {
+	switch {
+	case r == '\t' || r == '\n' || r == '\r':
+		return true
+	case r >= 0x20 && r <= 0x7E, r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD && r != 0xFEFF, r >= 0x10000 && r <= 0x10FFFF:
+		return true
+	}
+	return false
 }

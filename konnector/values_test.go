@@ -10,7 +10,7 @@ import (
 
 // caaphRender does to a valuesTemplate what CAAPH does before Helm sees it:
 // execute it as a Go template with the cluster as data.
-func caaphRender(t *testing.T, valuesTemplate string) string {
+func caaphRender(t testing.TB, valuesTemplate string) string {
 	t.Helper()
 	tmpl, err := template.New("values").Parse(valuesTemplate)
 	if err != nil {
@@ -84,6 +84,7 @@ func TestRenderValues_HostileStringsStayData(t *testing.T) {
 		"tab\there",
 		"nul\x00byte",
 		"line\u2028separator",
+		"del\x7f", "next line\u0085", "c1\u0090control", "bom\ufeff", "nonchar\uffff",
 		`\"escaped\\`,
 		`<script>&amp;</script>`,
 		`ünïcødé ✓`,
