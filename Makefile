@@ -37,6 +37,9 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 	go test -run '^$$' -fuzz '^FuzzReadConfig$$' -fuzztime $(FUZZTIME) ./konnector
 	go test -run '^$$' -fuzz '^FuzzRenderValues$$' -fuzztime $(FUZZTIME) ./konnector
 
+soak: ## drive thousands of hook calls for many clusters against envtest, then check state and leaks
+	KONNECTOR_SOAK=1 KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -count=1 -run '^TestSoak' -v ./handlers
+
 image: ## build the image with ko into bin/konnector-hooks-image.tar (base: KO_DEFAULTBASEIMAGE or .ko.yaml)
 	hack/image.sh
 
@@ -48,4 +51,4 @@ lint: ## gofmt and go vet
 	go vet ./...
 	cd test/manifests && go vet ./...
 
-.PHONY: help build envtest-assets run test test-manifests fuzz image image-offline lint
+.PHONY: help build envtest-assets run test test-manifests fuzz soak image image-offline lint
