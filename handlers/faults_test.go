@@ -22,12 +22,12 @@ import (
 type fault int32
 
 const (
-	pass fault = iota
-	slow       // answers after a delay longer than the hook's ?timeout=
-	reset      // drops the connection without an answer
-	tooMany    // answers 429
-	broken     // answers 500
-	hang       // never answers
+	pass    fault = iota
+	slow          // answers after a delay longer than the hook's ?timeout=
+	reset         // drops the connection without an answer
+	tooMany       // answers 429
+	broken        // answers 500
+	hang          // never answers
 )
 
 var faultNames = map[fault]string{slow: "latency beyond the timeout", reset: "connection reset", tooMany: "429", broken: "500", hang: "server hangs"}
