@@ -39,20 +39,34 @@ type deployInputs struct {
 	// current holds the addon's objects as they are now, nil where absent,
 	// in the order of desiredList.
 	current []client.Object
+	// defaultSecret is the Secret named by KONNECTOR_DEFAULT_CREDENTIALS_SECRET
+	// in the Cluster's namespace, nil when absent. It is read with the rest,
+	// before the Cluster says which Secret it uses, because most Clusters use
+	// it: that saves a round trip, for one wasted read on the others.
+	defaultSecret *corev1.Secret
 }
 
-// readDeployInputs reads the Cluster and the addon's current objects in one
-// round of parallel requests: the objects' names follow from the request.
+// readDeployInputs reads the Cluster, the addon's current objects and the
+// default credentials Secret in one round of parallel requests: their names
+// follow from the request and the settings.
 func (s *Server) readDeployInputs(ctx context.Context, c client.Client, key types.NamespacedName) (*deployInputs, error) {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
 	in := &deployInputs{
-		cluster: &clusterv1.Cluster{},
-		current: []client.Object{&caaphv1.HelmChartProxy{}, &addonsv1.ClusterResourceSet{}, &corev1.Secret{}},
+		cluster:       &clusterv1.Cluster{},
+		current:       []client.Object{&caaphv1.HelmChartProxy{}, &addonsv1.ClusterResourceSet{}, &corev1.Secret{}},
+		defaultSecret: &corev1.Secret{},
 	}
 	var clusterFound bool
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		clusterFound, err = get(gctx, c, key, in.cluster)
+		return err
+	})
+	g.Go(func() error {
+		found, err := get(gctx, c, types.NamespacedName{Namespace: key.Namespace, Name: s.settings.DefaultCredentialsSecret}, in.defaultSecret)
+		if !found {
+			in.defaultSecret = nil
+		}
 		return err
 	})
 	for i, obj := range in.current {
@@ -97,7 +111,7 @@ func (s *Server) deploy(ctx context.Context, key types.NamespacedName, requireIn
 	case requireInitialized && !controlPlaneInitialized(cluster):
 		return failure(fmt.Sprintf("the control plane of Cluster %s is not initialized on the management cluster yet: the Konnector Agent is deployed once it is (CAPI calls the hook again)", key))
 	}
-	creds, err := s.readCredentials(ctx, c, cluster, in.config)
+	creds, err := s.readCredentials(ctx, c, in)
 	if err != nil {
 		return failureFrom(err)
 	}
@@ -149,15 +163,23 @@ func desiredList(d konnector.Desired) []client.Object {
 	return []client.Object{d.HelmChartProxy, d.ClusterResourceSet, d.ResourceSetSecret}
 }
 
-// readCredentials reads and checks the Prism Central credentials Secret.
-func (s *Server) readCredentials(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, cfg *konnector.Config) (konnector.Credentials, error) {
-	secret := &corev1.Secret{}
-	found, err := get(ctx, c, types.NamespacedName{Namespace: cluster.Namespace, Name: cfg.CredentialsSecret}, secret)
-	if err != nil {
-		return konnector.Credentials{}, err
+// readCredentials checks the Prism Central credentials Secret the
+// configuration names, reading it unless it is the default one, read already.
+func (s *Server) readCredentials(ctx context.Context, c client.Client, in *deployInputs) (konnector.Credentials, error) {
+	namespace, name := in.cluster.Namespace, in.config.CredentialsSecret
+	secret := in.defaultSecret
+	if name != s.settings.DefaultCredentialsSecret {
+		secret = &corev1.Secret{}
+		found, err := get(ctx, c, types.NamespacedName{Namespace: namespace, Name: name}, secret)
+		if err != nil {
+			return konnector.Credentials{}, err
+		}
+		if !found {
+			secret = nil
+		}
 	}
-	if !found {
-		return konnector.Credentials{}, konnector.MissingSecretError(cluster.Namespace, cfg.CredentialsSecret)
+	if secret == nil {
+		return konnector.Credentials{}, konnector.MissingSecretError(namespace, name)
 	}
 	return konnector.ReadCredentials(secret)
 }

@@ -244,8 +244,8 @@ func TestAfterControlPlaneInitialized_SecondCallChangesNothing(t *testing.T) {
 			t.Fatalf("discovery request %q", r)
 		}
 	}
-	// New cluster: 4 reads in parallel (Cluster and the three objects), the
-	// credentials Secret, 3 applies, 1 event. Repeated call: the 5 reads.
+	// New cluster: 5 reads in parallel (Cluster, the three objects, the
+	// credentials Secret), 3 applies, 1 event. Repeated call: the 5 reads.
 	if len(firstRequests) != 9 || len(secondRequests) != 5 {
 		t.Fatalf("requests: new cluster %d (want 9), repeated call %d (want 5)", len(firstRequests), len(secondRequests))
 	}

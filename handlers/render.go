@@ -66,7 +66,7 @@ func (s *Server) render(ctx context.Context, key types.NamespacedName) ([]byte, 
 	case in.config == nil:
 		return nil, http.StatusNotFound, fmt.Errorf("the Konnector Agent addon is not enabled for Cluster %s (no clusterConfig.addons.konnectorAgent): nothing would be written", key)
 	}
-	if _, err := s.readCredentials(ctx, c, in.cluster, in.config); err != nil {
+	if _, err := s.readCredentials(ctx, c, in); err != nil {
 		return nil, statusOf(err), err
 	}
 	desired := konnector.DesiredObjects(in.cluster, in.config, redacted, s.settings)

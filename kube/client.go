@@ -3,8 +3,10 @@
 // The function is started from zero by Knative and every call blocks a
 // cluster's lifecycle, so opening a client must cost nothing on the wire:
 //
-//   - the rest config (KUBECONFIG, else in-cluster) and the HTTP transport are
-//     built once, on the first call, and shared, so connections are reused;
+//   - the rest config (KUBECONFIG, else in-cluster), the HTTP transport and
+//     the client are built once, on the first call, and shared, so
+//     connections are reused; a controller-runtime client without a cache
+//     keeps no state between calls;
 //   - the scheme holds only the types the hooks read and write;
 //   - the REST mapping is static: every kind the hooks touch is namespaced
 //     and its resource name is known, so no discovery request is ever made.
@@ -15,7 +17,6 @@ package kube
 
 import (
 	"fmt"
-	"net/http"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -74,11 +75,9 @@ func RESTMapper() meta.RESTMapper {
 type Opener struct {
 	load func() (*rest.Config, error)
 
-	once       sync.Once
-	config     *rest.Config
-	httpClient *http.Client
-	mapper     meta.RESTMapper
-	err        error
+	once   sync.Once
+	client client.Client
+	err    error
 }
 
 // NewOpener returns an Opener that builds its rest config with load, on the
@@ -96,28 +95,31 @@ func FromEnvironment() *Opener {
 	})
 }
 
-// Open returns a client for one hook call. It makes no API request.
+// Open returns the client for a hook call. It makes no API request.
 func (o *Opener) Open() (client.Client, error) {
-	o.once.Do(func() {
-		cfg, err := o.load()
-		if err != nil {
-			o.err = fmt.Errorf("loading the management cluster's configuration (KUBECONFIG or in-cluster): %w", err)
-			return
-		}
-		cfg = rest.CopyConfig(cfg)
-		cfg.UserAgent = "konnector-hooks"
-		// Hook calls come in bursts for many clusters; the client-side rate
-		// limit must not queue them behind each other.
-		cfg.QPS, cfg.Burst = 50, 100
-		httpClient, err := rest.HTTPClientFor(cfg)
-		if err != nil {
-			o.err = fmt.Errorf("building the management cluster's HTTP client: %w", err)
-			return
-		}
-		o.config, o.httpClient, o.mapper = cfg, httpClient, RESTMapper()
-	})
-	if o.err != nil {
-		return nil, o.err
+	o.once.Do(func() { o.client, o.err = o.build() })
+	return o.client, o.err
+}
+
+func (o *Opener) build() (client.Client, error) {
+	cfg, err := o.load()
+	if err != nil {
+		return nil, fmt.Errorf("loading the management cluster's configuration (KUBECONFIG or in-cluster): %w", err)
 	}
-	return client.New(o.config, client.Options{HTTPClient: o.httpClient, Scheme: Scheme, Mapper: o.mapper})
+	cfg = rest.CopyConfig(cfg)
+	cfg.UserAgent = "konnector-hooks"
+	// No client-side rate limit: client-go keeps one limiter per resource,
+	// which would queue concurrent hook calls behind each other. The hooks
+	// make a few requests per call, CAPI bounds the calls, and the API
+	// server's priority and fairness protects it.
+	cfg.QPS = -1
+	httpClient, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("building the management cluster's HTTP client: %w", err)
+	}
+	c, err := client.New(cfg, client.Options{HTTPClient: httpClient, Scheme: Scheme, Mapper: RESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("building the management cluster's client: %w", err)
+	}
+	return c, nil
 }
