@@ -37,6 +37,9 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 	go test -run '^$$' -fuzz '^FuzzReadConfig$$' -fuzztime $(FUZZTIME) ./konnector
 	go test -run '^$$' -fuzz '^FuzzRenderValues$$' -fuzztime $(FUZZTIME) ./konnector
 
+e2e: ## end to end: the real CAPI managers (v1.12.5, v1.14.2) discover and call the hooks; builds and caches them (minutes cold)
+	hack/e2e.sh
+
 soak: ## drive thousands of hook calls for many clusters against envtest, then check state and leaks
 	KONNECTOR_SOAK=1 KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -count=1 -run '^TestSoak' -v ./handlers
 
@@ -50,5 +53,6 @@ lint: ## gofmt and go vet
 	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet ./...
 	cd test/manifests && go vet ./...
+	cd test/e2e && go vet ./...
 
-.PHONY: help build envtest-assets run test test-manifests fuzz soak image image-offline lint
+.PHONY: help build envtest-assets run test test-manifests fuzz e2e soak image image-offline lint

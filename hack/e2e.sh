@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# End-to-end: konnector-hooks called by the real Cluster API core controller
+# manager. For each CAPI version it builds (once, then cached) the manager
+# pinned in test/e2e/tools/capi-<version>, builds the function, and runs the
+# suite in test/e2e against a local management cluster (envtest).
+#
+#   E2E_CAPI_VERSIONS   CAPI versions to test (default: every tools module,
+#                       i.e. "v1.12.5 v1.14.2")
+#   E2E_KEEP_ARTIFACTS  set to keep the logs of passing runs too
+#   GO_TEST_FLAGS       extra `go test` flags, e.g. -run TestClusterLifecycle
+#
+# Logs of a failing run (the function's JSON logs, the CAPI manager's log,
+# the objects left) stay in the directory the run prints.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+tools=$root/test/e2e/tools
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/capi
+
+log() { echo "e2e: $*" >&2; }
+
+# module_dir MODULE [DIR]: the module cache directory of MODULE at the version
+# that the go.mod in DIR (default: the repository root) requires.
+module_dir() {
+  (cd "${2:-$root}" && go mod download -json "$1") | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
+}
+
+# manager VERSION: builds the CAPI manager of that tools module, caches it
+# under a key of its pins and the Go version, and prints its path. The main
+# package is the module's `tool` line: sigs.k8s.io/cluster-api up to v1.13,
+# sigs.k8s.io/cluster-api/core from v1.14.
+manager() {
+  local version=$1 dir=$tools/capi-$1
+  local key
+  key=$(cat "$dir/go.mod" "$dir/go.sum" <(go env GOVERSION) | sha256sum | cut -c1-12)
+  local bin=$cache/$version-$key/manager
+  if [[ -x $bin ]]; then
+    echo "$bin"
+    return
+  fi
+  local pkg start=$SECONDS
+  pkg=$(sed -n 's/^tool \(.*\)$/\1/p' "$dir/go.mod")
+  log "building the CAPI $version manager ($pkg; a few minutes cold, cached in ${bin%/*})"
+  mkdir -p "${bin%/*}"
+  (cd "$dir" && go build -trimpath -o "$bin.tmp" \
+    -ldflags "-s -w -X sigs.k8s.io/cluster-api/version.gitVersion=$version" "$pkg")
+  mv "$bin.tmp" "$bin"
+  log "built the CAPI $version manager in $((SECONDS - start))s"
+  echo "$bin"
+}
+
+versions=${E2E_CAPI_VERSIONS:-$(cd "$tools" && ls -d capi-v* | sed 's/^capi-//' | sort -V | tr '\n' ' ')}
+
+KUBEBUILDER_ASSETS=$("$root/hack/envtest-assets.sh")
+export KUBEBUILDER_ASSETS
+caaph=$(module_dir sigs.k8s.io/cluster-api-addon-provider-helm)
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/konnector-hooks-e2e.XXXXXX")
+log "building the function"
+(cd "$root" && go build -o "$work/konnector-hooks" ./cmd/konnector-hooks)
+
+failed=()
+for version in $versions; do
+  start=$SECONDS
+  bin=$(manager "$version")
+  pkg=$(sed -n 's/^tool \(.*\)$/\1/p' "$tools/capi-$version/go.mod")
+  capi=$(module_dir sigs.k8s.io/cluster-api "$tools/capi-$version")
+  # config/ sits next to the main package: config/ (<= v1.13), core/config/ (v1.14+)
+  config=$capi/${pkg#sigs.k8s.io/cluster-api}/config
+  config=${config/\/\/config//config}
+  artifacts=$work/capi-$version
+  mkdir -p "$artifacts"
+  log "CAPI $version: running the suite (logs in $artifacts)"
+  # shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
+  if (cd "$root/test/e2e" && \
+      E2E_CAPI_VERSION=$version E2E_CAPI_MANAGER=$bin \
+      E2E_CAPI_CRDS=$config/crd/bases E2E_CAPI_WEBHOOKS=$config/webhook/manifests.yaml \
+      E2E_CAAPH_CRDS=$caaph/config/crd/bases E2E_FUNCTION=$work/konnector-hooks \
+      E2E_ARTIFACTS=$artifacts \
+      go test -count=1 -v -timeout 20m ${GO_TEST_FLAGS:-} ./...); then
+    log "CAPI $version: passed in $((SECONDS - start))s"
+    [[ -n ${E2E_KEEP_ARTIFACTS:-} ]] || rm -rf "$artifacts"
+  else
+    log "CAPI $version: FAILED after $((SECONDS - start))s; logs and objects in $artifacts"
+    failed+=("$version")
+  fi
+done
+
+rm -f "$work/konnector-hooks"
+rmdir "$work" 2>/dev/null || true
+if ((${#failed[@]})); then
+  log "failed against CAPI ${failed[*]}"
+  exit 1
+fi
+log "passed against CAPI $versions"

@@ -1,0 +1,60 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"strings"
+)
+
+// config is what hack/e2e.sh hands the suite: the CAPI version under test,
+// its manager binary and manifests, the CAAPH CRDs and the function binary.
+type config struct {
+	// capiVersion is the CAPI release under test, e.g. v1.12.5.
+	capiVersion string
+	// capiManager is the CAPI core controller manager binary of that release.
+	capiManager string
+	// capiCRDs is that release's directory of CRDs (config/crd/bases).
+	capiCRDs string
+	// capiWebhooks is that release's admission webhook manifests
+	// (config/webhook/manifests.yaml).
+	capiWebhooks string
+	// caaphCRDs is the CAAPH directory of CRDs (config/crd/bases).
+	caaphCRDs string
+	// function is the konnector-hooks binary (go build ./cmd/konnector-hooks).
+	function string
+	// artifacts is where logs and object dumps are written.
+	artifacts string
+}
+
+func configFromEnv() (config, error) {
+	c := config{
+		capiVersion:  os.Getenv("E2E_CAPI_VERSION"),
+		capiManager:  os.Getenv("E2E_CAPI_MANAGER"),
+		capiCRDs:     os.Getenv("E2E_CAPI_CRDS"),
+		capiWebhooks: os.Getenv("E2E_CAPI_WEBHOOKS"),
+		caaphCRDs:    os.Getenv("E2E_CAAPH_CRDS"),
+		function:     os.Getenv("E2E_FUNCTION"),
+		artifacts:    os.Getenv("E2E_ARTIFACTS"),
+	}
+	var missing []string
+	for name, value := range map[string]string{
+		"E2E_CAPI_VERSION": c.capiVersion, "E2E_CAPI_MANAGER": c.capiManager, "E2E_CAPI_CRDS": c.capiCRDs,
+		"E2E_CAPI_WEBHOOKS": c.capiWebhooks, "E2E_CAAPH_CRDS": c.caaphCRDs, "E2E_FUNCTION": c.function,
+		"KUBEBUILDER_ASSETS": os.Getenv("KUBEBUILDER_ASSETS"),
+	} {
+		if value == "" {
+			missing = append(missing, name)
+		}
+	}
+	if len(missing) > 0 {
+		return c, fmt.Errorf("%s not set: run the end-to-end suite with hack/e2e.sh (make e2e), which builds the CAPI managers and the function and sets them", strings.Join(missing, ", "))
+	}
+	if c.artifacts == "" {
+		dir, err := os.MkdirTemp("", "konnector-hooks-e2e-")
+		if err != nil {
+			return c, err
+		}
+		c.artifacts = dir
+	}
+	return c, os.MkdirAll(c.artifacts, 0o755)
+}

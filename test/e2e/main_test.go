@@ -1,0 +1,116 @@
+// Package e2e runs konnector-hooks under the real Cluster API core
+// controller manager: CAPI discovers the function through an ExtensionConfig
+// and calls its hooks while a ClusterClass-based Cluster is created,
+// upgraded and deleted. The management cluster is envtest (kube-apiserver
+// and etcd); the infrastructure and control plane providers are CRDs whose
+// status the tests write following CAPI's provider contract, and the tests
+// play CAAPH's part (finalizers, HelmReleaseProxies).
+//
+// Run it with hack/e2e.sh (make e2e), which builds the CAPI managers of the
+// versions under test and the function, and runs this suite once per version.
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+)
+
+// Names of the two functions, their ExtensionConfigs and the namespace label
+// values that select them.
+const (
+	// defaultExtension runs with the default settings.
+	defaultExtension = "konnector-hooks"
+	// timeoutExtension runs with KONNECTOR_UNINSTALL_TIMEOUT=5s.
+	timeoutExtension = "konnector-hooks-uninstall-timeout"
+)
+
+// The suite's shared state, set up once by TestMain.
+var (
+	cfg  config
+	mgmt *managementCluster
+	// functions by extension name.
+	functions = map[string]*function{}
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runSuite(m))
+}
+
+func runSuite(m *testing.M) (code int) {
+	var err error
+	if cfg, err = configFromEnv(); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e:", err)
+		return 1
+	}
+	fmt.Printf("e2e: CAPI %s manager %s; logs in %s\n", cfg.capiVersion, cfg.capiManager, cfg.artifacts)
+	ctx := context.Background()
+	if err := setUp(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: setting up:", err)
+		code = 1
+	} else {
+		code = m.Run()
+	}
+	if code != 0 {
+		if mgmt != nil {
+			if err := mgmt.dump(ctx, cfg.artifacts); err != nil {
+				fmt.Fprintln(os.Stderr, "e2e: dumping objects:", err)
+			}
+		}
+		fmt.Printf("e2e: FAILED against CAPI %s: the function's JSON logs (%s.log, %s.log), the requests CAPI sent them (*-wire.jsonl), the CAPI manager's log (capi-manager.log) and the objects are in %s\n",
+			cfg.capiVersion, defaultExtension, timeoutExtension, cfg.artifacts)
+	}
+	for _, f := range functions {
+		f.stop()
+	}
+	mgmt.stop()
+	return code
+}
+
+// setUp starts the management cluster with the CAPI manager, the two
+// functions behind TLS, and registers them with ExtensionConfigs; it
+// returns once CAPI has discovered both.
+func setUp(ctx context.Context) error {
+	ca, err := newCertificateAuthority()
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if mgmt, err = startManagementCluster(ctx, cfg, ca); err != nil {
+		return err
+	}
+	fmt.Printf("e2e: management cluster and CAPI manager ready in %s\n", time.Since(start).Round(time.Millisecond))
+	for name, settings := range map[string][]string{
+		defaultExtension: nil,
+		timeoutExtension: {"KONNECTOR_UNINSTALL_TIMEOUT=5s"},
+	} {
+		f, err := startFunction(ctx, cfg, ca, mgmt.kubeconfig, name, settings...)
+		if err != nil {
+			return err
+		}
+		functions[name] = f
+		if err := mgmt.client.Create(ctx, newExtensionConfig(name, f.URL, ca.PEM)); err != nil {
+			return fmt.Errorf("creating ExtensionConfig %s: %w", name, err)
+		}
+	}
+	deadline := time.Now().Add(time.Minute)
+	for name := range functions {
+		for {
+			discovered, state, err := extensionDiscovered(ctx, name)
+			if err != nil {
+				return err
+			}
+			if discovered {
+				break
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("CAPI did not discover ExtensionConfig %s within a minute: %s", name, state)
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+	}
+	fmt.Printf("e2e: functions registered and discovered in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
