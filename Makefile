@@ -40,6 +40,9 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 e2e: ## end to end: the real CAPI managers (v1.12.5, v1.14.2) discover and call the hooks; builds and caches them (minutes cold)
 	hack/e2e.sh
 
+bench: ## measure cold start, hook latency, API requests, memory and throughput against envtest, next to CAPI's test extension; writes bench/report.md
+	hack/bench.sh
+
 soak: ## drive thousands of hook calls for many clusters against envtest, then check state and leaks
 	KONNECTOR_SOAK=1 KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -count=1 -run '^TestSoak' -v ./handlers
 
@@ -54,5 +57,6 @@ lint: ## gofmt and go vet
 	go vet ./...
 	cd test/manifests && go vet ./...
 	cd test/e2e && go vet ./...
+	cd test/bench && go vet ./...
 
-.PHONY: help build envtest-assets run test test-manifests fuzz e2e soak image image-offline lint
+.PHONY: help build envtest-assets run test test-manifests fuzz e2e bench soak image image-offline lint

@@ -1,0 +1,88 @@
+// Command bench measures what matters for konnector-hooks as a serverless
+// hook, side by side with a conventional Runtime Extension (CAPI's test
+// extension), against a real API server (envtest), and writes
+// bench/report.md and bench/report.json. hack/bench.sh builds the binaries
+// and runs it; see there for the flags.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+type options struct {
+	hooks, trivial, probe, nocaaph, restonly, peer string
+	peerVersion, peerError                         string
+	repo, out                                      string
+
+	coldRuns, peerColdRuns, initRuns int
+	latRuns, lat16Runs, countRuns    int
+	throughputFor                    time.Duration
+	quick                            bool
+}
+
+func main() {
+	var o options
+	flag.StringVar(&o.hooks, "hooks", "", "konnector-hooks binary (go build ./cmd/konnector-hooks)")
+	flag.StringVar(&o.trivial, "trivial", "", "trivial net/http server binary (./trivialserver)")
+	flag.StringVar(&o.probe, "probe", "", "hooksprobe binary (./hooksprobe), for profiles and the shared-client experiment")
+	flag.StringVar(&o.nocaaph, "exp-nocaaph", "", "start-up experiment binary ./startup/nocaaph (the function's imports without CAAPH's API package)")
+	flag.StringVar(&o.restonly, "exp-restonly", "", "start-up experiment binary ./startup/restonly (client-go's REST client without controller-runtime or CAPI packages)")
+	flag.StringVar(&o.peer, "peer", "", "CAPI test extension binary; empty when it could not be built")
+	flag.StringVar(&o.peerVersion, "peer-version", "", "module version the peer was built from")
+	flag.StringVar(&o.peerError, "peer-error", "", "file holding the peer's build error, reported when -peer is empty")
+	flag.StringVar(&o.repo, "repo", "../..", "root of the konnector-hooks repository (for test/testdata)")
+	flag.StringVar(&o.out, "out", "../../bench", "directory for report.md, report.json and profiles")
+	flag.IntVar(&o.coldRuns, "cold-runs", 50, "cold starts per binary")
+	flag.IntVar(&o.peerColdRuns, "peer-cold-runs", 40, "cold starts of the peer")
+	flag.IntVar(&o.initRuns, "init-runs", 10, "GODEBUG=inittrace=1 runs per binary")
+	flag.IntVar(&o.latRuns, "lat-runs", 300, "calls per latency measurement at concurrency 1")
+	flag.IntVar(&o.lat16Runs, "lat16-runs", 400, "calls per latency measurement at concurrency 16")
+	flag.IntVar(&o.countRuns, "count-runs", 50, "calls per API request count (API server metrics)")
+	flag.DurationVar(&o.throughputFor, "throughput-for", 8*time.Second, "length of the throughput run")
+	flag.BoolVar(&o.quick, "quick", false, "few runs of everything: checks that the harness works, figures mean little")
+	flag.Parse()
+	if o.quick {
+		o.coldRuns, o.peerColdRuns, o.initRuns = 3, 2, 2
+		o.latRuns, o.lat16Runs, o.countRuns = 20, 32, 5
+		o.throughputFor = 2 * time.Second
+	}
+	if o.hooks == "" || o.trivial == "" || o.probe == "" || o.nocaaph == "" || o.restonly == "" {
+		fmt.Fprintln(os.Stderr, "bench: -hooks, -trivial, -probe, -exp-nocaaph and -exp-restonly are required; run hack/bench.sh")
+		os.Exit(2)
+	}
+	if err := os.MkdirAll(o.out, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+	// The harness's own controller-runtime client logs nothing.
+	ctrllog.SetLogger(logr.Discard())
+	start := time.Now()
+	rep, err := run(context.Background(), o)
+	if rep != nil {
+		rep.Machine.WallSeconds = time.Since(start).Seconds()
+		if werr := rep.write(o.out); werr != nil {
+			fmt.Fprintln(os.Stderr, "bench: writing the report:", werr)
+		}
+		fmt.Print(rep.table())
+		fmt.Printf("\nreport: %s, %s\n", filepath.Join(o.out, "report.md"), filepath.Join(o.out, "report.json"))
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// logf prints progress to stderr, with the time since start.
+var began = time.Now()
+
+func logf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "[%6.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
+}
