@@ -41,7 +41,7 @@ func TestDiscovery_CAPIRegistersTheThreeHandlers(t *testing.T) {
 			if !slices.Equal(got, expected) {
 				t.Errorf("ExtensionConfig %s status.handlers:\n got  %q\n want %q", name, got, expected)
 			}
-			discoveries := functions[name].wire.ofKind("DiscoveryRequest")
+			discoveries := functions[name].wire.where(func(e exchange) bool { return e.Kind == "DiscoveryRequest" })
 			if len(discoveries) == 0 {
 				t.Fatalf("no DiscoveryRequest crossed the TLS proxy of %s", name)
 			}

@@ -106,26 +106,13 @@ func (w *wireRecorder) record(next http.Handler) http.Handler {
 	})
 }
 
-// of returns the exchanges about the cluster (namespace/name).
-func (w *wireRecorder) of(cluster string) []exchange {
+// where returns the recorded exchanges that match.
+func (w *wireRecorder) where(match func(exchange) bool) []exchange {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var out []exchange
 	for _, e := range w.exchanges {
-		if e.Cluster == cluster {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
-// ofKind returns the exchanges whose request is of the given kind.
-func (w *wireRecorder) ofKind(kind string) []exchange {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out []exchange
-	for _, e := range w.exchanges {
-		if e.Kind == kind {
+		if match(e) {
 			out = append(out, e)
 		}
 	}
@@ -180,7 +167,7 @@ func checkWire(t *testing.T, fn *function, cluster string) {
 		"BeforeClusterDeleteRequest":          "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterdelete/before-cluster-delete",
 	}
 	want := expectedClusterAPIVersion(t)
-	exchanges := fn.wire.of(cluster)
+	exchanges := fn.wire.where(func(e exchange) bool { return e.Cluster == cluster })
 	if len(exchanges) == 0 {
 		t.Fatalf("no hook request for %s crossed the TLS proxy", cluster)
 	}
