@@ -126,11 +126,11 @@ func (s *Server) deploy(ctx context.Context, key types.NamespacedName, requireIn
 		}
 		if !konnector.IsOurs(have.GetLabels(), cluster.Name) {
 			return failure(fmt.Sprintf("%s %s already exists and is not managed by konnector-hooks (labels %s=%s, cluster-name=%s missing): delete or rename it so that the Konnector Agent can be deployed",
-				kindOf(want), objectKey(want), "app.kubernetes.io/managed-by", konnector.FieldManager, cluster.Name))
+				kindName(want), objectKey(want), "app.kubernetes.io/managed-by", konnector.FieldManager, cluster.Name))
 		}
 		upToDate, err := kube.UpToDate(have, want)
 		if err != nil {
-			return failureFrom(fmt.Errorf("comparing %s %s: %w", kindOf(want), objectKey(want), err))
+			return failureFrom(fmt.Errorf("comparing %s %s: %w", kindName(want), objectKey(want), err))
 		}
 		if !upToDate {
 			stale = append(stale, want)
@@ -150,7 +150,7 @@ func (s *Server) deploy(ctx context.Context, key types.NamespacedName, requireIn
 	}
 	var applied []string
 	for _, obj := range stale {
-		applied = append(applied, kindOf(obj)+" "+objectKey(obj))
+		applied = append(applied, kindName(obj)+" "+objectKey(obj))
 	}
 	slices.Sort(applied)
 	message := fmt.Sprintf("Konnector Agent applied: HelmChartProxy %s installs chart %s %s (wrote %s)", hcp, s.settings.ChartName, s.settings.ChartVersion, strings.Join(applied, ", "))
@@ -233,9 +233,7 @@ func (s *Server) recordEvent(ctx context.Context, c client.Client, cluster *clus
 
 func objectKey(obj client.Object) string { return obj.GetNamespace() + "/" + obj.GetName() }
 
-func kindOf(obj client.Object) string { return obj.GetObjectKind().GroupVersionKind().Kind }
-
-// kindName names the kind of a typed object, whose TypeMeta may be empty.
+// kindName names the kind of a typed object from the scheme: TypeMeta may be empty.
 func kindName(obj client.Object) string {
 	gvks, _, err := kube.Scheme.ObjectKinds(obj)
 	if err != nil || len(gvks) == 0 {
