@@ -100,7 +100,14 @@ func (s *Server) deploy(ctx context.Context, key types.NamespacedName, requireIn
 	if err != nil {
 		return failureFrom(err)
 	}
+	return s.converge(ctx, c, in, requireInitialized)
+}
+
+// converge decides and applies from what was read: it is the part of the
+// deploy path that does not depend on how the inputs were read.
+func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs, requireInitialized bool) result {
 	cluster := in.cluster
+	key := client.ObjectKeyFromObject(cluster)
 	switch {
 	case cluster.DeletionTimestamp != nil:
 		return success(fmt.Sprintf("Cluster %s is being deleted: the Konnector Agent is not deployed", key))
