@@ -60,7 +60,7 @@ func TestHardening_BadInputIsAnsweredAndWritesNothing(t *testing.T) {
 		}, httpStatus: http.StatusBadRequest, says: `kind "AfterControlPlaneInitializedRequest"`},
 		{name: "duplicated JSON keys", clusterConfig: configBasic, body: func(ns string) []byte {
 			return []byte(`{"apiVersion":"hooks.runtime.cluster.x-k8s.io/v1alpha1","kind":"AfterControlPlaneInitializedRequest","cluster":{"metadata":{"name":"other","namespace":"` + ns + `","name":"c"}}}`)
-		}, httpStatus: http.StatusBadRequest, says: `repeats the key "name"`},
+		}, httpStatus: http.StatusBadRequest, says: `duplicate field "cluster.metadata.name"`},
 	}
 	h := newServer(t)
 	for _, c := range cases {

@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	runtimehooksv1 "sigs.k8s.io/cluster-api/api/runtime/hooks/v1alpha1"
 	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
+	sigsjson "sigs.k8s.io/json"
 )
 
 // maxBodyBytes bounds a request body; CAPI's requests are a few KiB.
@@ -147,11 +148,16 @@ func decodeRequest(w http.ResponseWriter, r *http.Request, kind string, required
 	if len(body) == 0 && !required {
 		return req, nil
 	}
-	if err := json.Unmarshal(body, req); err != nil {
+	// Decoded as the API server decodes: case-sensitive field names, and a
+	// field repeated in one object is refused, because encoding/json would
+	// keep the last one and name a cluster other readers of the same bytes
+	// do not see. Only the fields read here are checked.
+	strict, err := sigsjson.UnmarshalStrict(body, req, sigsjson.DisallowDuplicateFields)
+	if err != nil {
 		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request body is not a JSON %s: %v", kind, err)}
 	}
-	if k := duplicateKey(body); k != "" {
-		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request body repeats the key %q in one object: send each key once", k)}
+	if len(strict) > 0 {
+		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request body is refused (%v): send each key once", strict[0])}
 	}
 	apiVersion := runtimehooksv1.GroupVersion.String()
 	if req.APIVersion != apiVersion || req.Kind != kind {

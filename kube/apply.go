@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
@@ -37,7 +38,10 @@ func UpToDate(existing, desired client.Object) (bool, error) {
 		delete(e, drop)
 		delete(d, drop)
 	}
-	if !contains(e, d) {
+	// DeepDerivative ignores what desired leaves unset (empty maps, lists
+	// and strings); unlike a strict comparison it also takes a list that
+	// starts with desired's elements as holding them.
+	if !equality.Semantic.DeepDerivative(d, e) {
 		return false, nil
 	}
 	for k, v := range desired.GetLabels() {
@@ -55,41 +59,4 @@ func UpToDate(existing, desired client.Object) (bool, error) {
 		}
 	}
 	return true, nil
-}
-
-// contains reports whether have holds want: maps hold every key of want with a
-// value that holds want's, lists hold each element of want (in order, same
-// length), and other values are equal. Empty values in want hold nothing.
-func contains(have, want any) bool {
-	switch w := want.(type) {
-	case map[string]any:
-		h, ok := have.(map[string]any)
-		if !ok {
-			return len(w) == 0 && have == nil
-		}
-		for k, wv := range w {
-			if !contains(h[k], wv) {
-				return false
-			}
-		}
-		return true
-	case []any:
-		h, ok := have.([]any)
-		if !ok || len(h) != len(w) {
-			return len(w) == 0 && have == nil
-		}
-		for i := range w {
-			if !contains(h[i], w[i]) {
-				return false
-			}
-		}
-		return true
-	case nil:
-		return true
-	default:
-		if have == nil {
-			return reflect.ValueOf(want).IsZero()
-		}
-		return reflect.DeepEqual(have, want)
-	}
 }
