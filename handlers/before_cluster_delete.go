@@ -67,7 +67,7 @@ func (s *Server) beforeClusterDelete(ctx context.Context, key types.NamespacedNa
 	}
 
 	// UninstallDone: nothing of the addon is left.
-	if cfg, err := konnector.ReadConfig(cluster.Spec.Topology.Variables, s.settings.DefaultCredentialsSecret); cfg == nil && err == nil {
+	if cfg, err := konnector.ReadConfig(&cluster.Spec.Topology, s.settings.DefaultCredentialsSecret); cfg == nil && err == nil {
 		return success(fmt.Sprintf("the Konnector Agent addon is not enabled for Cluster %s and none of its objects exist: nothing to uninstall", key))
 	}
 	message := fmt.Sprintf("Konnector Agent removed from Cluster %s: its HelmChartProxy and HelmReleaseProxies are gone", key)

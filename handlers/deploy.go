@@ -84,7 +84,7 @@ func (s *Server) readDeployInputs(ctx context.Context, c client.Client, key type
 	if !clusterFound {
 		return nil, clusterNotFound(key)
 	}
-	in.config, in.configErr = konnector.ReadConfig(in.cluster.Spec.Topology.Variables, s.settings.DefaultCredentialsSecret)
+	in.config, in.configErr = konnector.ReadConfig(&in.cluster.Spec.Topology, s.settings.DefaultCredentialsSecret)
 	return in, nil
 }
 
@@ -122,7 +122,8 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	if err != nil {
 		return failureFrom(err)
 	}
-	desired := desiredList(konnector.DesiredObjects(cluster, in.config, creds, s.settings))
+	want := konnector.DesiredObjects(cluster, in.config, creds, s.settings)
+	desired := desiredList(want)
 
 	var stale []client.Object
 	for i, want := range desired {
@@ -151,17 +152,28 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	if err := g.Wait(); err != nil {
 		return failureFrom(err)
 	}
-	hcp := objectKey(desired[0])
+	installs := fmt.Sprintf("HelmChartProxy %s installs chart %s %s, registering the cluster in Prism Central %s as %q",
+		objectKey(desired[0]), s.settings.ChartName, s.settings.ChartVersion, in.config.PrismCentral.Host, want.RegisteredName)
+	warnings := ""
+	for _, w := range want.Warnings {
+		warnings += "; warning: " + w
+	}
 	if len(stale) == 0 {
-		return success(fmt.Sprintf("Konnector Agent is up to date: HelmChartProxy %s installs chart %s %s", hcp, s.settings.ChartName, s.settings.ChartVersion))
+		return success("Konnector Agent is up to date: " + installs + warnings)
 	}
 	var applied []string
 	for _, obj := range stale {
 		applied = append(applied, kindName(obj)+" "+objectKey(obj))
 	}
 	slices.Sort(applied)
-	message := fmt.Sprintf("Konnector Agent applied: HelmChartProxy %s installs chart %s %s (wrote %s)", hcp, s.settings.ChartName, s.settings.ChartVersion, strings.Join(applied, ", "))
-	s.recordEvent(ctx, c, cluster, corev1.EventTypeNormal, reasonApplied, message)
+	message := fmt.Sprintf("Konnector Agent applied: %s (wrote %s)%s", installs, strings.Join(applied, ", "), warnings)
+	// One Event per change; a Warning one when the agent is installed
+	// otherwise than configured, so that it stands out in kubectl describe.
+	eventType := corev1.EventTypeNormal
+	if len(want.Warnings) > 0 {
+		eventType = corev1.EventTypeWarning
+	}
+	s.recordEvent(ctx, c, cluster, eventType, reasonApplied, message)
 	return success(message)
 }
 

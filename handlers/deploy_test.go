@@ -11,12 +11,15 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
@@ -91,7 +94,7 @@ func TestAfterControlPlaneInitialized_DeploysTheSeedExamples(t *testing.T) {
 						t.Errorf("%T is not server-side applied by konnector-hooks: %v", obj, managers)
 					}
 				}
-				if d.hcp.Spec.Version != "1.3.0-rc.0" || d.hcp.Spec.ChartName != "konnector-agent" || !strings.Contains(d.hcp.Spec.ValuesTemplate, `k8sClusterName: "`+ex.cluster+`"`) {
+				if d.hcp.Spec.Version != "1.3.0-rc.0" || d.hcp.Spec.ChartName != "konnector-agent" || !strings.Contains(d.hcp.Spec.ValuesTemplate, "k8sClusterName: "+ex.cluster+"\n") {
 					t.Errorf("HelmChartProxy spec %+v", d.hcp.Spec)
 				}
 				if d.crs.Spec.Strategy != "Reconcile" || d.crs.Spec.Resources[0].Name != d.secret.Name {
@@ -102,6 +105,13 @@ func TestAfterControlPlaneInitialized_DeploysTheSeedExamples(t *testing.T) {
 				}
 				if reasons := eventsFor(t, ns, ex.cluster); !slices.Equal(reasons, []string{"KonnectorAgentApplied"}) {
 					t.Errorf("events %v, want one KonnectorAgentApplied", reasons)
+				}
+				// The seed's examples give no trust bundle: installed insecure, and said so.
+				if !strings.Contains(a.Message, "warning: "+konnector.InsecureFallbackWarning) || !strings.Contains(a.Message, `registering the cluster in Prism Central prism-central.example.com as "`+ex.cluster+`"`) {
+					t.Errorf("answer does not say the registered name and the insecure fallback: %s", a.Message)
+				}
+				if types := eventTypes(t, ns, ex.cluster); !slices.Equal(types, []string{corev1.EventTypeWarning}) {
+					t.Errorf("event types %v, want one Warning for the insecure fallback", types)
 				}
 			})
 		}
@@ -378,7 +388,7 @@ func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 	if w.Code != http.StatusOK {
 		t.Fatalf("HTTP %d: %s", w.Code, body)
 	}
-	for _, want := range []string{"kind: HelmChartProxy", "kind: ClusterResourceSet", "kind: Secret", "name: konnector-agent-c", encodedPassword("REDACTED"), `k8sClusterName: "c"`} {
+	for _, want := range []string{"kind: HelmChartProxy", "kind: ClusterResourceSet", "kind: Secret", "name: konnector-agent-c", encodedPassword("REDACTED"), "k8sClusterName: c\n", `# Registered in Prism Central as "c"`, "# warning: " + konnector.InsecureFallbackWarning} {
 		if !strings.Contains(body, want) {
 			t.Errorf("render lacks %q:\n%s", want, body)
 		}
@@ -407,4 +417,62 @@ func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 // encodedPassword is how a password appears in the resource-set manifests.
 func encodedPassword(p string) string {
 	return fmt.Sprintf("password: %s", base64Std(p))
+}
+
+// configNutanix is the clusterConfig of a cluster built from Nutanix's
+// ClusterClasses (facts: the real clusterConfig), with a base64 trust bundle.
+const configNutanix = `{"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com:9440","insecure":false,
+  "additionalTrustBundle":"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJzekNDQVZtZ0F3SUJBZ0lVUTJ4bFlXND0KLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=",
+  "credentials":{"secretRef":{"name":"c-pc-creds"}}}},
+ "controlPlane":{"nutanix":{"machineDetails":{"vcpus":4,"additionalCategories":[{"key":"AppType","value":"Kubernetes"}]}}},
+ "addons":{"cni":{"provider":"Cilium"},"konnectorAgent":{"enableKubeconfigUpload":true}}}`
+
+func TestAfterControlPlaneInitialized_TheClusterConfigNutanixClustersCarry(t *testing.T) {
+	h := newServer(t)
+	ns := newNamespace(t)
+	createCredentials(t, ns, defaultSecret)
+	createCluster(t, ns, "nutanix-cluster", configNutanix, func(c *clusterv1.Cluster) {
+		c.Spec.ControlPlaneEndpoint = clusterv1.APIEndpoint{Host: "cp.example.com", Port: 6443}
+		c.Spec.Topology.Variables = append(c.Spec.Topology.Variables, clusterv1.ClusterVariable{Name: "workerConfig",
+			Value: apiextensionsv1.JSON{Raw: []byte(`{"nutanix":{"machineDetails":{"additionalCategories":[{"key":"Team","value":"blue"},{"key":"AppType","value":"Kubernetes"}]}}}`)}})
+		c.Spec.Topology.Workers.MachineDeployments = []clusterv1.MachineDeploymentTopology{{Name: "md-0", Class: "worker",
+			Variables: clusterv1.MachineDeploymentVariables{Overrides: []clusterv1.ClusterVariable{{Name: "workerConfig",
+				Value: apiextensionsv1.JSON{Raw: []byte(`{"nutanix":{"machineDetails":{"additionalCategories":[{"key":"Zone","value":"a"}]}}}`)}}}}}}
+	})
+	a := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "nutanix-cluster"))
+	if a.Status != "Success" || strings.Contains(a.Message, "warning") {
+		t.Fatalf("answer: %s", a.Raw)
+	}
+	values := readDeployed(t, ns, "nutanix-cluster").hcp.Spec.ValuesTemplate
+	for _, want := range []string{
+		"insecure: false\n", "additionalTrustBundle: LS0tLS1CRUdJTi", "categoryMappings: AppType=Kubernetes,Team=blue,Zone=a\n",
+		"kubeconfigUpload:\n  controlPlaneEndpoint: https://cp.example.com:6443\n  enabled: true\n", "k8sDistribution: NKP\n",
+	} {
+		if !strings.Contains(values, want) {
+			t.Errorf("values lack %q:\n%s", want, values)
+		}
+	}
+	if types := eventTypes(t, ns, "nutanix-cluster"); !slices.Equal(types, []string{corev1.EventTypeNormal}) {
+		t.Errorf("event types %v, want one Normal", types)
+	}
+}
+
+func TestAfterControlPlaneInitialized_LongNamesRegisterWithin40Characters(t *testing.T) {
+	h := newServer(t)
+	ns := newNamespace(t)
+	createCredentials(t, ns, defaultSecret)
+	name := strings.Repeat("production-", 5) + "east"
+	createCluster(t, ns, name, configBasic)
+	a := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, name))
+	registered := konnector.RegisteredName(name)
+	if a.Status != "Success" || len(registered) != 40 || !strings.Contains(a.Message, `as "`+registered+`"`) {
+		t.Fatalf("answer does not give the registered name %q: %s", registered, a.Raw)
+	}
+	var hcp caaphv1.HelmChartProxy
+	if err := mgmt.Client.Get(t.Context(), types.NamespacedName{Namespace: ns, Name: konnector.ObjectName(name)}, &hcp); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(hcp.Spec.ValuesTemplate, "k8sClusterName: "+registered+"\n") {
+		t.Fatalf("values do not register %q:\n%s", registered, hcp.Spec.ValuesTemplate)
+	}
 }

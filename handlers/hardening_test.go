@@ -52,7 +52,7 @@ func TestHardening_BadInputIsAnsweredAndWritesNothing(t *testing.T) {
 		{name: "URL without host", clusterConfig: withEndpoint(`"https:///x"`), says: "has no host"},
 		{name: "URL is null", clusterConfig: withEndpoint(`null`), says: "is required"},
 		{name: "IPv6 URL is fine", clusterConfig: withEndpoint(`"https://[fd00::10]:9440"`), status: "Success", says: "applied"},
-		{name: "trust bundle not PEM", clusterConfig: `{"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com","additionalTrustBundle":"MIIB..."}},"addons":{"konnectorAgent":{}}}`, says: "additionalTrustBundle: is not a PEM bundle"},
+		{name: "trust bundle not PEM", clusterConfig: `{"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com","additionalTrustBundle":"MIIB..."}},"addons":{"konnectorAgent":{}}}`, says: "additionalTrustBundle: is neither base64 nor PEM"},
 		{name: "Cluster without topology variables", noTopology: true, status: "Success", says: "not enabled"},
 		{name: "10 MiB annotation", clusterConfig: configBasic, body: bigAnnotation, httpStatus: http.StatusRequestEntityTooLarge, says: "larger than"},
 		{name: "unknown kind", clusterConfig: configBasic, body: func(ns string) []byte {

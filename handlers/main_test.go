@@ -330,17 +330,36 @@ func countObjects(objs map[string][]client.Object) int {
 // eventsFor lists the reasons of the Events recorded on a cluster.
 func eventsFor(t testing.TB, namespace, cluster string) []string {
 	t.Helper()
+	var reasons []string
+	for _, e := range clusterEvents(t, namespace, cluster) {
+		reasons = append(reasons, e.Reason)
+	}
+	return reasons
+}
+
+// eventTypes are the types (Normal, Warning) of the Events on a Cluster.
+func eventTypes(t testing.TB, namespace, cluster string) []string {
+	t.Helper()
+	var types []string
+	for _, e := range clusterEvents(t, namespace, cluster) {
+		types = append(types, e.Type)
+	}
+	return types
+}
+
+func clusterEvents(t testing.TB, namespace, cluster string) []corev1.Event {
+	t.Helper()
 	var list corev1.EventList
 	if err := mgmt.Client.List(context.Background(), &list, client.InNamespace(namespace)); err != nil {
 		t.Fatal(err)
 	}
-	var reasons []string
+	var events []corev1.Event
 	for _, e := range list.Items {
 		if e.InvolvedObject.Name == cluster && e.InvolvedObject.Kind == "Cluster" {
-			reasons = append(reasons, e.Reason)
+			events = append(events, e)
 		}
 	}
-	return reasons
+	return events
 }
 
 func base64Std(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }

@@ -74,7 +74,12 @@ func (s *Server) render(ctx context.Context, key types.NamespacedName) ([]byte, 
 	secret := desired.ResourceSetSecret
 	secret.StringData = map[string]string{konnector.ResourceSetKey: string(secret.Data[konnector.ResourceSetKey])}
 	secret.Data = nil
+	// Warnings lead the output as YAML comments, so that it stays a manifest.
 	var out []byte
+	out = fmt.Appendf(out, "# Registered in Prism Central as %q\n", desired.RegisteredName)
+	for _, w := range desired.Warnings {
+		out = fmt.Appendf(out, "# warning: %s\n", w)
+	}
 	for _, obj := range desiredList(desired) {
 		out = append(append(out, "---\n"...), konnector.Manifest(obj)...)
 	}

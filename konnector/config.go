@@ -3,7 +3,6 @@ package konnector
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -33,14 +32,22 @@ type Config struct {
 	// the Prism Central username and password.
 	CredentialsSecret string
 	PrismCentral      Endpoint
+	// Categories are the Prism Central categories of the cluster's machines
+	// as key=value, without duplicates, sorted.
+	Categories []string
+	// KubeconfigUpload asks the agent to upload the cluster's kubeconfig to
+	// Prism Central (enableKubeconfigUpload, default true).
+	KubeconfigUpload bool
 }
 
 // Endpoint is where the agent reaches Prism Central.
 type Endpoint struct {
-	Host                  string
-	Port                  int32
-	Insecure              bool
-	AdditionalTrustBundle string
+	Host     string
+	Port     int32
+	Insecure bool
+	// TrustBundle is the PEM of the CA certificates that Prism Central's
+	// certificate is checked against, nil when none is given.
+	TrustBundle []byte
 }
 
 // InputError is a problem with the Cluster's configuration that the user fixes
@@ -64,9 +71,25 @@ type clusterConfigValue struct {
 	Nutanix *struct {
 		PrismCentralEndpoint *prismCentralEndpoint `json:"prismCentralEndpoint"`
 	} `json:"nutanix"`
+	ControlPlane *struct {
+		Nutanix *nutanixMachines `json:"nutanix"`
+	} `json:"controlPlane"`
 	Addons *struct {
 		KonnectorAgent *konnectorAgent `json:"konnectorAgent"`
 	} `json:"addons"`
+}
+
+// nutanixMachines is the part of a control plane's or a workerConfig's
+// nutanix settings that this addon reads.
+type nutanixMachines struct {
+	MachineDetails *struct {
+		AdditionalCategories []category `json:"additionalCategories"`
+	} `json:"machineDetails"`
+}
+
+type category struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 type prismCentralEndpoint struct {
@@ -76,25 +99,28 @@ type prismCentralEndpoint struct {
 }
 
 type konnectorAgent struct {
-	Strategy    string `json:"strategy"`
-	Credentials *struct {
+	Strategy               string `json:"strategy"`
+	EnableKubeconfigUpload *bool  `json:"enableKubeconfigUpload"`
+	Credentials            *struct {
 		SecretRef *struct {
 			Name string `json:"name"`
 		} `json:"secretRef"`
 	} `json:"credentials"`
 }
 
-// ReadConfig reads the addon's configuration from a Cluster's topology
-// variables. It returns nil and no error when the addon is not enabled, and an
-// *InputError when the configuration is invalid.
-func ReadConfig(variables []clusterv1.ClusterVariable, defaultCredentialsSecret string) (*Config, error) {
-	raw := clusterConfigRaw(variables)
+// ReadConfig reads the addon's configuration from a Cluster's topology: the
+// clusterConfig variable, and the workerConfig variable of the Cluster and
+// of each MachineDeployment for the categories. It returns nil and no error
+// when the addon is not enabled, and an *InputError when the configuration
+// is invalid.
+func ReadConfig(topology *clusterv1.Topology, defaultCredentialsSecret string) (*Config, error) {
+	raw := variableRaw(topology.Variables, VariableName)
 	if raw == nil {
 		return nil, nil
 	}
 	var value clusterConfigValue
 	if err := json.Unmarshal(raw, &value); err != nil {
-		return nil, decodeError(err)
+		return nil, decodeError(VariableName, err)
 	}
 	if value.Addons == nil || value.Addons.KonnectorAgent == nil {
 		return nil, nil
@@ -137,13 +163,27 @@ func ReadConfig(variables []clusterv1.ClusterVariable, defaultCredentialsSecret 
 	if err != nil {
 		return nil, err
 	}
-	return &Config{CredentialsSecret: secret, PrismCentral: endpoint}, nil
+	var controlPlane *nutanixMachines
+	if value.ControlPlane != nil {
+		controlPlane = value.ControlPlane.Nutanix
+	}
+	categories, err := readCategories(topology, controlPlane)
+	if err != nil {
+		return nil, err
+	}
+	return &Config{
+		CredentialsSecret: secret,
+		PrismCentral:      endpoint,
+		Categories:        categories,
+		KubeconfigUpload:  agent.EnableKubeconfigUpload == nil || *agent.EnableKubeconfigUpload,
+	}, nil
 }
 
-// clusterConfigRaw returns the JSON value of the clusterConfig variable, or nil.
-func clusterConfigRaw(variables []clusterv1.ClusterVariable) []byte {
+// variableRaw returns the JSON value of the named variable, or nil when it
+// is absent or null.
+func variableRaw(variables []clusterv1.ClusterVariable, name string) []byte {
 	for _, v := range variables {
-		if v.Name == VariableName {
+		if v.Name == name {
 			raw := v.Value.Raw
 			if len(bytes.TrimSpace(raw)) == 0 || string(bytes.TrimSpace(raw)) == "null" {
 				return nil
@@ -154,10 +194,11 @@ func clusterConfigRaw(variables []clusterv1.ClusterVariable) []byte {
 	return nil
 }
 
-func decodeError(err error) error {
+// decodeError names the field of a variable that does not decode.
+func decodeError(variable string, err error) error {
 	var typeErr *json.UnmarshalTypeError
 	if errors.As(err, &typeErr) {
-		field := VariableName
+		field := variable
 		if typeErr.Field != "" {
 			field += "." + typeErr.Field
 		}
@@ -168,7 +209,7 @@ func decodeError(err error) error {
 		}
 	}
 	return &InputError{
-		Field:   VariableName,
+		Field:   variable,
 		Problem: "is not valid JSON (" + err.Error() + ")",
 		Fix:     "correct the value in the Cluster's topology variables",
 	}
@@ -216,7 +257,7 @@ func readEndpoint(pc *prismCentralEndpoint) (Endpoint, error) {
 		return Endpoint{}, bad(fmt.Sprintf("%q has a path, query or fragment; give only scheme, host and port", truncate(pc.URL, 200)))
 	}
 	host := u.Hostname()
-	if net.ParseIP(host) == nil && len(validation.IsDNS1123Subdomain(strings.ToLower(host))) > 0 {
+	if !isHost(host) {
 		return Endpoint{}, bad(fmt.Sprintf("host %q is neither an IP address nor a DNS name", truncate(host, 200)))
 	}
 	port := int32(DefaultPrismCentralPort)
@@ -227,37 +268,16 @@ func readEndpoint(pc *prismCentralEndpoint) (Endpoint, error) {
 		}
 		port = int32(n)
 	}
-	if pc.AdditionalTrustBundle != "" && !isPEMCertificates(pc.AdditionalTrustBundle) {
-		return Endpoint{}, &InputError{
-			Field:   fieldEndpoint + ".additionalTrustBundle",
-			Problem: "is not a PEM bundle of certificates",
-			Fix:     "give one or more -----BEGIN CERTIFICATE----- blocks, or leave it out",
-		}
+	bundle, err := readTrustBundle(pc.AdditionalTrustBundle)
+	if err != nil {
+		return Endpoint{}, err
 	}
-	return Endpoint{
-		Host:                  host,
-		Port:                  port,
-		Insecure:              pc.Insecure,
-		AdditionalTrustBundle: pc.AdditionalTrustBundle,
-	}, nil
+	return Endpoint{Host: host, Port: port, Insecure: pc.Insecure, TrustBundle: bundle}, nil
 }
 
-// isPEMCertificates reports whether s holds only PEM CERTIFICATE blocks, at
-// least one. Whether the certificates parse is the agent's concern.
-func isPEMCertificates(s string) bool {
-	rest := []byte(s)
-	found := false
-	for {
-		block, next := pem.Decode(rest)
-		if block == nil {
-			return found && len(bytes.TrimSpace(rest)) == 0
-		}
-		if block.Type != "CERTIFICATE" {
-			return false
-		}
-		found = true
-		rest = next
-	}
+// isHost reports whether host is an IP address or a DNS name.
+func isHost(host string) bool {
+	return net.ParseIP(host) != nil || len(validation.IsDNS1123Subdomain(strings.ToLower(host))) == 0
 }
 
 // truncate keeps user input quoted in messages to a readable length.

@@ -1,6 +1,9 @@
 package konnector
 
 import (
+	"encoding/base64"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -35,27 +38,27 @@ func TestReadConfig_ValidInputs(t *testing.T) {
 		{"other addons only: addon off", variables(`{` + pc + `,"addons":{"cni":{"provider":"Cilium"}}}`), nil},
 		{"konnectorAgent null: addon off", variables(`{"addons":{"konnectorAgent":null}}`), nil},
 		{"seed Basic / Minimal example: {}", variables(`{` + pc + `,"addons":{"konnectorAgent":{}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint}},
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint, KubeconfigUpload: true}},
 		{"seed Advanced example", variables(`{` + pc + `,"addons":{"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"prism-central-credentials-for-konnector-agent"}}}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint}},
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint, KubeconfigUpload: true}},
 		{"custom secret name", variables(`{` + pc + `,"addons":{"konnectorAgent":{"credentials":{"secretRef":{"name":"my-pc-credentials"}}}}}`),
-			&Config{CredentialsSecret: "my-pc-credentials", PrismCentral: endpoint}},
+			&Config{CredentialsSecret: "my-pc-credentials", PrismCentral: endpoint, KubeconfigUpload: true}},
 		{"unknown fields tolerated", variables(`{"controlPlane":{"nutanix":{}},"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com","credentials":{"secretRef":{"name":"x"}}}},"addons":{"konnectorAgent":{"future":true}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440}}},
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440}, KubeconfigUpload: true}},
 		{"port default 9440", variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com/"}},"addons":{"konnectorAgent":{}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440}}},
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440}, KubeconfigUpload: true}},
 		{"explicit port, insecure, trust bundle", variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://10.0.0.5:8443","insecure":true,"additionalTrustBundle":` + jsonString(testBundle) + `}},"addons":{"konnectorAgent":{}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "10.0.0.5", Port: 8443, Insecure: true, AdditionalTrustBundle: testBundle}}},
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "10.0.0.5", Port: 8443, Insecure: true, TrustBundle: []byte(testBundle)}, KubeconfigUpload: true}},
 		{"IPv6 host", variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://[fd00::5]:9440"}},"addons":{"konnectorAgent":{}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "fd00::5", Port: 9440}}},
+			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "fd00::5", Port: 9440}, KubeconfigUpload: true}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := ReadConfig(c.variables, defaultSecret)
+			got, err := ReadConfig(topology(c.variables), defaultSecret)
 			if err != nil {
 				t.Fatalf("ReadConfig: %v", err)
 			}
-			if (got == nil) != (c.want == nil) || (got != nil && *got != *c.want) {
+			if (got == nil) != (c.want == nil) || (got != nil && !reflect.DeepEqual(got, c.want)) {
 				t.Fatalf("ReadConfig:\n got %+v\nwant %+v", got, c.want)
 			}
 		})
@@ -95,12 +98,20 @@ func TestReadConfig_InvalidInputsNameTheFieldAndTheFix(t *testing.T) {
 		{"bad port", endpoint(`{"url":"https://pc.example.com:99999"}`), "prismCentralEndpoint.url", "port"},
 		{"url is a number", endpoint(`{"url":9440}`), "clusterConfig.nutanix.prismCentralEndpoint.url", "is a JSON number"},
 		{"insecure is a string", endpoint(`{"url":"https://pc.example.com","insecure":"yes"}`), "prismCentralEndpoint.insecure", "a boolean"},
-		{"trust bundle not PEM", endpoint(`{"url":"https://pc.example.com","additionalTrustBundle":"not a certificate"}`), "prismCentralEndpoint.additionalTrustBundle", "not a PEM bundle"},
-		{"trust bundle with a key", endpoint(`{"url":"https://pc.example.com","additionalTrustBundle":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}`), "additionalTrustBundle", "not a PEM bundle"},
+		{"trust bundle not PEM", endpoint(`{"url":"https://pc.example.com","additionalTrustBundle":"not a certificate"}`), "prismCentralEndpoint.additionalTrustBundle", "is neither base64 nor PEM"},
+		{"trust bundle base64 of something else", endpoint(`{"url":"https://pc.example.com","additionalTrustBundle":"` + base64.StdEncoding.EncodeToString([]byte("hello")) + `"}`), "prismCentralEndpoint.additionalTrustBundle", "does not hold a PEM bundle of certificates"},
+		{"trust bundle with a key", endpoint(`{"url":"https://pc.example.com","additionalTrustBundle":"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"}`), "additionalTrustBundle", "does not hold a PEM bundle of certificates"},
+		{"category key with a comma", variables(`{` + pc + `,"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":[{"key":"a,b","value":"c"}]}}},"addons":{"konnectorAgent":{}}}`),
+			"clusterConfig.controlPlane.nutanix.machineDetails.additionalCategories[0]", `contains ","`},
+		{"worker category value with =", append(variables(`{`+pc+`,"addons":{"konnectorAgent":{}}}`), clusterv1.ClusterVariable{Name: "workerConfig", Value: apiextensionsv1.JSON{Raw: []byte(`{"nutanix":{"machineDetails":{"additionalCategories":[{"key":"ok","value":"ok"},{"key":"a","value":"b=c"}]}}}`)}}),
+			"workerConfig.nutanix.machineDetails.additionalCategories[1]", `"a"="b=c"`},
+		{"workerConfig categories not a list", append(variables(`{`+pc+`,"addons":{"konnectorAgent":{}}}`), clusterv1.ClusterVariable{Name: "workerConfig", Value: apiextensionsv1.JSON{Raw: []byte(`{"nutanix":{"machineDetails":{"additionalCategories":{"key":"a"}}}}`)}}),
+			"workerConfig.nutanix.machineDetails.additionalCategories", "is a JSON object where a list is expected"},
+		{"enableKubeconfigUpload a string", addon(`{"enableKubeconfigUpload":"yes"}`), "clusterConfig.addons.konnectorAgent.enableKubeconfigUpload", "a boolean"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got, err := ReadConfig(c.variables, defaultSecret)
+			got, err := ReadConfig(topology(c.variables), defaultSecret)
 			if err == nil {
 				t.Fatalf("ReadConfig accepted it: %+v", got)
 			}
@@ -115,4 +126,80 @@ func TestReadConfig_InvalidInputsNameTheFieldAndTheFix(t *testing.T) {
 	}
 }
 
-func jsonString(s string) string { return quote(s) }
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func topology(variables []clusterv1.ClusterVariable) *clusterv1.Topology {
+	return &clusterv1.Topology{Variables: variables}
+}
+
+// realClusterConfig is the clusterConfig a cluster built from Nutanix's
+// ClusterClasses carries (facts: the real clusterConfig), with the addon on.
+const realClusterConfig = `{
+  "nutanix": {"prismCentralEndpoint": {"url": "https://pc.example.com:9440", "insecure": false,
+    "additionalTrustBundle": "%s",
+    "credentials": {"secretRef": {"name": "my-cluster-pc-creds"}}}},
+  "controlPlane": {"nutanix": {"machineDetails": {"vcpus": 4, "additionalCategories": [{"key": "AppType", "value": "Kubernetes"}, {"key": "Env", "value": ""}]}}},
+  "dns": {"coreDNS": {}},
+  "addons": {"cni": {"provider": "Cilium"},
+    "konnectorAgent": {"credentials": {"secretRef": {"name": "my-cluster-pc-creds-for-konnector-agent"}}, "enableKubeconfigUpload": false}}
+}`
+
+func TestReadConfig_TheClusterConfigNutanixClustersCarry(t *testing.T) {
+	bundle := base64.StdEncoding.EncodeToString([]byte(testBundle))
+	worker := func(categories string) clusterv1.ClusterVariable {
+		return clusterv1.ClusterVariable{Name: "workerConfig", Value: apiextensionsv1.JSON{Raw: []byte(`{"nutanix":{"machineDetails":{"memorySize":"8Gi","additionalCategories":` + categories + `}}}`)}}
+	}
+	topo := &clusterv1.Topology{
+		Variables: []clusterv1.ClusterVariable{
+			{Name: "clusterConfig", Value: apiextensionsv1.JSON{Raw: []byte(strings.Replace(realClusterConfig, "%s", bundle, 1))}},
+			worker(`[{"key":"AppType","value":"Kubernetes"},{"key":"Team","value":"blue"}]`),
+		},
+		Workers: clusterv1.WorkersTopology{MachineDeployments: []clusterv1.MachineDeploymentTopology{
+			{Name: "md-0", Variables: clusterv1.MachineDeploymentVariables{Overrides: []clusterv1.ClusterVariable{worker(`[{"key":"Team","value":"red"},{"key":"","value":"x"}]`)}}},
+			{Name: "md-1"},
+		}},
+	}
+	got, err := ReadConfig(topo, defaultSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		CredentialsSecret: "my-cluster-pc-creds-for-konnector-agent",
+		PrismCentral:      Endpoint{Host: "pc.example.com", Port: 9440, TrustBundle: []byte(testBundle)},
+		Categories:        []string{"AppType=Kubernetes", "Team=blue", "Team=red"},
+		KubeconfigUpload:  false,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("ReadConfig:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestReadConfig_TrustBundleForms(t *testing.T) {
+	for name, value := range map[string]string{
+		"base64 (Nutanix's API)":           base64.StdEncoding.EncodeToString([]byte(testBundle)),
+		"base64 wrapped over lines":        strings.Join(chunks(base64.StdEncoding.EncodeToString([]byte(testBundle)), 16), "\n"),
+		"raw PEM (earlier configurations)": testBundle,
+	} {
+		t.Run(name, func(t *testing.T) {
+			got, err := ReadConfig(topology(variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com","additionalTrustBundle":`+jsonString(value)+`}},"addons":{"konnectorAgent":{}}}`)), defaultSecret)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if string(got.PrismCentral.TrustBundle) != testBundle {
+				t.Fatalf("trust bundle %q, want the PEM %q", got.PrismCentral.TrustBundle, testBundle)
+			}
+		})
+	}
+}
+
+func chunks(s string, n int) []string {
+	var out []string
+	for len(s) > n {
+		out = append(out, s[:n])
+		s = s[n:]
+	}
+	return append(out, s)
+}

@@ -1,6 +1,7 @@
 package konnector
 
 import (
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ func FuzzReadConfig(f *testing.F) {
 		`{` + pc + `,"addons":{"konnectorAgent":{}}}`,
 		`{` + pc + `,"addons":{"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"prism-central-credentials-for-konnector-agent"}}}}}`,
 		`{"nutanix":{"prismCentralEndpoint":{"url":"https://[fd00::5]:9440","insecure":true,"additionalTrustBundle":` + jsonString(testBundle) + `}},"addons":{"konnectorAgent":{}}}`,
+		`{"nutanix":{"prismCentralEndpoint":{"url":"https://pc","additionalTrustBundle":"LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkFBPT0KLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="}},"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":[{"key":"k","value":"v"}]}}},"addons":{"konnectorAgent":{"enableKubeconfigUpload":false}}}`,
 		`{"addons":{"konnectorAgent":"yes"}}`,
 		`{"nutanix":{"prismCentralEndpoint":{"url":"https://a:b@pc/x?y"}},"addons":{"konnectorAgent":{}}}`,
 		`null`, `[]`, `"x"`, `{}`,
@@ -24,7 +26,7 @@ func FuzzReadConfig(f *testing.F) {
 	}
 	s := testSettingsFuzz(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		cfg, err := ReadConfig(variables(string(raw)), defaultSecret)
+		cfg, err := ReadConfig(topology(variables(string(raw))), defaultSecret)
 		if err != nil {
 			var input *InputError
 			if !errors.As(err, &input) || !strings.HasPrefix(input.Field, VariableName) || input.Fix == "" {
@@ -36,16 +38,22 @@ func FuzzReadConfig(f *testing.F) {
 			return
 		}
 		d := DesiredObjects(testCluster("c"), cfg, Credentials{Username: []byte("u"), Password: []byte("p")}, s)
-		var got chartValues
+		var got renderedValues
 		if err := yaml.UnmarshalStrict([]byte(caaphRender(t, d.HelmChartProxy.Spec.ValuesTemplate)), &got); err != nil {
 			t.Fatalf("values for %q do not parse: %v", raw, err)
 		}
 		bundle := ""
-		if got.PC.AdditionalTrustBundle != nil {
-			bundle = *got.PC.AdditionalTrustBundle
+		if b := cfg.PrismCentral.TrustBundle; b != nil {
+			bundle = base64.StdEncoding.EncodeToString(b)
 		}
-		if got.PC.Endpoint != cfg.PrismCentral.Host || got.PC.Port != cfg.PrismCentral.Port || got.PC.Insecure != cfg.PrismCentral.Insecure || bundle != cfg.PrismCentral.AdditionalTrustBundle {
-			t.Fatalf("values %+v differ from the configuration %+v", got, cfg.PrismCentral)
+		gotBundle := ""
+		if got.PC.AdditionalTrustBundle != nil {
+			gotBundle = *got.PC.AdditionalTrustBundle
+		}
+		insecure := cfg.PrismCentral.Insecure || cfg.PrismCentral.TrustBundle == nil
+		if got.PC.Endpoint != cfg.PrismCentral.Host || got.PC.Port != cfg.PrismCentral.Port || got.PC.Insecure != insecure || gotBundle != bundle ||
+			got.CategoryMappings != strings.Join(cfg.Categories, ",") {
+			t.Fatalf("values %+v differ from the configuration %+v", got, cfg)
 		}
 	})
 }
@@ -53,24 +61,8 @@ func FuzzReadConfig(f *testing.F) {
 // FuzzRenderValues feeds arbitrary strings to every string value.
 func FuzzRenderValues(f *testing.F) {
 	for _, seed := range []string{"konnector-agent", `{{ .Cluster }}`, "a\nb: c", `"`, "{{", "}}{{", "\x00", "- x"} {
-		f.Add(seed, seed, seed)
+		f.Add(seed)
 	}
-	f.Fuzz(func(t *testing.T, name, host, bundle string) {
-		in := valuesInput{AgentName: name, ClusterName: host, CredentialsSecretName: name, PrismCentral: Endpoint{Host: host, Port: 9440, AdditionalTrustBundle: bundle}}
-		var got chartValues
-		out := caaphRender(t, renderValues(in))
-		if err := yaml.UnmarshalStrict([]byte(out), &got); err != nil {
-			t.Fatalf("values do not parse: %v\n%s", err, out)
-		}
-		gotBundle := ""
-		if got.PC.AdditionalTrustBundle != nil {
-			gotBundle = *got.PC.AdditionalTrustBundle
-		}
-		// Values are UTF-8: each byte of invalid UTF-8 becomes U+FFFD, as
-		// when the API server decodes a Cluster's JSON.
-		name, host, bundle = string([]rune(name)), string([]rune(host)), string([]rune(bundle))
-		if got.Agent.Name != name || got.PC.Endpoint != host || got.K8sClusterName != host || gotBundle != bundle {
-			t.Fatalf("values changed the input: %+v\n%s", got, out)
-		}
-	})
+	s := testSettingsFuzz(f)
+	f.Fuzz(func(t *testing.T, value string) { checkHostile(t, s, value) })
 }

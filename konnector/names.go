@@ -24,7 +24,9 @@ const (
 	// maxLabelValue is the longest label value: CAAPH labels every
 	// HelmReleaseProxy with its HelmChartProxy's name.
 	maxLabelValue = 63
-	hashLength    = 8
+	// maxRegisteredName is the longest cluster name Prism Central takes.
+	maxRegisteredName = 40
+	hashLength        = 8
 )
 
 // ObjectName is the name of the HelmChartProxy, the ClusterResourceSet and the
@@ -32,12 +34,24 @@ const (
 // would be longer are cut and end with a short hash of the cluster name, so
 // two long cluster names never share objects.
 func ObjectName(cluster string) string {
-	name := objectPrefix + cluster
-	if len(name) <= maxLabelValue {
+	return shorten(objectPrefix+cluster, maxLabelValue, cluster)
+}
+
+// RegisteredName is the name the cluster is registered under in Prism
+// Central (the chart's k8sClusterName): the Cluster's name, cut to Prism
+// Central's 40 characters with the same rule as ObjectName.
+func RegisteredName(cluster string) string {
+	return shorten(cluster, maxRegisteredName, cluster)
+}
+
+// shorten returns name when it has at most max characters, else its start
+// followed by "-" and a short hash of the cluster name, max characters in all.
+func shorten(name string, max int, cluster string) string {
+	if len(name) <= max {
 		return name
 	}
 	sum := sha256.Sum256([]byte(cluster))
-	return name[:maxLabelValue-hashLength-1] + "-" + hex.EncodeToString(sum[:])[:hashLength]
+	return name[:max-hashLength-1] + "-" + hex.EncodeToString(sum[:])[:hashLength]
 }
 
 // Labels are the labels of every object the hooks write for a cluster.

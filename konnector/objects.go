@@ -25,11 +25,38 @@ type Desired struct {
 	// ResourceSetSecret holds the Namespace and credentials Secret that the
 	// ClusterResourceSet applies to the workload cluster.
 	ResourceSetSecret *corev1.Secret
+
+	// RegisteredName is the name the cluster is registered under in Prism Central.
+	RegisteredName string
+	// Warnings say where the agent is installed otherwise than configured,
+	// and how to fix it; the hooks put them in the answer and an Event.
+	Warnings []string
 }
 
 // DesiredObjects computes the objects for a cluster with the addon enabled.
 func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, s settings.Settings) Desired {
 	name := ObjectName(cluster.Name)
+	values := valuesInput{
+		settings:       s,
+		registeredName: RegisteredName(cluster.Name),
+		prismCentral:   cfg.PrismCentral,
+		categories:     cfg.Categories,
+	}
+	var warnings []string
+	if !cfg.PrismCentral.Insecure && cfg.PrismCentral.TrustBundle == nil {
+		// The chart refuses insecure: false without a trust bundle; Nutanix's
+		// own extension installs such clusters with insecure: true, and so do
+		// the hooks, but they say so.
+		warnings = append(warnings, InsecureFallbackWarning)
+	}
+	if cfg.KubeconfigUpload {
+		endpoint := cluster.Spec.ControlPlaneEndpoint
+		values.kubeconfigEndpoint = kubeconfigEndpoint(endpoint.Host, endpoint.Port)
+		if values.kubeconfigEndpoint == "" {
+			warnings = append(warnings, "kubeconfig upload to Prism Central is off for now: Cluster "+cluster.Namespace+"/"+cluster.Name+
+				" has no spec.controlPlaneEndpoint yet; it is turned on when konnector-hooks next runs for the Cluster after the endpoint is set")
+		}
+	}
 	meta := func() metav1.ObjectMeta {
 		return metav1.ObjectMeta{
 			Name:      name,
@@ -56,12 +83,7 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, 
 				Version:          s.ChartVersion,
 				ReleaseName:      s.ReleaseName,
 				ReleaseNamespace: s.ReleaseNamespace,
-				ValuesTemplate: renderValues(valuesInput{
-					AgentName:             s.AgentName,
-					ClusterName:           cluster.Name,
-					CredentialsSecretName: WorkloadSecretName,
-					PrismCentral:          cfg.PrismCentral,
-				}),
+				ValuesTemplate:   renderValues(chartValues(values)),
 			},
 		},
 		ClusterResourceSet: &addonsv1.ClusterResourceSet{
@@ -82,8 +104,15 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, 
 			Type:       addonsv1.ClusterResourceSetSecretType,
 			Data:       map[string][]byte{ResourceSetKey: workloadManifests(s.ReleaseNamespace, creds)},
 		},
+		RegisteredName: values.registeredName,
+		Warnings:       warnings,
 	}
 }
+
+// InsecureFallbackWarning is the warning for insecure: false without a trust bundle.
+const InsecureFallbackWarning = fieldEndpoint + " has insecure: false but no additionalTrustBundle, which the chart cannot install: " +
+	"the Konnector Agent is installed with insecure: true and does not verify Prism Central's certificate; " +
+	"set " + fieldEndpoint + ".additionalTrustBundle to the base64 of the CA bundle of Prism Central's certificate to have it verified"
 
 // workloadManifests are the objects the ClusterResourceSet creates in the
 // workload cluster: the release namespace, privileged because the agent's

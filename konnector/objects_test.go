@@ -38,7 +38,7 @@ func TestDesiredObjects_SeedExamples(t *testing.T) {
 		{"minimal-cluster", `{` + pc + `,"addons":{"konnectorAgent":{}}}`},
 	} {
 		t.Run(example.cluster, func(t *testing.T) {
-			cfg, err := ReadConfig(variables(example.clusterConfig), s.DefaultCredentialsSecret)
+			cfg, err := ReadConfig(topology(variables(example.clusterConfig)), s.DefaultCredentialsSecret)
 			if err != nil || cfg == nil {
 				t.Fatalf("ReadConfig: %v, %v", cfg, err)
 			}
@@ -71,10 +71,17 @@ func TestDesiredObjects_SeedExamples(t *testing.T) {
 				hcp.ClusterSelector.MatchLabels["cluster.x-k8s.io/cluster-name"] != example.cluster || len(hcp.ClusterSelector.MatchLabels) != 1 {
 				t.Errorf("HelmChartProxy spec %+v", hcp)
 			}
-			for _, want := range []string{`name: "konnector-agent"`, `endpoint: "prism-central.example.com"`, "port: 9440", "insecure: false", `k8sClusterName: "` + example.cluster + `"`, `prismCredentialsSecretName: "konnector-agent"`} {
-				if !strings.Contains(hcp.ValuesTemplate, want) {
-					t.Errorf("valuesTemplate lacks %q:\n%s", want, hcp.ValuesTemplate)
-				}
+			var values renderedValues
+			if err := yaml.UnmarshalStrict([]byte(caaphRender(t, hcp.ValuesTemplate)), &values); err != nil {
+				t.Fatalf("valuesTemplate: %v\n%s", err, hcp.ValuesTemplate)
+			}
+			if values.Agent.Name != "konnector-agent" || values.Agent.NamespaceOverride != "ntnx-system" || values.Agent.Image["privateRegistry"] != false ||
+				values.PC.Endpoint != "prism-central.example.com" || values.PC.Port != 9440 || !values.PC.Insecure ||
+				values.K8sClusterName != example.cluster || values.K8sDistribution != "NKP" || values.CreateSecret || values.PrismCredentialsSecretName != "konnector-agent" {
+				t.Errorf("values %+v\n%s", values, hcp.ValuesTemplate)
+			}
+			if len(d.Warnings) != 2 || d.Warnings[0] != InsecureFallbackWarning || !strings.Contains(d.Warnings[1], "no spec.controlPlaneEndpoint") {
+				t.Errorf("warnings %q: want the insecure fallback and the kubeconfig upload", d.Warnings)
 			}
 
 			crs := d.ClusterResourceSet.Spec
@@ -121,7 +128,7 @@ func TestDesiredObjects_FollowSettings(t *testing.T) {
 	if d.HelmChartProxy.Spec.RepoURL != s.ChartRepository || d.HelmChartProxy.Spec.Version != "2.0.0" || d.HelmChartProxy.Spec.ReleaseNamespace != "agents" {
 		t.Fatalf("HelmChartProxy ignores settings: %+v", d.HelmChartProxy.Spec)
 	}
-	if !strings.Contains(d.HelmChartProxy.Spec.ValuesTemplate, `name: "pc-agent"`) {
+	if !strings.Contains(d.HelmChartProxy.Spec.ValuesTemplate, "name: pc-agent\n  namespaceOverride: agents\n") {
 		t.Fatalf("agent name not from settings:\n%s", d.HelmChartProxy.Spec.ValuesTemplate)
 	}
 	if !strings.Contains(string(d.ResourceSetSecret.Data[ResourceSetKey]), "namespace: agents") {
@@ -162,5 +169,66 @@ func TestReadCredentials(t *testing.T) {
 				t.Fatalf("ReadCredentials error %v, want one naming Secret ns1/pc and %q", err, c.err)
 			}
 		})
+	}
+}
+
+func TestDesiredObjects_WarnOnlyWhereTheAgentDiffersFromTheConfiguration(t *testing.T) {
+	s := testSettings(t)
+	bundle := []byte(testBundle)
+	withEndpoint := testCluster("c")
+	withEndpoint.Spec.ControlPlaneEndpoint = clusterv1.APIEndpoint{Host: "cp.example.com", Port: 6443}
+	cases := []struct {
+		name    string
+		cluster *clusterv1.Cluster
+		cfg     Config
+		says    []string
+	}{
+		{"verified, endpoint known", withEndpoint, Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, TrustBundle: bundle}, KubeconfigUpload: true}, nil},
+		{"insecure by choice", withEndpoint, Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, Insecure: true}, KubeconfigUpload: true}, nil},
+		{"insecure false without a bundle", withEndpoint, Config{PrismCentral: Endpoint{Host: "pc", Port: 9440}, KubeconfigUpload: true}, []string{"installed with insecure: true", "set clusterConfig.nutanix.prismCentralEndpoint.additionalTrustBundle"}},
+		{"upload on, no endpoint yet", testCluster("c"), Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, Insecure: true}, KubeconfigUpload: true}, []string{"kubeconfig upload to Prism Central is off for now: Cluster ns1/c has no spec.controlPlaneEndpoint"}},
+		{"upload off, no endpoint", testCluster("c"), Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, Insecure: true}}, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := DesiredObjects(c.cluster, &c.cfg, Credentials{}, s)
+			joined := strings.Join(d.Warnings, "\n")
+			if (len(c.says) == 0) != (len(d.Warnings) == 0) {
+				t.Fatalf("warnings %q, want ones saying %q", d.Warnings, c.says)
+			}
+			for _, want := range c.says {
+				if !strings.Contains(joined, want) {
+					t.Fatalf("warnings %q do not say %q", d.Warnings, want)
+				}
+			}
+			var values renderedValues
+			if err := yaml.UnmarshalStrict([]byte(caaphRender(t, d.HelmChartProxy.Spec.ValuesTemplate)), &values); err != nil {
+				t.Fatal(err)
+			}
+			upload := c.cfg.KubeconfigUpload && c.cluster.Spec.ControlPlaneEndpoint.Host != ""
+			if values.KubeconfigUpload["enabled"] != upload || (upload && values.KubeconfigUpload["controlPlaneEndpoint"] != "https://cp.example.com:6443") {
+				t.Fatalf("kubeconfigUpload %v, want enabled %v", values.KubeconfigUpload, upload)
+			}
+			if values.PC.Insecure != (c.cfg.PrismCentral.Insecure || c.cfg.PrismCentral.TrustBundle == nil) {
+				t.Fatalf("pc.insecure %v for %+v", values.PC.Insecure, c.cfg.PrismCentral)
+			}
+		})
+	}
+}
+
+func TestDesiredObjects_RegisteredNameFitsPrismCentral(t *testing.T) {
+	s := testSettings(t)
+	long := strings.Repeat("workload-cluster-", 4) + "a"
+	other := strings.Repeat("workload-cluster-", 4) + "b"
+	cfg := &Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, Insecure: true}}
+	a, b := DesiredObjects(testCluster(long), cfg, Credentials{}, s), DesiredObjects(testCluster(other), cfg, Credentials{}, s)
+	if len(a.RegisteredName) != 40 || a.RegisteredName == b.RegisteredName || !strings.HasPrefix(a.RegisteredName, long[:31]) {
+		t.Fatalf("registered names %q and %q: want 40 characters each, distinct, starting with the cluster name", a.RegisteredName, b.RegisteredName)
+	}
+	if !strings.Contains(a.HelmChartProxy.Spec.ValuesTemplate, "k8sClusterName: "+a.RegisteredName+"\n") {
+		t.Fatalf("values do not register %q:\n%s", a.RegisteredName, a.HelmChartProxy.Spec.ValuesTemplate)
+	}
+	if short := DesiredObjects(testCluster("c"), cfg, Credentials{}, s); short.RegisteredName != "c" {
+		t.Fatalf("short name registered as %q", short.RegisteredName)
 	}
 }

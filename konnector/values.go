@@ -1,67 +1,131 @@
 package konnector
 
 import (
-	_ "embed"
-	"encoding/json"
-	"fmt"
+	"encoding/base64"
+	"net"
+	"strconv"
 	"strings"
-	"text/template"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-//go:embed values.yaml.tmpl
-var valuesTemplateText string
-
-// valuesTemplate renders the Konnector Agent chart's values. Every string goes
-// through quote, so no input can change the YAML structure.
-var valuesTemplate = template.Must(template.New("values").
-	Funcs(template.FuncMap{"quote": quote}).
-	Option("missingkey=error").
-	Parse(valuesTemplateText))
-
+// valuesInput is what the chart values of one cluster are computed from.
 type valuesInput struct {
-	AgentName             string
-	ClusterName           string
-	CredentialsSecretName string
-	PrismCentral          Endpoint
+	settings       settings.Settings
+	registeredName string
+	prismCentral   Endpoint
+	categories     []string
+	// kubeconfigEndpoint is the control plane's https://host:port for the
+	// kubeconfig upload, "" when the upload is off.
+	kubeconfigEndpoint string
 }
 
-// renderValues returns the HelmChartProxy valuesTemplate for one cluster.
-func renderValues(in valuesInput) string {
-	var b strings.Builder
-	// The template is fixed and its inputs are plain values, so execution
-	// cannot fail; a failure is a bug in this package.
-	if err := valuesTemplate.Execute(&b, in); err != nil {
-		panic("konnector: rendering the values template: " + err.Error())
-	}
-	return b.String()
-}
-
-// quote makes s a YAML double-quoted scalar (a JSON string is one, once the
-// characters YAML does not allow raw are escaped too) that CAAPH passes
-// through unchanged. CAAPH executes valuesTemplate as a Go template, so every
-// "{{" in the input is written as an action that prints "{{".
-func quote(s string) string {
-	b, _ := json.Marshal(s) // marshalling a string cannot fail
-	var out strings.Builder
-	for _, r := range string(b) {
-		if yamlPrintable(r) {
-			out.WriteRune(r)
-		} else {
-			fmt.Fprintf(&out, `\u%04X`, r)
+// chartValues are the Konnector Agent chart values for one cluster, for the
+// 1.4.x chart and the 1.3.x one at once (facts: the chart's values table):
+//
+//   - agent.namespaceOverride: the chart puts every object there whatever
+//     the release namespace, so it must be the namespace the credentials
+//     Secret is delivered to;
+//   - agent.image.privateRegistry false: otherwise the chart makes a pull
+//     Secret from a placeholder that the API server refuses;
+//   - pc.insecure true when no trust bundle is given (see DesiredObjects);
+//     the bundle goes base64-encoded, as the chart inserts it into YAML raw;
+//   - createSecret false (1.3.x) and prismCredentialsSecretName (1.4.x): the
+//     chart uses the Secret the ClusterResourceSet delivers.
+//
+// The operator's values file is merged over them; it cannot set the
+// per-cluster keys (settings.PerClusterValues), which start-up checks.
+func chartValues(in valuesInput) map[string]any {
+	s := in.settings
+	image := map[string]any{"privateRegistry": false}
+	for key, value := range map[string]string{"repository": s.ImageRepository, "name": s.ImageName, "tag": s.ImageTag} {
+		if value != "" {
+			image[key] = value
 		}
 	}
-	return strings.ReplaceAll(out.String(), "{{", `{{"{{"}}`)
+	pc := map[string]any{
+		"endpoint": in.prismCentral.Host,
+		"port":     in.prismCentral.Port,
+		"insecure": in.prismCentral.Insecure || in.prismCentral.TrustBundle == nil,
+	}
+	if in.prismCentral.TrustBundle != nil {
+		pc["additionalTrustBundle"] = base64.StdEncoding.EncodeToString(in.prismCentral.TrustBundle)
+	}
+	upload := map[string]any{"enabled": in.kubeconfigEndpoint != ""}
+	if in.kubeconfigEndpoint != "" {
+		upload["controlPlaneEndpoint"] = in.kubeconfigEndpoint
+	}
+	values := map[string]any{
+		"agent": map[string]any{
+			"name":              s.AgentName,
+			"namespaceOverride": s.ReleaseNamespace,
+			"image":             image,
+		},
+		"pc":                         pc,
+		"k8sClusterName":             in.registeredName,
+		"k8sDistribution":            s.K8sDistribution,
+		"categoryMappings":           strings.Join(in.categories, ","),
+		"kubeconfigUpload":           upload,
+		"createSecret":               false,
+		"prismCredentialsSecretName": WorkloadSecretName,
+	}
+	mergeValues(values, s.Values)
+	return values
 }
 
-// yamlPrintable reports whether r may stand unescaped in a double-quoted
-// YAML scalar: printable (YAML 1.2, 5.1) and not a line break that YAML
-// would fold (NEL).
-func yamlPrintable(r rune) bool {
-	switch {
-	case r == '\t' || r == '\n' || r == '\r':
-		return true
-	case r >= 0x20 && r <= 0x7E, r >= 0xA0 && r <= 0xD7FF, r >= 0xE000 && r <= 0xFFFD && r != 0xFEFF, r >= 0x10000 && r <= 0x10FFFF:
-		return true
+// mergeValues merges over into values: mappings are merged key by key, any
+// other value replaces. over is only read, as it is shared by every call.
+func mergeValues(values, over map[string]any) {
+	for key, o := range over {
+		if om, ok := o.(map[string]any); ok {
+			if vm, ok := values[key].(map[string]any); ok {
+				mergeValues(vm, om)
+				continue
+			}
+			values[key] = copyValues(om)
+			continue
+		}
+		values[key] = o
 	}
-	return false
+}
+
+func copyValues(m map[string]any) map[string]any {
+	out := make(map[string]any, len(m))
+	mergeValues(out, m)
+	return out
+}
+
+// renderValues writes values as the HelmChartProxy's valuesTemplate. CAAPH
+// executes valuesTemplate as a Go template before Helm reads it as YAML, so
+// every "{{" of the YAML is written as an action that prints "{{"; the
+// template then gives back exactly this YAML.
+func renderValues(values map[string]any) string {
+	b, err := yaml.Marshal(values)
+	if err != nil {
+		// The values are strings, numbers, booleans and maps of them.
+		panic("konnector: marshalling the chart values: " + err.Error())
+	}
+	return strings.ReplaceAll(string(b), "{{", `{{"{{"}}`)
+}
+
+// yamlCarries reports whether sigs.k8s.io/yaml writes s so that it reads
+// back unchanged. It refuses to write DEL, the C1 controls and U+FFFE/U+FFFF,
+// and writes NEL (U+0085, a C1 control) as a line break that reads back as a
+// space; every other character round-trips. Inputs that reach the values
+// are checked with it, so that rendering never fails or changes a value.
+func yamlCarries(s string) bool {
+	return !strings.ContainsFunc(s, func(r rune) bool {
+		return (r >= 0x7F && r <= 0x9F) || r == 0xFFFE || r == 0xFFFF
+	})
+}
+
+// kubeconfigEndpoint is the control plane endpoint as the chart's
+// kubeconfigUpload.controlPlaneEndpoint, "" when the Cluster has none yet.
+func kubeconfigEndpoint(host string, port int32) string {
+	if port == 0 || !isHost(host) {
+		return ""
+	}
+	return "https://" + net.JoinHostPort(host, strconv.Itoa(int(port)))
 }

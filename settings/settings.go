@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // Prefix is the prefix of every environment variable read into Settings.
@@ -26,7 +30,27 @@ type Settings struct {
 	RetryAfter               time.Duration `envconfig:"RETRY_AFTER" default:"5s"`
 	UninstallTimeout         time.Duration `envconfig:"UNINSTALL_TIMEOUT" default:"5m"`
 	HandlerTimeoutSeconds    int32         `envconfig:"HANDLER_TIMEOUT_SECONDS" default:"30"`
+
+	// The agent image; empty fields keep the chart's own.
+	ImageRepository string `envconfig:"IMAGE_REPOSITORY"`
+	ImageName       string `envconfig:"IMAGE_NAME"`
+	ImageTag        string `envconfig:"IMAGE_TAG"`
+	// K8sDistribution is the chart's k8sDistribution: the kind of cluster
+	// Prism Central is told it registers.
+	K8sDistribution string `envconfig:"K8S_DISTRIBUTION" default:"NKP"`
+	// ValuesFile names a YAML file of chart values merged over the computed
+	// ones; Load reads it into Values.
+	ValuesFile string `envconfig:"VALUES_FILE"`
+
+	// Values are the operator's chart values from ValuesFile, nil without one.
+	Values map[string]any `ignored:"true"`
 }
+
+// imageReference matches the parts of an image reference the settings give.
+var imageReference = regexp.MustCompile(`^[A-Za-z0-9._/:@-]*$`)
+
+// K8sDistributions are the values the chart's schema allows for k8sDistribution.
+var K8sDistributions = []string{"CAPX", "OCP", "NKE", "EKSA", "NKP"}
 
 // Load reads the settings from the environment and checks them. Its errors
 // name the environment variable to fix.
@@ -35,7 +59,17 @@ func Load() (Settings, error) {
 	if err := envconfig.Process(Prefix, &s); err != nil {
 		return Settings{}, fmt.Errorf("reading settings: %w", err)
 	}
-	return s, s.validate()
+	if err := s.validate(); err != nil {
+		return Settings{}, err
+	}
+	if s.ValuesFile != "" {
+		values, err := readValuesFile(s.ValuesFile)
+		if err != nil {
+			return Settings{}, fmt.Errorf("%s_VALUES_FILE %s: %w", Prefix, s.ValuesFile, err)
+		}
+		s.Values = values
+	}
+	return s, nil
 }
 
 func (s Settings) validate() error {
@@ -61,6 +95,19 @@ func (s Settings) validate() error {
 	}
 	if s.UninstallTimeout < time.Second {
 		return fmt.Errorf("%s_UNINSTALL_TIMEOUT %s is too short: use a duration of at least 1s", Prefix, s.UninstallTimeout)
+	}
+	for _, name := range []struct{ variable, value string }{{"AGENT_NAME", s.AgentName}, {"RELEASE_NAMESPACE", s.ReleaseNamespace}} {
+		if problems := validation.IsDNS1123Label(name.value); len(problems) > 0 {
+			return fmt.Errorf("%s_%s %q is not a valid Kubernetes name (%s): use lowercase letters, digits and '-'", Prefix, name.variable, name.value, strings.Join(problems, "; "))
+		}
+	}
+	for _, image := range []struct{ variable, value string }{{"IMAGE_REPOSITORY", s.ImageRepository}, {"IMAGE_NAME", s.ImageName}, {"IMAGE_TAG", s.ImageTag}} {
+		if !imageReference.MatchString(image.value) {
+			return fmt.Errorf("%s_%s %q is not part of an image reference: use letters, digits and . _ - / : @ only, or leave it empty for the chart's own", Prefix, image.variable, image.value)
+		}
+	}
+	if !slices.Contains(K8sDistributions, s.K8sDistribution) {
+		return fmt.Errorf("%s_K8S_DISTRIBUTION %q is not one the chart accepts: use one of %s", Prefix, s.K8sDistribution, strings.Join(K8sDistributions, ", "))
 	}
 	if s.HandlerTimeoutSeconds < 1 || s.HandlerTimeoutSeconds > 30 {
 		return fmt.Errorf("%s_HANDLER_TIMEOUT_SECONDS %d is out of range: CAPI accepts 1 to 30", Prefix, s.HandlerTimeoutSeconds)

@@ -1,6 +1,9 @@
 package settings
 
 import (
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -22,8 +25,9 @@ func TestLoad_Defaults(t *testing.T) {
 		RetryAfter:               5 * time.Second,
 		UninstallTimeout:         5 * time.Minute,
 		HandlerTimeoutSeconds:    30,
+		K8sDistribution:          "NKP",
 	}
-	if s != want {
+	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", s, want)
 	}
 	if got := s.RetryAfterSeconds(); got != 5 {
@@ -40,6 +44,13 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"KONNECTOR_HANDLER_TIMEOUT_SECONDS", "thirty"},
 		{"KONNECTOR_CHART_REPOSITORY", "mesosphere.github.io/charts"},
 		{"KONNECTOR_CHART_NAME", ""},
+		{"KONNECTOR_K8S_DISTRIBUTION", "nkp"},
+		{"KONNECTOR_K8S_DISTRIBUTION", "EKS"},
+		{"KONNECTOR_AGENT_NAME", "Agent_1"},
+		{"KONNECTOR_RELEASE_NAMESPACE", "ntnx system"},
+		{"KONNECTOR_IMAGE_TAG", "1.4.1\nx"},
+		{"KONNECTOR_IMAGE_REPOSITORY", "registry example/nutanix"},
+		{"KONNECTOR_VALUES_FILE", "/nonexistent/values.yaml"},
 	}
 	for _, c := range cases {
 		t.Run(c.variable+"="+c.value, func(t *testing.T) {
@@ -59,5 +70,48 @@ func TestRetryAfterSeconds_RoundsUp(t *testing.T) {
 	s := Settings{RetryAfter: 1500 * time.Millisecond}
 	if got := s.RetryAfterSeconds(); got != 2 {
 		t.Fatalf("RetryAfterSeconds() = %d, want 2", got)
+	}
+}
+
+func TestLoad_ValuesFile(t *testing.T) {
+	cases := []struct {
+		name, file string
+		want       map[string]any
+		says       string // "" when accepted
+	}{
+		{"values merged over the computed ones", "agent:\n  updateConfigInMin: 10\n  image:\n    privateRegistry: true\n    imageCredentials:\n      dockerconfig: e30=\n",
+			map[string]any{"agent": map[string]any{"updateConfigInMin": 10.0, "image": map[string]any{"privateRegistry": true, "imageCredentials": map[string]any{"dockerconfig": "e30="}}}}, ""},
+		{"other pc keys may be set", "pc:\n  username: ignored-with-a-secret-name\n", map[string]any{"pc": map[string]any{"username": "ignored-with-a-secret-name"}}, ""},
+		{"per-cluster key", "pc:\n  endpoint: pc.example.com\n", nil, "sets pc.endpoint, which konnector-hooks computes for each cluster"},
+		{"per-cluster key set to null", "k8sClusterName: null\n", nil, "sets k8sClusterName"},
+		{"nested per-cluster key", "kubeconfigUpload:\n  enabled: true\n  controlPlaneEndpoint: https://x:6443\n", nil, "sets kubeconfigUpload.controlPlaneEndpoint"},
+		{"mapping replaced by a scalar", "pc: none\n", nil, "sets pc to a value that is not a mapping, which would replace pc.endpoint"},
+		{"credentials secret name", "prismCredentialsSecretName: other\n", nil, "sets prismCredentialsSecretName"},
+		{"not a mapping", "- a\n- b\n", nil, "is not a YAML mapping"},
+		{"not YAML", "agent: [\n", nil, "is not a YAML mapping"},
+		{"repeated key", "agent:\n  name: a\nagent:\n  name: b\n", nil, "is not a YAML mapping"},
+		{"empty", "", nil, "holds no values"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "values.yaml")
+			if err := os.WriteFile(path, []byte(c.file), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			t.Setenv("KONNECTOR_VALUES_FILE", path)
+			s, err := Load()
+			if c.says == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !reflect.DeepEqual(s.Values, c.want) {
+					t.Fatalf("Values = %v, want %v", s.Values, c.want)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), c.says) || !strings.Contains(err.Error(), "KONNECTOR_VALUES_FILE") {
+				t.Fatalf("error %v: want one naming KONNECTOR_VALUES_FILE and saying %q", err, c.says)
+			}
+		})
 	}
 }

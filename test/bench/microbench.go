@@ -43,7 +43,7 @@ func (b *bench) microBenchmarks(context.Context) error {
 	}
 	cluster := managementcluster.NewCluster("bench", "my-cluster", clusterConfig)
 	cluster.UID = "5f4e3d2c-1b0a-4f9e-8d7c-6b5a4f3e2d1c"
-	cfg, err := konnector.ReadConfig(cluster.Spec.Topology.Variables, s.DefaultCredentialsSecret)
+	cfg, err := konnector.ReadConfig(&cluster.Spec.Topology, s.DefaultCredentialsSecret)
 	if err != nil || cfg == nil {
 		return fmt.Errorf("reading the benchmark cluster's configuration: %v", err)
 	}
