@@ -52,6 +52,7 @@ func TestManifests_EveryObjectPassesStrictServerSideValidation(t *testing.T) {
 		"rbac.authorization.k8s.io/v1 ClusterRole konnector-hooks",
 		"rbac.authorization.k8s.io/v1 ClusterRoleBinding konnector-hooks",
 		"v1 ConfigMap konnector-hooks/konnector-hooks-settings",
+		"v1 ConfigMap konnector-hooks/konnector-hooks-values",
 		"runtime.cluster.x-k8s.io/v1beta2 ExtensionConfig konnector-agent",
 		"serving.knative.dev/v1 Service konnector-hooks/konnector-hooks",
 	}
@@ -241,7 +242,7 @@ func TestManifests_SettingsConfigMapHoldsEverySettingAtItsDefault(t *testing.T) 
 	if err != nil {
 		t.Fatalf("the function would not start with the ConfigMap's settings: %v", err)
 	}
-	if fromConfigMap != defaults {
+	if !reflect.DeepEqual(fromConfigMap, defaults) {
 		t.Fatalf("the ConfigMap's settings differ from the defaults:\n  got  %+v\n  want %+v", fromConfigMap, defaults)
 	}
 }
@@ -256,4 +257,22 @@ func settingsVariables() []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+func TestManifests_ValuesConfigMapIsAcceptedAtStartUp(t *testing.T) {
+	cm := find(t, render(t, "deploy"), "ConfigMap", "konnector-hooks-values")
+	values := nested[map[string]any](t, cm, "data")["values.yaml"].(string)
+	path := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(path, []byte(values), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("KONNECTOR_VALUES_FILE", path)
+	if _, err := settings.Load(); err != nil {
+		t.Fatalf("the function would not start with the shipped values file: %v", err)
+	}
+	svc := find(t, render(t, "knative"), "Service", "konnector-hooks")
+	volumes := nested[[]any](t, svc, "spec", "template", "spec", "volumes")
+	if len(volumes) != 1 || volumes[0].(map[string]any)["configMap"].(map[string]any)["name"] != "konnector-hooks-values" {
+		t.Fatalf("the Knative Service does not mount the values ConfigMap: %v", volumes)
+	}
 }
