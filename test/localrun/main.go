@@ -16,17 +16,43 @@ import (
 	"path/filepath"
 	"syscall"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
 
 const namespace = "default"
 
 // demoClusters follow the addon documentation's Basic, Advanced and Minimal
-// examples, with the Prism Central endpoint every Nutanix cluster carries.
-var demoClusters = []struct{ name, clusterConfig string }{
-	{"my-cluster", `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}},"addons":{"konnectorAgent":{}}}`},
-	{"custom-credentials-cluster", `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}},"addons":{"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"prism-central-credentials-for-konnector-agent"}}}}}`},
-	{"minimal-cluster", `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}},"addons":{"konnectorAgent":{}}}`},
+// examples inside the clusterConfig a cluster built from Nutanix's
+// ClusterClasses carries (Prism Central endpoint with CAPX's credentials,
+// control-plane categories, other addons), and a fourth cluster whose Prism
+// Central certificate is verified against a base64 trust bundle, with worker
+// categories.
+var demoClusters = []struct {
+	name, clusterConfig, workerConfig string
+}{
+	{"my-cluster", nutanixConfig(`"konnectorAgent":{}`, ""), ""},
+	{"custom-credentials-cluster", nutanixConfig(`"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"prism-central-credentials-for-konnector-agent"}}}`, ""), ""},
+	{"minimal-cluster", nutanixConfig(`"konnectorAgent":{}`, ""), ""},
+	{"verified-cluster", nutanixConfig(`"konnectorAgent":{"enableKubeconfigUpload":true}`, demoTrustBundle),
+		`{"nutanix":{"machineDetails":{"additionalCategories":[{"key":"Team","value":"platform"}]}}}`},
+}
+
+// demoTrustBundle is base64 of a self-signed demo CA certificate, as
+// Nutanix's clusterConfig carries additionalTrustBundle.
+const demoTrustBundle = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUJsVENDQVR1Z0F3SUJBZ0lVV3lsUm9DWDF1bWpsbVQ2ZU92cHUwTEZzRjdNd0NnWUlLb1pJemowRUF3SXcKSURFZU1Cd0dBMVVFQXd3VlVISnBjMjBnUTJWdWRISmhiQ0JrWlcxdklFTkJNQjRYRFRJMk1USXdNakF6TXpVeQpPRm9YRFRNMk1URXlPVEF6TXpVeU9Gb3dJREVlTUJ3R0ExVUVBd3dWVUhKcGMyMGdRMlZ1ZEhKaGJDQmtaVzF2CklFTkJNRmt3RXdZSEtvWkl6ajBDQVFZSUtvWkl6ajBEQVFjRFFnQUVjK3huMHBOaDFFV3F3RCszbjBydEl2KzMKTityTk8xd3VpaHNzc3hxWGl2bHdBcXFLUlprTHdDVTNKQytUOVd3N0tOODllNlM3K3hUbWJKY3lTc0FwdjZOVApNRkV3SFFZRFZSME9CQllFRkZGU1BJcTlLWjNKd05RL1pKUis0cUJtTnp2S01COEdBMVVkSXdRWU1CYUFGRkZTClBJcTlLWjNKd05RL1pKUis0cUJtTnp2S01BOEdBMVVkRXdFQi93UUZNQU1CQWY4d0NnWUlLb1pJemowRUF3SUQKU0FBd1JRSWhBTGZzT1k2UWoycXFpa2lsTFlvSmV1cTk4M2FXcXRLb3p2eDU3MHlVSTk1akFpQitXVFF0MWlCKwo2TTBFYXNSTEJGcWpra3B1UFk1SU5vWFFSWHpQV05McVBBPT0KLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo="
+
+func nutanixConfig(konnectorAgent, trustBundle string) string {
+	trust := `"insecure":false`
+	if trustBundle != "" {
+		trust += `,"additionalTrustBundle":"` + trustBundle + `"`
+	}
+	return `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440",` + trust +
+		`,"credentials":{"secretRef":{"name":"prism-central-credentials"}}}},` +
+		`"controlPlane":{"nutanix":{"machineDetails":{"vcpus":4,"additionalCategories":[{"key":"AppType","value":"Kubernetes"}]}}},` +
+		`"addons":{"cni":{"provider":"Cilium"},` + konnectorAgent + `}}`
 }
 
 func main() {
@@ -63,7 +89,13 @@ func run(binary string) error {
 		return err
 	}
 	for _, d := range demoClusters {
-		if err := managementcluster.CreateCluster(ctx, env.Client, managementcluster.NewCluster(namespace, d.name, d.clusterConfig)); err != nil {
+		cluster := managementcluster.NewCluster(namespace, d.name, d.clusterConfig)
+		cluster.Spec.ControlPlaneEndpoint = clusterv1.APIEndpoint{Host: d.name + ".clusters.example.com", Port: 6443}
+		if d.workerConfig != "" {
+			cluster.Spec.Topology.Variables = append(cluster.Spec.Topology.Variables,
+				clusterv1.ClusterVariable{Name: "workerConfig", Value: apiextensionsv1.JSON{Raw: []byte(d.workerConfig)}})
+		}
+		if err := managementcluster.CreateCluster(ctx, env.Client, cluster); err != nil {
 			return err
 		}
 	}
@@ -99,7 +131,7 @@ func printExamples(kubeconfig, port string) {
 	base := "http://localhost:" + port + "/hooks.runtime.cluster.x-k8s.io/v1alpha1"
 	fmt.Printf(`
 konnector-hooks is serving on :%[1]s against a local management API server.
-Demo Clusters in namespace %[3]s: my-cluster, custom-credentials-cluster, minimal-cluster
+Demo Clusters in namespace %[3]s: my-cluster, custom-credentials-cluster, minimal-cluster, verified-cluster
 (credentials Secret prism-central-credentials-for-konnector-agent).
 
   export KUBECONFIG=%[2]s
@@ -109,6 +141,7 @@ Demo Clusters in namespace %[3]s: my-cluster, custom-credentials-cluster, minima
   curl -s -X POST '%[4]s/beforeclusterupgrade/before-cluster-upgrade?timeout=10s' -d @test/testdata/before-cluster-upgrade.v1beta1.json
   curl -s -X POST '%[4]s/beforeclusterdelete/before-cluster-delete?timeout=10s' -d @test/testdata/before-cluster-delete.v1beta2.json
   curl -s http://localhost:%[1]s/render/%[3]s/my-cluster
+  curl -s http://localhost:%[1]s/render/%[3]s/verified-cluster
 
 Press Ctrl-C to stop.
 `, port, kubeconfig, namespace, base)
