@@ -17,12 +17,16 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 
-	"github.com/konnector-hooks/konnector-hooks/kube"
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
 
@@ -40,6 +44,20 @@ var (
 	// by discovery.
 	admin client.Client
 )
+
+// testScheme holds the hooks' types (kube.Scheme) and the built-in ones,
+// RBAC among them, that the tests write as an administrator.
+var testScheme = func() *runtime.Scheme {
+	s := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, clusterv1.AddToScheme, addonsv1.AddToScheme, caaphv1.AddToScheme,
+	} {
+		if err := add(s); err != nil {
+			panic(err)
+		}
+	}
+	return s
+}()
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -62,7 +80,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	mgmt = env
-	admin, err = client.New(env.Config, client.Options{Scheme: kube.Scheme})
+	admin, err = client.New(env.Config, client.Options{Scheme: testScheme})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

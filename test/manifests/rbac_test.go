@@ -48,8 +48,15 @@ const (
 )
 
 func TestRBAC_HookFlowsPassAsTheServiceAccount(t *testing.T) {
+	sa := installServiceAccount(t, "deploy")
+	runHookFlows(t, sa, newNamespace(t, "rbac-flows-"), "agent-cluster")
+}
+
+// runHookFlows takes a Cluster named name in namespace ns through every hook
+// flow, calling the hooks as the ServiceAccount, and checks that no request
+// was refused (by RBAC or by the admission fence) and no grant went unused.
+func runHookFlows(t *testing.T, sa serviceAccount, ns, name string) {
 	ctx := t.Context()
-	sa := installServiceAccount(t)
 	log := &requestLog{}
 	cfg := sa.config(log)
 	defaults := defaultSettings(t)
@@ -59,8 +66,6 @@ func TestRBAC_HookFlowsPassAsTheServiceAccount(t *testing.T) {
 	completed := false
 	defer func() { checkLeastPrivilege(t, sa, log.all(), completed) }()
 
-	ns := newNamespace(t, "rbac-flows-")
-	const name = "agent-cluster"
 	key := types.NamespacedName{Namespace: ns, Name: name}
 	proxyKey := types.NamespacedName{Namespace: ns, Name: konnector.ObjectName(name)}
 	create(t, managementcluster.NewCredentials(ns, defaults.DefaultCredentialsSecret, "admin", "not-a-real-password"))
@@ -181,7 +186,7 @@ func checkLeastPrivilege(t *testing.T, sa serviceAccount, requests []apiRequest,
 	used := map[access]bool{}
 	for _, r := range requests {
 		if !r.authorized() {
-			t.Errorf("the ServiceAccount was refused %s: it needs %v", r, r.needs)
+			t.Errorf("the ServiceAccount was refused %s: it needs %v: %s", r, r.needs, r.refusal)
 			continue
 		}
 		for _, a := range r.needs {
@@ -203,11 +208,8 @@ func checkLeastPrivilege(t *testing.T, sa serviceAccount, requests []apiRequest,
 
 func TestRBAC_ServiceAccountIsRefusedWhatTheHooksNeverDo(t *testing.T) {
 	ctx := t.Context()
-	sa := installServiceAccount(t)
-	c, err := client.New(sa.config(nil), client.Options{Scheme: kube.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
+	sa := installServiceAccount(t, "deploy")
+	c := sa.client(t)
 
 	ns := newNamespace(t, "rbac-refused-")
 	const name = "refused-cluster"

@@ -1,7 +1,10 @@
 package manifests
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -9,32 +12,51 @@ import (
 	"sync"
 	"testing"
 
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// serviceAccount is deploy/'s ServiceAccount and the ClusterRole bound to
-// it, as applied to the test API server.
+// serviceAccount is the function's ServiceAccount of one install, the
+// ClusterRole bound to it and its admission fence, as applied to the test
+// API server.
 type serviceAccount struct {
 	// user is the name the API server authenticates the pods' token as.
 	user  string
 	rules []rbacv1.PolicyRule
+	// namespaces are those a namespaced install binds the ClusterRole in;
+	// empty when a ClusterRoleBinding grants it everywhere.
+	namespaces []string
+	// fence is the name of the ValidatingAdmissionPolicy that fences it.
+	fence string
 }
 
-// installServiceAccount applies deploy/'s Namespace, ServiceAccount,
-// ClusterRole and ClusterRoleBinding, rendered with kustomize, for real.
-func installServiceAccount(t testing.TB) serviceAccount {
+// installKinds are the kinds of an install that make the ServiceAccount what
+// it is, in the order they are applied.
+var installKinds = []string{
+	"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "RoleBinding",
+	"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+}
+
+// installServiceAccount applies the Namespace, ServiceAccount, RBAC and
+// admission fence of the kustomization in dir (relative to the repository
+// root), rendered with kustomize, for real, and waits until the API server
+// enforces the fence.
+func installServiceAccount(t testing.TB, dir string) serviceAccount {
 	t.Helper()
-	objs := render(t, "deploy")
+	objs := render(t, dir)
 	var sa serviceAccount
-	for _, kind := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding"} {
-		n := 0
+	count := map[string]int{}
+	for _, kind := range installKinds {
 		for _, obj := range objs {
 			if obj.GetKind() != kind {
 				continue
 			}
-			n++
+			count[kind]++
 			if err := apply(t.Context(), obj); err != nil {
 				t.Fatal(err)
 			}
@@ -47,13 +69,57 @@ func installServiceAccount(t testing.TB) serviceAccount {
 					t.Fatal(err)
 				}
 				sa.rules = role.Rules
+			case "RoleBinding":
+				sa.namespaces = append(sa.namespaces, obj.GetNamespace())
+			case "ValidatingAdmissionPolicy":
+				sa.fence = obj.GetName()
 			}
 		}
-		if n != 1 {
-			t.Fatalf("deploy/ renders %d %s objects, want 1", n, kind)
+	}
+	for _, kind := range []string{"Namespace", "ServiceAccount", "ClusterRole", "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"} {
+		if count[kind] != 1 {
+			t.Fatalf("%s renders %d %s objects, want 1", dir, count[kind], kind)
 		}
 	}
+	if bindings := count["ClusterRoleBinding"]; bindings > 1 || (bindings == 1) == (count["RoleBinding"] > 0) {
+		t.Fatalf("%s renders %d ClusterRoleBindings and %d RoleBindings: want one ClusterRoleBinding, or RoleBindings only", dir, bindings, count["RoleBinding"])
+	}
+	waitForFence(t, sa)
 	return sa
+}
+
+// waitForFence waits until the API server enforces the ServiceAccount's
+// fence: a policy takes effect once the API server has compiled it, shortly
+// after it is written. The probe is a dry-run create of a Secret that RBAC
+// allows and the fence refuses; a dry run stores nothing either way.
+func waitForFence(t testing.TB, sa serviceAccount) {
+	t.Helper()
+	c := sa.client(t)
+	namespace := strings.Split(sa.user, ":")[2]
+	if len(sa.namespaces) > 0 {
+		namespace = sa.namespaces[0]
+	}
+	probe := &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: "konnector-hooks-fence-probe"},
+		Type:       corev1.SecretTypeOpaque,
+	}
+	waitUntil(t, fmt.Sprintf("the API server enforces ValidatingAdmissionPolicy %s for %s", sa.fence, sa.user), func() error {
+		err := c.Create(t.Context(), probe.DeepCopy(), client.DryRunAll)
+		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "'"+sa.fence+"'") {
+			return nil
+		}
+		return fmt.Errorf("a dry-run create of Opaque Secret %s/%s answered %v", namespace, probe.Name, err)
+	})
+}
+
+// client is a client that acts as the ServiceAccount.
+func (sa serviceAccount) client(t testing.TB) client.Client {
+	t.Helper()
+	c, err := client.New(sa.config(nil), client.Options{Scheme: testScheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 // config returns a rest.Config that acts as the ServiceAccount (an
@@ -86,6 +152,8 @@ func (a access) String() string {
 type apiRequest struct {
 	method, path string
 	status       int
+	// refusal is the API server's message when it refused the request.
+	refusal string
 	// needs is what RBAC checked to let the request through.
 	needs []access
 }
@@ -113,6 +181,9 @@ func (l *requestLog) wrap(rt http.RoundTripper) http.RoundTripper {
 			return resp, err
 		}
 		req := apiRequest{method: r.Method, path: r.URL.Path, status: resp.StatusCode}
+		if !req.authorized() {
+			req.refusal, resp.Body = readRefusal(resp.Body)
+		}
 		req.needs = rbacAccess(r.Method, r.URL, resp.StatusCode)
 		l.mu.Lock()
 		l.requests = append(l.requests, req)
@@ -125,6 +196,21 @@ func (l *requestLog) all() []apiRequest {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.requests)
+}
+
+// readRefusal reads the message of a refused request's Status body and
+// returns a body that reads the same bytes again for the client.
+func readRefusal(body io.ReadCloser) (string, io.ReadCloser) {
+	b, err := io.ReadAll(body)
+	_ = body.Close()
+	var status metav1.Status
+	if err == nil {
+		err = json.Unmarshal(b, &status)
+	}
+	if err != nil {
+		return fmt.Sprintf("unreadable answer: %v", err), io.NopCloser(bytes.NewReader(b))
+	}
+	return status.Message, io.NopCloser(bytes.NewReader(b))
 }
 
 type roundTripper func(*http.Request) (*http.Response, error)

@@ -54,6 +54,8 @@ func TestManifests_EveryObjectPassesStrictServerSideValidation(t *testing.T) {
 		"v1 ConfigMap konnector-hooks/konnector-hooks-settings",
 		"v1 ConfigMap konnector-hooks/konnector-hooks-values",
 		"runtime.cluster.x-k8s.io/v1beta2 ExtensionConfig konnector-agent",
+		"admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy konnector-hooks-fence",
+		"admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding konnector-hooks-fence",
 		"serving.knative.dev/v1 Service konnector-hooks/konnector-hooks",
 	}
 	slices.Sort(got)
