@@ -186,7 +186,7 @@ func checkLeastPrivilege(t *testing.T, sa serviceAccount, requests []apiRequest,
 	used := map[access]bool{}
 	for _, r := range requests {
 		if !r.authorized() {
-			t.Errorf("the ServiceAccount was refused %s: it needs %v: %s", r, r.needs, r.refusal)
+			t.Errorf("the ServiceAccount was refused %s, which needs %v: %s", r, r.needs, r.refusal)
 			continue
 		}
 		for _, a := range r.needs {

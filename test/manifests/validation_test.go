@@ -72,6 +72,16 @@ func TestManifests_EveryObjectPassesStrictServerSideValidation(t *testing.T) {
 	}
 }
 
+func TestManifests_NamespacedInstallPassesStrictServerSideValidation(t *testing.T) {
+	objs := render(t, namespacedInstall)
+	createNamespaces(t, objs)
+	for _, obj := range objs {
+		if err := apply(t.Context(), withoutKoImages(obj), strictDryRun...); err != nil {
+			t.Errorf("the API server rejects the namespaced install's manifest: %v", err)
+		}
+	}
+}
+
 func TestManifests_MisspelledFieldIsRejected(t *testing.T) {
 	objs := render(t, ".")
 	createNamespaces(t, objs)
@@ -86,6 +96,8 @@ func TestManifests_MisspelledFieldIsRejected(t *testing.T) {
 		{"ExtensionConfig", "konnector-agent", []any{"spec", "namespaceSelector"}, "namespaceSelecter"},
 		{"ClusterRole", "konnector-hooks", []any{"rules", 0, "verbs"}, "verb"},
 		{"ConfigMap", "konnector-hooks-settings", []any{"data"}, "date"},
+		{"ValidatingAdmissionPolicy", "konnector-hooks-fence", []any{"spec", "matchConditions"}, "matchCondition"},
+		{"ValidatingAdmissionPolicyBinding", "konnector-hooks-fence", []any{"spec", "validationActions"}, "validationAction"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.kind+"/"+tc.typo, func(t *testing.T) {
@@ -195,6 +207,18 @@ func TestManifests_ObjectsReferToEachOther(t *testing.T) {
 	wantSubject := map[string]any{"kind": "ServiceAccount", "name": sa.GetName(), "namespace": sa.GetNamespace()}
 	if len(subjects) != 1 || !reflect.DeepEqual(subjects[0], wantSubject) {
 		t.Errorf("the ClusterRoleBinding's subjects are %v, want only %v", subjects, wantSubject)
+	}
+
+	policy := find(t, objs, "ValidatingAdmissionPolicy", "konnector-hooks-fence")
+	fenceBinding := find(t, objs, "ValidatingAdmissionPolicyBinding", "konnector-hooks-fence")
+	if name := nested[string](t, fenceBinding, "spec", "policyName"); name != policy.GetName() {
+		t.Errorf("the fence's binding binds policy %s, want %s", name, policy.GetName())
+	}
+	if actions := nested[[]any](t, fenceBinding, "spec", "validationActions"); !reflect.DeepEqual(actions, []any{"Deny"}) {
+		t.Errorf("the fence's binding has validationActions %v, want [Deny]: anything else lets a refused write through", actions)
+	}
+	if policy := nested[string](t, policy, "spec", "failurePolicy"); policy != "Fail" {
+		t.Errorf("the fence's failurePolicy is %s, want Fail: a fence that cannot be evaluated must refuse", policy)
 	}
 
 	wantURL := "https://" + ksvc.GetName() + "." + ksvc.GetNamespace() + ".svc.cluster.local"
