@@ -1,7 +1,9 @@
 // Package manifests proves the deployable part of konnector-hooks on a real
-// API server (envtest): that deploy/'s RBAC lets every hook flow through and
-// refuses what the hooks never do, and that every object of the top-level
-// kustomization is accepted, field by field, by the schemas it will meet.
+// API server (envtest): that deploy/'s RBAC and admission fence let every
+// hook flow through and refuse what the hooks never do, in the default, the
+// renamed and the namespaced install, and that every object of the
+// top-level kustomization is accepted, field by field, by the schemas it
+// will meet.
 //
 // It is a module of its own so that kustomize and Knative stay out of the
 // product's go.mod.
@@ -190,4 +192,17 @@ func replaceStrings(v any, f func(string) string) any {
 		return f(v)
 	}
 	return v
+}
+
+// waitUntil retries check until it returns nil, for at most a minute: for
+// what the API server applies asynchronously (RBAC bindings, policies).
+func waitUntil(t testing.TB, what string, check func() error) {
+	t.Helper()
+	var err error
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if err = check(); err == nil {
+			return
+		}
+	}
+	t.Fatalf("waiting until %s: %v", what, err)
 }

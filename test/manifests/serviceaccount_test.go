@@ -26,8 +26,10 @@ import (
 // API server.
 type serviceAccount struct {
 	// user is the name the API server authenticates the pods' token as.
-	user  string
-	rules []rbacv1.PolicyRule
+	user string
+	// subject is the ServiceAccount as RBAC bindings name it.
+	subject rbacv1.Subject
+	rules   []rbacv1.PolicyRule
 	// namespaces are those a namespaced install binds the ClusterRole in;
 	// empty when a ClusterRoleBinding grants it everywhere.
 	namespaces []string
@@ -63,6 +65,7 @@ func installServiceAccount(t testing.TB, dir string) serviceAccount {
 			switch kind {
 			case "ServiceAccount":
 				sa.user = fmt.Sprintf("system:serviceaccount:%s:%s", obj.GetNamespace(), obj.GetName())
+				sa.subject = rbacv1.Subject{Kind: rbacv1.ServiceAccountKind, Namespace: obj.GetNamespace(), Name: obj.GetName()}
 			case "ClusterRole":
 				var role rbacv1.ClusterRole
 				if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj.Object, &role); err != nil {
@@ -95,7 +98,7 @@ func installServiceAccount(t testing.TB, dir string) serviceAccount {
 func waitForFence(t testing.TB, sa serviceAccount) {
 	t.Helper()
 	c := sa.client(t)
-	namespace := strings.Split(sa.user, ":")[2]
+	namespace := sa.subject.Namespace
 	if len(sa.namespaces) > 0 {
 		namespace = sa.namespaces[0]
 	}
