@@ -29,7 +29,7 @@ func TestFence_AllowsWhatTheHooksAndTheSyncUninstallWrite(t *testing.T) {
 		if err := managementcluster.CreateCluster(ctx, admin, cluster); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := konnector.ReadConfig(cluster.Spec.Topology.Variables, defaults.DefaultCredentialsSecret)
+		cfg, err := konnector.ReadConfig(&cluster.Spec.Topology, defaults.DefaultCredentialsSecret)
 		if err != nil || cfg == nil {
 			t.Fatalf("reading clusterConfig of %s: %v, %v", name, cfg, err)
 		}
