@@ -135,6 +135,14 @@ func TestRender_ChartInstallsTheValuesTheHooksWrite(t *testing.T) {
 			want: want{insecure: true, categories: []string{"AppType=Kubernetes", "Team=Platform", "Env=Test"}},
 		},
 		{
+			// CAAPH executes valuesTemplate as a template: input text must come out as written.
+			name: "a category with template braces stays literal through CAAPH's pass",
+			clusterConfig: `{"nutanix":{"prismCentralEndpoint":{"url":"` + pcURL + `"}},` +
+				`"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":[{"key":"Owner","value":"{{ .Cluster.metadata.name }}"}]}}},` +
+				`"addons":{"konnectorAgent":{}}}`,
+			want: want{insecure: true, categories: []string{"Owner={{ .Cluster.metadata.name }}"}},
+		},
+		{
 			name:          "kubeconfig upload on by default with the Cluster's control plane endpoint",
 			clusterConfig: addon(""),
 			shape: func(c *clusterv1.Cluster) {
