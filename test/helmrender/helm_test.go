@@ -58,8 +58,10 @@ type release struct {
 
 // installDryRun does what `helm install` does with the values, up to the
 // point where it would create objects, which it does as a dry-run instead:
-// the steps of action.Install.RunWithContext in Helm v3.19.5 (coalesce and
-// validate the values against the chart's schema, render with an engine that
+// the steps of action.Install.RunWithContext in Helm v3.19.5 (coalesce the
+// values and validate them against the chart's schema with
+// chartutil.ToRenderValuesWithSchemaValidation, which calls
+// ValidateAgainstSchema as install does; render with an engine that
 // reaches the cluster for lookup, sort the manifests and hooks), then every
 // document, hooks included, through a strict server-side apply dry-run.
 func installDryRun(ctx context.Context, cfg *rest.Config, releaseName, releaseNamespace string, vals map[string]interface{}) (*release, error) {
@@ -67,6 +69,8 @@ func installDryRun(ctx context.Context, cfg *rest.Config, releaseName, releaseNa
 	if err != nil {
 		return nil, fmt.Errorf("loading the chart fixture %s: %w", chartDir, err)
 	}
+	// Helm asks the cluster for its capabilities; the fixture reads none of
+	// them, so the defaults stand in without a discovery round trip.
 	caps := chartutil.DefaultCapabilities
 	options := chartutil.ReleaseOptions{Name: releaseName, Namespace: releaseNamespace, Revision: 1, IsInstall: true}
 	top, err := chartutil.ToRenderValuesWithSchemaValidation(ch, vals, options, caps, false)

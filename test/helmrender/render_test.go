@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -437,7 +438,8 @@ func cmpOr(v, def string) string {
 }
 
 func jsonString(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
+	b, _ := json.Marshal(s) // marshalling a string cannot fail
+	return string(b)
 }
 
 func variable(name, value string) clusterv1.ClusterVariable {
