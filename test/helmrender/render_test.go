@@ -242,6 +242,7 @@ func runCase(t *testing.T, namespace string, c renderCase) {
 	}
 	rel, expanded, err := install(ctx, t, hcp.Spec.ReleaseName, hcp.Spec.ReleaseNamespace, hcp.Spec, onServer)
 	report := func() {
+		t.Logf("the hook answered: %s", answer.Message)
 		t.Logf("valuesTemplate of HelmChartProxy %s/%s:\n%s", hcp.Namespace, hcp.Name, hcp.Spec.ValuesTemplate)
 		t.Logf("values after CAAPH's template pass:\n%s", expanded)
 		if rel != nil {
@@ -258,6 +259,7 @@ func runCase(t *testing.T, namespace string, c renderCase) {
 	}
 	args := checkRelease(t, rel, name, c.want)
 	if c.seed && testing.Verbose() {
+		t.Logf("seed example %q: the hook answered: %s", c.name, answer.Message)
 		t.Logf("seed example %q: valuesTemplate:\n%s", c.name, hcp.Spec.ValuesTemplate)
 		t.Logf("seed example %q: agent container args:\n  %s", c.name, strings.Join(args, "\n  "))
 	}
