@@ -328,23 +328,25 @@ func countObjects(objs map[string][]client.Object) int {
 }
 
 // eventsFor lists the reasons of the Events recorded on a cluster.
+// eventsFor are the reasons of the Events on a Cluster.
 func eventsFor(t testing.TB, namespace, cluster string) []string {
 	t.Helper()
-	var reasons []string
-	for _, e := range clusterEvents(t, namespace, cluster) {
-		reasons = append(reasons, e.Reason)
-	}
-	return reasons
+	return eventField(t, namespace, cluster, func(e corev1.Event) string { return e.Reason })
 }
 
 // eventTypes are the types (Normal, Warning) of the Events on a Cluster.
 func eventTypes(t testing.TB, namespace, cluster string) []string {
 	t.Helper()
-	var types []string
+	return eventField(t, namespace, cluster, func(e corev1.Event) string { return e.Type })
+}
+
+func eventField(t testing.TB, namespace, cluster string, field func(corev1.Event) string) []string {
+	t.Helper()
+	var out []string
 	for _, e := range clusterEvents(t, namespace, cluster) {
-		types = append(types, e.Type)
+		out = append(out, field(e))
 	}
-	return types
+	return out
 }
 
 func clusterEvents(t testing.TB, namespace, cluster string) []corev1.Event {
