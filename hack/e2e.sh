@@ -15,7 +15,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=$root/test/e2e/tools
-cache=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/capi
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks
 
 log() { echo "e2e: $*" >&2; }
 
@@ -25,28 +25,36 @@ module_dir() {
   (cd "${2:-$root}" && go mod download -json "$1") | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }
 
-# manager VERSION: builds the CAPI manager of that tools module, caches it
-# under a key of its pins and the Go version, and prints its path. The main
-# package is the module's `tool` line: sigs.k8s.io/cluster-api up to v1.13,
-# sigs.k8s.io/cluster-api/core from v1.14.
-manager() {
-  local version=$1 dir=$tools/capi-$1
+# build_tool DIR CACHE VERSION_PKG: builds the main package named by the `tool`
+# line of the tools module in DIR, caches it under CACHE/<module dir>-<key of
+# its pins and the Go version>, and prints its path. VERSION_PKG is the
+# package whose gitVersion the binary reports.
+build_tool() {
+  local dir=$1 cache=$2 version_pkg=$3
+  local name=${dir##*/} version=${dir##*-}
   local key
   key=$(cat "$dir/go.mod" "$dir/go.sum" <(go env GOVERSION) | sha256sum | cut -c1-12)
-  local bin=$cache/$version-$key/manager
+  local bin=$cache/$name-$key/manager
   if [[ -x $bin ]]; then
     echo "$bin"
     return
   fi
   local pkg start=$SECONDS
   pkg=$(sed -n 's/^tool \(.*\)$/\1/p' "$dir/go.mod")
-  log "building the CAPI $version manager ($pkg; a few minutes cold, cached in ${bin%/*})"
+  log "building $name ($pkg; a few minutes cold, cached in ${bin%/*})"
   mkdir -p "${bin%/*}"
   (cd "$dir" && go build -trimpath -o "$bin.tmp" \
-    -ldflags "-s -w -X sigs.k8s.io/cluster-api/version.gitVersion=$version" "$pkg")
+    -ldflags "-s -w -X $version_pkg.gitVersion=$version" "$pkg")
   mv "$bin.tmp" "$bin"
-  log "built the CAPI $version manager in $((SECONDS - start))s"
+  log "built $name in $((SECONDS - start))s"
   echo "$bin"
+}
+
+# manager VERSION: the CAPI core manager of that tools module. The main
+# package is the module's `tool` line: sigs.k8s.io/cluster-api up to v1.13,
+# sigs.k8s.io/cluster-api/core from v1.14.
+manager() {
+  build_tool "$tools/capi-$1" "$cache/capi" sigs.k8s.io/cluster-api/version
 }
 
 versions=${E2E_CAPI_VERSIONS:-$(cd "$tools" && ls -d capi-v* | sed 's/^capi-//' | sort -V | tr '\n' ' ')}
