@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end: konnector-hooks called by the real Cluster API core controller
-# manager. For each CAPI version it builds (once, then cached) the manager
-# pinned in test/e2e/tools/capi-<version>, builds the function, and runs the
-# suite in test/e2e against a local management cluster (envtest).
+# manager, its objects acted on by CAPI's ClusterResourceSet controller and
+# the real CAAPH controller manager. It builds (once, then cached) CAAPH
+# pinned in test/e2e/tools/caaph-<version> and, for each CAPI version, the
+# manager pinned in test/e2e/tools/capi-<version>, builds the function, and
+# runs the suite in test/e2e against a local management cluster and one
+# workload API server per Cluster (envtest).
 #
 #   E2E_CAPI_VERSIONS   CAPI versions to test (default: every tools module,
 #                       i.e. "v1.12.5 v1.14.2")
+#   E2E_CHART           the Konnector Agent fixture chart (default
+#                       test/chart/konnector-agent)
 #   E2E_KEEP_ARTIFACTS  set to keep the logs of passing runs too
 #   GO_TEST_FLAGS       extra `go test` flags, e.g. -run TestClusterLifecycle
 #
@@ -61,7 +66,11 @@ versions=${E2E_CAPI_VERSIONS:-$(cd "$tools" && ls -d capi-v* | sed 's/^capi-//' 
 
 KUBEBUILDER_ASSETS=$("$root/hack/envtest-assets.sh")
 export KUBEBUILDER_ASSETS
-caaph=$(module_dir sigs.k8s.io/cluster-api-addon-provider-helm)
+# CAAPH: the manager, its CRDs and webhooks from its own tools module.
+caaph_tools=$(ls -d "$tools"/caaph-v* | sort -V | tail -1)
+caaph_manager=$(build_tool "$caaph_tools" "$cache/caaph" sigs.k8s.io/cluster-api-addon-provider-helm/version)
+caaph=$(module_dir sigs.k8s.io/cluster-api-addon-provider-helm "$caaph_tools")
+chart=${E2E_CHART:-$root/test/chart/konnector-agent}
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/konnector-hooks-e2e.XXXXXX")
 log "building the function"
@@ -83,7 +92,9 @@ for version in $versions; do
   if (cd "$root/test/e2e" && \
       E2E_CAPI_VERSION=$version E2E_CAPI_MANAGER=$bin \
       E2E_CAPI_CRDS=$config/crd/bases E2E_CAPI_WEBHOOKS=$config/webhook/manifests.yaml \
-      E2E_CAAPH_CRDS=$caaph/config/crd/bases E2E_FUNCTION=$work/konnector-hooks \
+      E2E_CAAPH_MANAGER=$caaph_manager E2E_CAAPH_CRDS=$caaph/config/crd/bases \
+      E2E_CAAPH_WEBHOOKS=$caaph/config/webhook/manifests.yaml E2E_CHART=$chart \
+      E2E_FUNCTION=$work/konnector-hooks \
       E2E_ARTIFACTS=$artifacts \
       go test -count=1 -v -timeout 20m ${GO_TEST_FLAGS:-} ./...); then
     log "CAPI $version: passed in $((SECONDS - start))s"

@@ -7,7 +7,8 @@ import (
 )
 
 // config is what hack/e2e.sh hands the suite: the CAPI version under test,
-// its manager binary and manifests, the CAAPH CRDs and the function binary.
+// its manager binary and manifests, CAAPH's, the fixture chart and the
+// function binary.
 type config struct {
 	// capiVersion is the CAPI release under test, e.g. v1.12.5.
 	capiVersion string
@@ -18,8 +19,15 @@ type config struct {
 	// capiWebhooks is that release's admission webhook manifests
 	// (config/webhook/manifests.yaml).
 	capiWebhooks string
+	// caaphManager is the CAAPH controller manager binary.
+	caaphManager string
 	// caaphCRDs is the CAAPH directory of CRDs (config/crd/bases).
 	caaphCRDs string
+	// caaphWebhooks is CAAPH's admission webhook manifests
+	// (config/webhook/manifests.yaml).
+	caaphWebhooks string
+	// chart is the directory of the Konnector Agent fixture chart.
+	chart string
 	// function is the konnector-hooks binary (go build ./cmd/konnector-hooks).
 	function string
 	// artifacts is where logs and object dumps are written.
@@ -28,18 +36,22 @@ type config struct {
 
 func configFromEnv() (config, error) {
 	c := config{
-		capiVersion:  os.Getenv("E2E_CAPI_VERSION"),
-		capiManager:  os.Getenv("E2E_CAPI_MANAGER"),
-		capiCRDs:     os.Getenv("E2E_CAPI_CRDS"),
-		capiWebhooks: os.Getenv("E2E_CAPI_WEBHOOKS"),
-		caaphCRDs:    os.Getenv("E2E_CAAPH_CRDS"),
-		function:     os.Getenv("E2E_FUNCTION"),
-		artifacts:    os.Getenv("E2E_ARTIFACTS"),
+		capiVersion:   os.Getenv("E2E_CAPI_VERSION"),
+		capiManager:   os.Getenv("E2E_CAPI_MANAGER"),
+		capiCRDs:      os.Getenv("E2E_CAPI_CRDS"),
+		capiWebhooks:  os.Getenv("E2E_CAPI_WEBHOOKS"),
+		caaphManager:  os.Getenv("E2E_CAAPH_MANAGER"),
+		caaphCRDs:     os.Getenv("E2E_CAAPH_CRDS"),
+		caaphWebhooks: os.Getenv("E2E_CAAPH_WEBHOOKS"),
+		chart:         os.Getenv("E2E_CHART"),
+		function:      os.Getenv("E2E_FUNCTION"),
+		artifacts:     os.Getenv("E2E_ARTIFACTS"),
 	}
 	var missing []string
 	for name, value := range map[string]string{
 		"E2E_CAPI_VERSION": c.capiVersion, "E2E_CAPI_MANAGER": c.capiManager, "E2E_CAPI_CRDS": c.capiCRDs,
-		"E2E_CAPI_WEBHOOKS": c.capiWebhooks, "E2E_CAAPH_CRDS": c.caaphCRDs, "E2E_FUNCTION": c.function,
+		"E2E_CAPI_WEBHOOKS": c.capiWebhooks, "E2E_CAAPH_MANAGER": c.caaphManager, "E2E_CAAPH_CRDS": c.caaphCRDs, "E2E_CAAPH_WEBHOOKS": c.caaphWebhooks,
+		"E2E_CHART": c.chart, "E2E_FUNCTION": c.function,
 		"KUBEBUILDER_ASSETS": os.Getenv("KUBEBUILDER_ASSETS"),
 	} {
 		if value == "" {
@@ -47,7 +59,7 @@ func configFromEnv() (config, error) {
 		}
 	}
 	if len(missing) > 0 {
-		return c, fmt.Errorf("%s not set: run the end-to-end suite with hack/e2e.sh (make e2e), which builds the CAPI managers and the function and sets them", strings.Join(missing, ", "))
+		return c, fmt.Errorf("%s not set: run the end-to-end suite with hack/e2e.sh (make e2e), which builds the CAPI and CAAPH managers and the function and sets them", strings.Join(missing, ", "))
 	}
 	if c.artifacts == "" {
 		dir, err := os.MkdirTemp("", "konnector-hooks-e2e-")

@@ -14,43 +14,39 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
 // function is one konnector-hooks process, serving plain HTTP on a local
 // port as it does behind Knative, with a TLS-terminating reverse proxy in
-// front of it because CAPI calls extensions over https only.
+// front of it because CAPI calls extensions over https only. A restart
+// with new settings (a new revision, as Knative would roll it out) keeps the
+// proxy, so CAPI keeps calling the same URL.
 type function struct {
 	// name is also the name of its ExtensionConfig and the value of the
 	// namespace label that selects it.
-	name  string
-	proc  *process
-	proxy *http.Server
+	name       string
+	kubeconfig string
+	log        string
+	proxy      *http.Server
 	// wire records what passed through the proxy.
 	wire *wireRecorder
 	// URL is the https address of the proxy, the ExtensionConfig's url.
 	URL string
+
+	mu      sync.Mutex
+	proc    *process
+	backend *url.URL
 }
 
 // startFunction starts the function binary with the given extra settings
 // (KONNECTOR_* variables) and the TLS proxy in front of it.
 func startFunction(ctx context.Context, cfg config, ca *certificateAuthority, kubeconfig, name string, settings ...string) (*function, error) {
-	port, err := freePort()
-	if err != nil {
+	f := &function{name: name, kubeconfig: kubeconfig, log: filepath.Join(cfg.artifacts, name+".log")}
+	if err := f.restart(ctx, settings...); err != nil {
 		return nil, err
 	}
-	env := append([]string{fmt.Sprintf("PORT=%d", port), "KUBECONFIG=" + kubeconfig}, settings...)
-	proc, err := startProcess("function "+name, filepath.Join(cfg.artifacts, name+".log"), append(functionEnvironment(), env...), cfg.function)
-	if err != nil {
-		return nil, err
-	}
-	f := &function{name: name, proc: proc}
-	backend := fmt.Sprintf("http://127.0.0.1:%d", port)
-	if err := proc.waitHTTP200(ctx, backend+"/healthz", 30*time.Second); err != nil {
-		f.stop()
-		return nil, err
-	}
-	target, _ := url.Parse(backend)
 	tlsConfig, err := ca.tlsConfig(name)
 	if err != nil {
 		f.stop()
@@ -62,10 +58,42 @@ func startFunction(ctx context.Context, cfg config, ca *certificateAuthority, ku
 		return nil, err
 	}
 	f.wire = &wireRecorder{path: filepath.Join(cfg.artifacts, name+"-wire.jsonl")}
-	f.proxy = &http.Server{Handler: f.wire.record(httputil.NewSingleHostReverseProxy(target)), TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second}
+	forward := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		r.SetURL(f.backend)
+	}}
+	f.proxy = &http.Server{Handler: f.wire.record(forward), TLSConfig: tlsConfig, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = f.proxy.ServeTLS(l, "", "") }()
 	f.URL = "https://" + l.Addr().String()
 	return f, nil
+}
+
+// restart starts a new process with the settings, switches the proxy to
+// it once it is healthy, then stops the old one: no request CAPI sends in
+// between is lost. Both write to the same log.
+func (f *function) restart(ctx context.Context, settings ...string) error {
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	env := append([]string{fmt.Sprintf("PORT=%d", port), "KUBECONFIG=" + f.kubeconfig}, settings...)
+	proc, err := startProcess("function "+f.name, f.log, append(functionEnvironment(), env...), cfg.function)
+	if err != nil {
+		return err
+	}
+	backend := fmt.Sprintf("http://127.0.0.1:%d", port)
+	if err := proc.waitHTTP200(ctx, backend+"/healthz", 30*time.Second); err != nil {
+		proc.stop()
+		return err
+	}
+	target, _ := url.Parse(backend)
+	f.mu.Lock()
+	old := f.proc
+	f.proc, f.backend = proc, target
+	f.mu.Unlock()
+	old.stop()
+	return nil
 }
 
 // functionEnvironment is the suite's environment without the function's own
@@ -90,28 +118,31 @@ func (f *function) stop() {
 	if f.proxy != nil {
 		_ = f.proxy.Close()
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	f.proc.stop()
 }
 
 // hookCall is one "hook call" log line of the function: what CAPI called
 // and what the function answered.
 type hookCall struct {
-	Hook              string `json:"hook"`
-	Cluster           string `json:"cluster"`
-	HTTPStatus        int    `json:"httpStatus"`
-	Outcome           string `json:"outcome"`
-	RetryAfterSeconds int32  `json:"retryAfterSeconds"`
-	Message           string `json:"message"`
+	Time              time.Time `json:"time"`
+	Hook              string    `json:"hook"`
+	Cluster           string    `json:"cluster"`
+	HTTPStatus        int       `json:"httpStatus"`
+	Outcome           string    `json:"outcome"`
+	RetryAfterSeconds int32     `json:"retryAfterSeconds"`
+	Message           string    `json:"message"`
 }
 
 func (c hookCall) String() string {
-	return fmt.Sprintf("%s %s -> HTTP %d %s retryAfterSeconds=%d: %s", c.Hook, c.Cluster, c.HTTPStatus, c.Outcome, c.RetryAfterSeconds, c.Message)
+	return fmt.Sprintf("%s %s %s -> HTTP %d %s retryAfterSeconds=%d: %s", c.Time.Format("15:04:05.000"), c.Hook, c.Cluster, c.HTTPStatus, c.Outcome, c.RetryAfterSeconds, c.Message)
 }
 
 // calls reads the hook calls logged so far for the cluster (namespace/name),
 // in order. Lines that are not JSON hook-call records are skipped.
 func (f *function) calls(cluster string) ([]hookCall, error) {
-	data, err := os.ReadFile(f.proc.log)
+	data, err := os.ReadFile(f.log)
 	if err != nil {
 		return nil, err
 	}
@@ -157,8 +188,10 @@ func describeCalls(calls []hookCall) string {
 
 // checkAlive reports an error when the function process has ended.
 func (f *function) checkAlive() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if done, err := f.proc.exited(); done {
-		return errors.Join(fmt.Errorf("function %s exited: see %s", f.name, f.proc.log), err)
+		return errors.Join(fmt.Errorf("function %s exited: see %s", f.name, f.log), err)
 	}
 	return nil
 }

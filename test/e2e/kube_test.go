@@ -72,7 +72,7 @@ func mergePatch(t *testing.T, obj *unstructured.Unstructured, status bool, patch
 
 // eventually polls check until it reports done, failing the test with the
 // last state it reported after the timeout. It fails at once when the CAPI
-// manager or a function has exited.
+// or CAAPH manager or a function has exited.
 func eventually(t *testing.T, timeout time.Duration, what string, check func() (done bool, state string, err error)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
@@ -87,8 +87,10 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() (
 		default:
 			state = s
 		}
-		if exited, err := mgmt.manager.exited(); exited {
-			t.Fatalf("waiting for %s: the CAPI manager exited (%v): see %s", what, err, mgmt.manager.log)
+		for _, p := range []*process{mgmt.manager, mgmt.caaph} {
+			if exited, err := p.exited(); exited {
+				t.Fatalf("waiting for %s: the %s exited (%v): see %s", what, p.name, err, p.log)
+			}
 		}
 		for _, f := range functions {
 			if err := f.checkAlive(); err != nil {

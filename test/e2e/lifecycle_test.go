@@ -2,12 +2,11 @@ package e2e
 
 import (
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 )
 
@@ -23,23 +22,25 @@ const (
 
 	// waitFor bounds each step; CAPI reacts within seconds, and a blocked
 	// deletion is retried every KONNECTOR_RETRY_AFTER (5s by default).
-	waitFor = 90 * time.Second
+	waitFor = 2 * time.Minute
 )
 
-// TestClusterLifecycle drives a ClusterClass-based Cluster through creation,
-// upgrade and deletion with CAPI calling the function at each hook.
+// TestClusterLifecycle takes a Cluster through creation, upgrade and
+// deletion with the real controllers: CAPI calls the function, CAPI's
+// ClusterResourceSet controller delivers the credentials and CAAPH installs,
+// upgrades and uninstalls the chart in the workload cluster.
 func TestClusterLifecycle(t *testing.T) {
 	t.Parallel()
-	c := newLifecycle(t, defaultExtension, "e2e-lifecycle", "e2e-lifecycle")
+	setUpNamespace(t, lifecycleExtension, "e2e-lifecycle")
+	c := newTestCluster(t, lifecycleExtension, "e2e-lifecycle", "e2e-lifecycle", categoriesConfig, suiteTimings)
 
 	steps := []struct {
 		name string
 		run  func(t *testing.T)
 	}{
-		{"AfterControlPlaneInitialized_DeploysTheAgentOnceTheControlPlaneIsInitialized", c.provision},
-		{"BeforeClusterUpgrade_IsAnsweredSuccessAndTheUpgradeProceeds", c.upgrade},
-		{"BeforeClusterDelete_HoldsDeletionWhileTheHelmReleaseIsUninstalling", c.deleteAndHold},
-		{"BeforeClusterDelete_LetsTheClusterGoOnceTheReleaseIsGone", c.releaseAndFinishDeletion},
+		{"Create_DeliversTheCredentialsAndInstallsTheChart", c.create},
+		{"Upgrade_NewChartVersionAndRotatedPassword", c.upgrade},
+		{"Delete_PreDeleteHookRunsBeforeTheReleaseAndTheClusterGo", c.deleteInOrder},
 		{"CAPIRequestsAndAnswersFollowTheRuntimeSDKProtocol", func(t *testing.T) { checkWire(t, c.fn, c.key()) }},
 	}
 	for _, step := range steps {
@@ -49,207 +50,61 @@ func TestClusterLifecycle(t *testing.T) {
 	}
 }
 
-// TestBeforeClusterDelete_UninstallTimeoutReleasesAStuckDeletion deletes a
-// Cluster whose Helm release never finishes uninstalling (nobody releases
-// CAAPH's finalizers), with the function started with
-// KONNECTOR_UNINSTALL_TIMEOUT=5s: the function releases the finalizers
-// itself and CAPI deletes the Cluster.
-func TestBeforeClusterDelete_UninstallTimeoutReleasesAStuckDeletion(t *testing.T) {
-	t.Parallel()
-	c := newLifecycle(t, timeoutExtension, "e2e-uninstall-timeout", "e2e-stuck")
-	if !t.Run("provision", c.provision) {
-		return
+// agentArgs are the agent container arguments the chart renders from the
+// values the function writes for a Cluster of the suite: the Prism Central
+// endpoint of its clusterConfig without a trust bundle (so installed
+// insecure), its name and the default distribution.
+func agentArgs(cluster string, categories ...string) []string {
+	args := []string{"--pc-endpoint=prism-central.example.com", "--pc-port=9440", "--insecure",
+		"--k8s-cluster-name=" + cluster, "--k8s-distribution=NKP"}
+	if len(categories) > 0 {
+		args = append(args, "--k8s-cluster-category="+strings.Join(categories, ","))
 	}
-	c.holdWithCAAPHFinalizers(t)
-	c.deleteCluster(t)
-
-	eventually(t, waitFor, "Cluster "+c.key()+" to be deleted after the uninstall timeout", func() (bool, string, error) {
-		_, found, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
-		return !found, "Cluster still present; " + c.deleteCallsSoFar(t), err
-	})
-
-	calls := c.calls(t, "BeforeClusterDelete")
-	if len(calls) == 0 {
-		t.Fatalf("Cluster %s was deleted without a BeforeClusterDelete call", c.key())
-	}
-	last := calls[len(calls)-1]
-	if last.Outcome != "Success" || last.RetryAfterSeconds != 0 || !strings.Contains(last.Message, "did not finish within 5s") ||
-		!strings.Contains(last.Message, "may still be registered in Prism Central") {
-		t.Errorf("last BeforeClusterDelete answer: want Success, retryAfterSeconds 0 and the timeout message; got %s", last)
-	}
-	for _, kind := range []string{"HelmChartProxy", "HelmReleaseProxy"} {
-		name := c.proxy
-		if kind == "HelmReleaseProxy" {
-			name = c.releaseProxy
-		}
-		if _, found, err := get(t.Context(), caaphAPIVersion, kind, c.namespace, name); err != nil || found {
-			t.Errorf("%s %s/%s should be gone after the timeout (err %v)", kind, c.namespace, name, err)
-		}
-	}
-	if ev := events(t, c.namespace, "Cluster", c.cluster); !containsPrefix(ev, "Warning KonnectorAgentUninstallTimedOut: ") {
-		t.Errorf("no Warning KonnectorAgentUninstallTimedOut event on Cluster %s; events: %q", c.key(), ev)
-	}
-	t.Logf("CAPI %s called %s", cfg.capiVersion, describeCalls(c.allCalls(t)))
-	checkWire(t, c.fn, c.key())
+	return args
 }
 
-// lifecycle is one Cluster in its own namespace, whose namespace label
-// selects the function CAPI calls for it.
-type lifecycle struct {
-	fn                   *function
-	namespace, cluster   string
-	proxy, releaseProxy  string
-	infraRef, controlRef string
-}
-
-func newLifecycle(t *testing.T, extension, namespace, cluster string) *lifecycle {
-	c := &lifecycle{fn: functions[extension], namespace: namespace, cluster: cluster, proxy: "konnector-agent-" + cluster}
-	mustCreate(t, newNamespace(namespace, extension), newCredentials(namespace))
-	mustCreate(t, newClusterClass(namespace)...)
-	// CAPI's ClusterClass controller must have reconciled the class (its
-	// VariablesReady condition and observedGeneration) before the topology
-	// controller builds Clusters from it and the Cluster webhook checks
-	// their variables against it.
-	eventually(t, waitFor, "ClusterClass "+namespace+"/"+className+" to be reconciled", func() (bool, string, error) {
-		cc, found, err := get(t.Context(), clusterAPIVersion, "ClusterClass", namespace, className)
-		if err != nil || !found {
-			return false, "not found", err
-		}
-		status, reason, message, _ := condition(cc, "VariablesReady")
-		observed, _, _ := unstructured.NestedInt64(cc.Object, "status", "observedGeneration")
-		return status == "True" && observed == cc.GetGeneration(), fmt.Sprintf("VariablesReady=%q %s %s, observedGeneration %d", status, reason, message, observed), nil
-	})
-	return c
-}
-
-func (c *lifecycle) key() string { return c.namespace + "/" + c.cluster }
-
-func (c *lifecycle) allCalls(t *testing.T) []hookCall {
-	t.Helper()
-	calls, err := c.fn.calls(c.key())
-	if err != nil {
-		t.Fatal(err)
+// create provisions the Cluster and checks the chain down to the workload
+// cluster: credentials delivered by the ClusterResourceSet, the release
+// installed by CAAPH with the values rendered into the agent's arguments.
+func (c *testCluster) create(t *testing.T) {
+	c.provision(t)
+	answered := c.acpiAnswered(t)
+	delivered := c.credentialsDelivered(t, credentialsSecret)
+	rel := c.releaseDeployed(t, defaultChartVersion, 1)
+	c.timings.add(c.cluster, "AfterControlPlaneInitialized answered -> credentials Secret in the workload cluster", answered, delivered)
+	c.timings.add(c.cluster, "AfterControlPlaneInitialized answered -> release deployed (Helm's last-deployed time)", answered, rel.Info.LastDeployed.Time)
+	c.checkAgentDeployment(t, agentArgs(c.cluster, "AppType=Kubernetes"))
+	if runs := c.workload.kubelet.runsOf("hook-postinstall"); len(runs) == 0 || runs[0].Phase != succeed {
+		t.Errorf("helm install ran no hook-postinstall pod to success in %s: hook pods %v", c.workload, c.workload.kubelet.runs())
 	}
-	return calls
-}
-
-func (c *lifecycle) calls(t *testing.T, hook string) []hookCall {
-	t.Helper()
-	return callsOf(c.allCalls(t), hook)
-}
-
-func (c *lifecycle) deleteCallsSoFar(t *testing.T) string {
-	return "BeforeClusterDelete calls: " + describeCalls(c.calls(t, "BeforeClusterDelete"))
-}
-
-// provision creates the Cluster, plays the infrastructure and control plane
-// providers, and checks that CAPI calls AfterControlPlaneInitialized only
-// once the control plane is initialized, and that the function's objects
-// appear.
-func (c *lifecycle) provision(t *testing.T) {
-	mustCreate(t, newCluster(c.namespace, c.cluster, fromVersion))
-
-	// The topology controller creates the infrastructure cluster and the
-	// control plane from the class's templates and references them.
-	eventually(t, waitFor, "the topology controller to create the Cluster's infrastructure and control plane", func() (bool, string, error) {
-		cl, found, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
-		if err != nil || !found {
-			return false, "Cluster not found", err
-		}
-		c.infraRef, _, _ = unstructured.NestedString(cl.Object, "spec", "infrastructureRef", "name")
-		c.controlRef, _, _ = unstructured.NestedString(cl.Object, "spec", "controlPlaneRef", "name")
-		_, _, msg, _ := condition(cl, "TopologyReconciled")
-		return c.infraRef != "" && c.controlRef != "", "TopologyReconciled: " + msg, nil
-	})
-
-	// The infrastructure provider reports its cluster provisioned.
-	infra := mustGet(t, infraAPIVersion, "E2EInfraCluster", c.namespace, c.infraRef)
-	mergePatch(t, infra, true, map[string]any{"status": map[string]any{"initialization": map[string]any{"provisioned": true}}})
-
-	// Not initialized yet: CAPI must not have called the hook.
-	if calls := c.calls(t, "AfterControlPlaneInitialized"); len(calls) > 0 {
-		t.Fatalf("CAPI called AfterControlPlaneInitialized before the control plane was initialized: %s", describeCalls(calls))
-	}
-	cp := mustGet(t, controlPlaneAPIVersion, "E2EControlPlane", c.namespace, c.controlRef)
-	if v, _, _ := unstructured.NestedString(cp.Object, "spec", "version"); v != fromVersion {
-		t.Fatalf("control plane spec.version %q, want %q from the topology", v, fromVersion)
-	}
-	// The control plane provider reports the control plane initialized.
-	mergePatch(t, cp, true, map[string]any{"status": map[string]any{
-		"initialization": map[string]any{"controlPlaneInitialized": true},
-		"version":        fromVersion,
-	}})
-
-	eventually(t, waitFor, "CAPI to call AfterControlPlaneInitialized and accept the answer", func() (bool, string, error) {
-		calls := c.calls(t, "AfterControlPlaneInitialized")
-		cl, _, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
-		if err != nil || cl == nil {
-			return false, describeCalls(calls), err
-		}
-		pending := cl.GetAnnotations()[pendingHooksAnnotation]
-		ok := len(calls) > 0 && calls[len(calls)-1].Outcome == "Success" && !strings.Contains(pending, "AfterControlPlaneInitialized")
-		return ok, fmt.Sprintf("pending-hooks %q; %s", pending, describeCalls(calls)), nil
-	})
-	for _, call := range c.calls(t, "AfterControlPlaneInitialized") {
-		if call.HTTPStatus != 200 || call.Outcome != "Success" {
-			t.Errorf("AfterControlPlaneInitialized answered %s", call)
-		}
-	}
-
 	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
-	hcp := mustGet(t, caaphAPIVersion, "HelmChartProxy", c.namespace, c.proxy)
-	crs := mustGet(t, crsAPIVersion, "ClusterResourceSet", c.namespace, c.proxy)
-	secret := mustGet(t, "v1", "Secret", c.namespace, c.proxy)
-	for _, obj := range []*unstructured.Unstructured{hcp, crs, secret} {
+	for _, obj := range []*unstructured.Unstructured{
+		mustGet(t, caaphAPIVersion, "HelmChartProxy", c.namespace, c.proxy),
+		mustGet(t, crsAPIVersion, "ClusterResourceSet", c.namespace, c.proxy),
+		mustGet(t, "v1", "Secret", c.namespace, c.proxy),
+	} {
 		checkOwnedByCluster(t, obj, cluster)
-	}
-	if typ, _, _ := unstructured.NestedString(secret.Object, "type"); typ != "addons.cluster.x-k8s.io/resource-set" {
-		t.Errorf("Secret %s/%s type %q, want addons.cluster.x-k8s.io/resource-set", c.namespace, c.proxy, typ)
-	}
-	// CAAPH selects clusters by the HelmChartProxy's clusterSelector: the
-	// labels CAPI put on the Cluster must match it.
-	selector, _, _ := unstructured.NestedStringMap(hcp.Object, "spec", "clusterSelector", "matchLabels")
-	if len(selector) == 0 {
-		t.Errorf("HelmChartProxy %s has an empty clusterSelector.matchLabels", c.proxy)
-	}
-	for k, v := range selector {
-		if cluster.GetLabels()[k] != v {
-			t.Errorf("HelmChartProxy %s clusterSelector %v does not select Cluster %s with labels %v: CAAPH would never install the agent", c.proxy, selector, c.key(), cluster.GetLabels())
-		}
 	}
 	if ev := events(t, c.namespace, "Cluster", c.cluster); !containsPrefix(ev, "Normal KonnectorAgentApplied: ") {
 		t.Errorf("no KonnectorAgentApplied event on Cluster %s; events: %q", c.key(), ev)
 	}
+	t.Logf("after create, %s holds: %s; %s", c.workload, c.inventory(t), describeRelease(rel))
 }
 
-func checkOwnedByCluster(t *testing.T, obj, cluster *unstructured.Unstructured) {
-	t.Helper()
-	owned := false
-	for _, ref := range obj.GetOwnerReferences() {
-		if ref.Kind == "Cluster" && ref.Name == cluster.GetName() && ref.UID == cluster.GetUID() {
-			owned = true
-		}
+// upgrade restarts the function with a newer chart version and rotates the
+// password in the source Secret, then upgrades the Cluster: CAPI calls
+// BeforeClusterUpgrade, the function re-applies, CAAPH upgrades the release
+// (revision 2, post-upgrade hook) and the ClusterResourceSet delivers the
+// new password.
+func (c *testCluster) upgrade(t *testing.T) {
+	if err := c.fn.restart(t.Context(), chartRepositorySetting(), "KONNECTOR_CHART_VERSION="+upgradeChartVersion); err != nil {
+		t.Fatalf("restarting function %s with chart version %s: %v", c.fn.name, upgradeChartVersion, err)
 	}
-	if !owned {
-		t.Errorf("%s %s/%s has no owner reference to Cluster %s (uid %s): %v", obj.GetKind(), obj.GetNamespace(), obj.GetName(), cluster.GetName(), cluster.GetUID(), obj.GetOwnerReferences())
-	}
-	labels := obj.GetLabels()
-	for k, v := range map[string]string{clusterNameLabel: cluster.GetName(), "app.kubernetes.io/managed-by": "konnector-hooks"} {
-		if labels[k] != v {
-			t.Errorf("%s %s/%s label %s=%q, want %q (labels %v)", obj.GetKind(), obj.GetNamespace(), obj.GetName(), k, labels[k], v, slices.Sorted(maps.Keys(labels)))
-		}
-	}
-}
-
-// upgrade changes spec.topology.version: CAPI calls BeforeClusterUpgrade,
-// and on Success with retryAfterSeconds 0 moves the control plane to the
-// new version. The HelmChartProxy drifted before: the hook brings it back.
-func (c *lifecycle) upgrade(t *testing.T) {
-	hcp := mustGet(t, caaphAPIVersion, "HelmChartProxy", c.namespace, c.proxy)
-	chartVersion, _, _ := unstructured.NestedString(hcp.Object, "spec", "version")
-	mergePatch(t, hcp, false, map[string]any{"spec": map[string]any{"version": "0.0.1-drifted"}})
+	source := mustGet(t, "v1", "Secret", c.namespace, credentialsSecret)
+	mergePatch(t, source, false, map[string]any{"stringData": map[string]any{"password": "e2e-rotated-not-a-real-password"}})
 
 	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+	requested := time.Now()
 	mergePatch(t, cluster, false, map[string]any{"spec": map[string]any{"topology": map[string]any{"version": toVersion}}})
 
 	eventually(t, waitFor, "CAPI to call BeforeClusterUpgrade and move the control plane to "+toVersion, func() (bool, string, error) {
@@ -261,115 +116,124 @@ func (c *lifecycle) upgrade(t *testing.T) {
 		calls := c.calls(t, "BeforeClusterUpgrade")
 		return v == toVersion && len(calls) > 0, fmt.Sprintf("control plane spec.version %s; %s", v, describeCalls(calls)), nil
 	})
-	for _, call := range c.calls(t, "BeforeClusterUpgrade") {
+	calls := c.calls(t, "BeforeClusterUpgrade")
+	for _, call := range calls {
 		if call.HTTPStatus != 200 || call.Outcome != "Success" || call.RetryAfterSeconds != 0 {
 			t.Errorf("BeforeClusterUpgrade answered %s; want Success with retryAfterSeconds 0", call)
 		}
 	}
-	hcp = mustGet(t, caaphAPIVersion, "HelmChartProxy", c.namespace, c.proxy)
-	if v, _, _ := unstructured.NestedString(hcp.Object, "spec", "version"); v != chartVersion {
-		t.Errorf("HelmChartProxy %s spec.version %q after BeforeClusterUpgrade, want %q restored", c.proxy, v, chartVersion)
+	answered := calls[len(calls)-1].Time
+	rel := c.releaseDeployed(t, upgradeChartVersion, 2)
+	delivered := c.credentialsDelivered(t, credentialsSecret)
+	c.timings.add(c.cluster, "topology version changed -> BeforeClusterUpgrade answered Success", requested, answered)
+	c.timings.add(c.cluster, "BeforeClusterUpgrade answered -> revision 2 deployed (Helm's last-deployed time)", answered, rel.Info.LastDeployed.Time)
+	c.timings.add(c.cluster, "BeforeClusterUpgrade answered -> rotated password in the workload cluster", answered, delivered)
+	if runs := c.workload.kubelet.runsOf("hook-postupgrade"); len(runs) == 0 || runs[len(runs)-1].Phase != succeed {
+		t.Errorf("helm upgrade ran no hook-postupgrade pod to success in %s: hook pods %v", c.workload, c.workload.kubelet.runs())
 	}
+	c.checkAgentDeployment(t, agentArgs(c.cluster, "AppType=Kubernetes"))
 	// The control plane provider finishes the upgrade.
 	cp := mustGet(t, controlPlaneAPIVersion, "E2EControlPlane", c.namespace, c.controlRef)
 	mergePatch(t, cp, true, map[string]any{"status": map[string]any{"version": toVersion}})
+	t.Logf("after upgrade, %s holds: %s; %s", c.workload, c.inventory(t), describeRelease(rel))
 }
 
-// holdWithCAAPHFinalizers plays CAAPH: its finalizer on the HelmChartProxy
-// and a HelmReleaseProxy made from it, with CAAPH's labels and finalizer.
-func (c *lifecycle) holdWithCAAPHFinalizers(t *testing.T) {
-	hcp := mustGet(t, caaphAPIVersion, "HelmChartProxy", c.namespace, c.proxy)
-	mergePatch(t, hcp, false, map[string]any{"metadata": map[string]any{"finalizers": []string{helmChartProxyFinalizer}}})
-	hrp := newHelmReleaseProxy(c.namespace, c.cluster, c.proxy)
-	mustCreate(t, hrp)
-	c.releaseProxy = hrp.GetName()
-}
-
-func (c *lifecycle) deleteCluster(t *testing.T) {
-	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
-	if err := mgmt.client.Delete(t.Context(), cluster); err != nil {
-		t.Fatalf("deleting Cluster %s: %v", c.key(), err)
+// deleteInOrder deletes the Cluster while the kubelet holds the chart's
+// pre-delete hook pod: BeforeClusterDelete deletes the HelmChartProxy, CAAPH
+// runs helm uninstall, which waits on hook-predelete; the Cluster stays with
+// the function's message naming the real HelmReleaseProxy. Once the hook
+// succeeds the release's objects go, the function answers retry 0 and CAPI
+// deletes the Cluster: in that order.
+func (c *testCluster) deleteInOrder(t *testing.T) {
+	c.workload.kubelet.set("hook-predelete", hold)
+	hrps := c.releaseProxies(t)
+	if len(hrps) != 1 {
+		t.Fatalf("want one HelmReleaseProxy for %s before deletion, got %d", c.key(), len(hrps))
 	}
-}
+	releaseProxy := hrps[0].GetName()
+	deleted := c.deleteCluster(t)
 
-// deleteAndHold deletes the Cluster while CAAPH's finalizers are held: CAPI
-// calls BeforeClusterDelete, the function deletes the HelmChartProxy and
-// asks CAPI to wait, and CAPI shows the function's message on the Cluster
-// and keeps it and its control plane.
-func (c *lifecycle) deleteAndHold(t *testing.T) {
-	c.holdWithCAAPHFinalizers(t)
-	c.deleteCluster(t)
-
-	eventually(t, waitFor, "CAPI to call BeforeClusterDelete and show the function's waiting message on the Cluster", func() (bool, string, error) {
+	eventually(t, waitFor, "helm uninstall to start hook-predelete in "+c.workload.String()+" while the Cluster waits with the function's message", func() (bool, string, error) {
 		cl, found, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
 		if err != nil || !found {
 			return false, "Cluster not found; " + c.deleteCallsSoFar(t), err
 		}
 		_, _, message, _ := condition(cl, "TopologyReconciled")
-		return strings.Contains(message, "waiting for Helm uninstall of konnector-agent"),
-			fmt.Sprintf("TopologyReconciled message %q; %s", message, c.deleteCallsSoFar(t)), nil
+		waiting := strings.Contains(message, "waiting for Helm uninstall of konnector-agent") && strings.Contains(message, "HelmReleaseProxy "+c.namespace+"/"+releaseProxy)
+		return waiting && len(c.workload.kubelet.runsOf("hook-predelete")) > 0,
+			fmt.Sprintf("TopologyReconciled message %q; hook pods %v; %s", message, c.workload.kubelet.runs(), c.deleteCallsSoFar(t)), nil
 	})
-
 	calls := c.calls(t, "BeforeClusterDelete")
 	if first := calls[0]; first.Outcome != "Success" || first.RetryAfterSeconds == 0 || !strings.Contains(first.Message, "started Helm uninstall of konnector-agent") {
 		t.Errorf("first BeforeClusterDelete answer: want Success with retryAfterSeconds > 0 that starts the uninstall; got %s", first)
 	}
-	for _, call := range calls {
-		if call.HTTPStatus != 200 || call.Outcome != "Success" || call.RetryAfterSeconds == 0 {
-			t.Errorf("BeforeClusterDelete while the release is present answered %s; want Success with retryAfterSeconds > 0", call)
-		}
+	// While the hook runs, the release and its objects are still there.
+	rel, err := c.workload.latestRelease()
+	if err != nil {
+		t.Fatal(err)
 	}
-	hcp := mustGet(t, caaphAPIVersion, "HelmChartProxy", c.namespace, c.proxy)
-	if hcp.GetDeletionTimestamp() == nil {
-		t.Errorf("HelmChartProxy %s/%s is not being deleted", c.namespace, c.proxy)
+	if rel == nil || rel.Info.Status != "uninstalling" {
+		t.Errorf("while hook-predelete runs, want the release uninstalling in %s; got %s", c.workload, describeRelease(rel))
 	}
-	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
-	if _, ok := cluster.GetAnnotations()[okToDeleteAnnotation]; ok {
-		t.Errorf("Cluster %s is marked %s while the function asks to wait", c.key(), okToDeleteAnnotation)
+	if found, err := c.workload.get(t.Context(), &appsv1.Deployment{}, chartReleaseNamespace, "konnector-agent"); err != nil || !found {
+		t.Errorf("the agent's Deployment is gone (err %v) before hook-predelete ran: helm removed the release's objects before the pre-delete hook", err)
 	}
 	if cp := mustGet(t, controlPlaneAPIVersion, "E2EControlPlane", c.namespace, c.controlRef); cp.GetDeletionTimestamp() != nil {
 		t.Errorf("CAPI deletes the control plane while BeforeClusterDelete asks to wait")
 	}
-}
-
-// releaseAndFinishDeletion plays CAAPH finishing the uninstall: the release
-// proxy goes and the finalizers are removed. The next BeforeClusterDelete
-// answers Success with retryAfterSeconds 0 and CAPI deletes the Cluster.
-func (c *lifecycle) releaseAndFinishDeletion(t *testing.T) {
-	hrp := mustGet(t, caaphAPIVersion, "HelmReleaseProxy", c.namespace, c.releaseProxy)
-	if err := mgmt.client.Delete(t.Context(), hrp); err != nil {
-		t.Fatal(err)
+	if _, ok := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster).GetAnnotations()[okToDeleteAnnotation]; ok {
+		t.Errorf("Cluster %s is marked %s while the function asks to wait", c.key(), okToDeleteAnnotation)
 	}
-	mergePatch(t, hrp, false, map[string]any{"metadata": map[string]any{"finalizers": nil}})
-	hcp := mustGet(t, caaphAPIVersion, "HelmChartProxy", c.namespace, c.proxy)
-	mergePatch(t, hcp, false, map[string]any{"metadata": map[string]any{"finalizers": nil}})
+	t.Logf("while hook-predelete is held, %s holds: %s; %s", c.workload, c.inventory(t), describeRelease(rel))
 
-	eventually(t, waitFor, "CAPI to delete Cluster "+c.key(), func() (bool, string, error) {
-		cl, found, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
-		if err != nil || !found {
-			return !found, "", err
+	// The hook reaches Prism Central and succeeds.
+	c.workload.kubelet.set("hook-predelete", succeed)
+	var objectsGone, releaseGone time.Time
+	gone := c.clusterGone(t, func() {
+		if objectsGone.IsZero() {
+			if found, err := c.workload.get(t.Context(), &appsv1.Deployment{}, chartReleaseNamespace, "konnector-agent"); err == nil && !found {
+				objectsGone = time.Now()
+			}
 		}
-		_, _, message, _ := condition(cl, "Deleting")
-		return false, fmt.Sprintf("Cluster present, Deleting: %q; %s", message, c.deleteCallsSoFar(t)), nil
+		if releaseGone.IsZero() {
+			if r, err := c.workload.latestRelease(); err == nil && r == nil {
+				releaseGone = time.Now()
+			}
+		}
 	})
-	calls := c.calls(t, "BeforeClusterDelete")
-	if len(calls) == 0 {
-		t.Fatalf("Cluster %s was deleted without a BeforeClusterDelete call", c.key())
+	runs := c.workload.kubelet.runsOf("hook-predelete")
+	if len(runs) == 0 || runs[len(runs)-1].Phase != succeed {
+		t.Fatalf("hook-predelete did not run to success: %v", c.workload.kubelet.runs())
 	}
-	if last := calls[len(calls)-1]; last.Outcome != "Success" || last.RetryAfterSeconds != 0 || !strings.Contains(last.Message, "Konnector Agent removed") {
+	ran := runs[len(runs)-1].Finished
+	switch {
+	case objectsGone.IsZero() || releaseGone.IsZero():
+		t.Errorf("CAPI deleted Cluster %s before the release was gone from %s (Deployment gone at %v, release records gone at %v)", c.key(), c.workload, objectsGone, releaseGone)
+	case !ran.Before(objectsGone) || !objectsGone.Before(gone) || !releaseGone.Before(gone):
+		t.Errorf("order: hook-predelete succeeded %s, Deployment gone %s, release records gone %s, Cluster gone %s; want the hook first and the Cluster last",
+			ran.Format(time.StampMilli), objectsGone.Format(time.StampMilli), releaseGone.Format(time.StampMilli), gone.Format(time.StampMilli))
+	}
+	calls = c.calls(t, "BeforeClusterDelete")
+	last := calls[len(calls)-1]
+	if last.Outcome != "Success" || last.RetryAfterSeconds != 0 || !strings.Contains(last.Message, "Konnector Agent removed") {
 		t.Errorf("last BeforeClusterDelete answer: want Success, retryAfterSeconds 0, agent removed; got %s", last)
 	}
-	for kind, ref := range map[string]string{"E2EControlPlane": c.controlRef, "E2EInfraCluster": c.infraRef} {
-		apiVersion := controlPlaneAPIVersion
-		if kind == "E2EInfraCluster" {
-			apiVersion = infraAPIVersion
+	for _, call := range calls[:len(calls)-1] {
+		if call.HTTPStatus != 200 || call.Outcome != "Success" || call.RetryAfterSeconds == 0 {
+			t.Errorf("BeforeClusterDelete while the release is present answered %s; want Success with retryAfterSeconds > 0", call)
 		}
-		if _, found, err := get(t.Context(), apiVersion, kind, c.namespace, ref); err != nil || found {
-			t.Errorf("%s %s/%s should have been deleted by CAPI with the Cluster (err %v)", kind, c.namespace, ref, err)
-		}
+	}
+	if last.Time.Before(ran) {
+		t.Errorf("BeforeClusterDelete answered retry 0 at %s, before hook-predelete succeeded at %s", last.Time.Format(time.StampMilli), ran.Format(time.StampMilli))
 	}
 	if ev := events(t, c.namespace, "Cluster", c.cluster); !containsPrefix(ev, "Normal KonnectorAgentUninstallStarted: ") || !containsPrefix(ev, "Normal KonnectorAgentRemoved: ") {
 		t.Errorf("want KonnectorAgentUninstallStarted and KonnectorAgentRemoved events on Cluster %s; events: %q", c.key(), ev)
 	}
-	t.Logf("CAPI %s called %s", cfg.capiVersion, describeCalls(c.allCalls(t)))
+	c.timings.add(c.cluster, "Cluster deleted -> first BeforeClusterDelete answered (retry)", deleted, calls[0].Time)
+	c.timings.add(c.cluster, "Cluster deleted -> hook-predelete pod created by helm uninstall", deleted, runs[0].Seen)
+	c.timings.add(c.cluster, "hook-predelete succeeded -> release objects gone", ran, objectsGone)
+	c.timings.add(c.cluster, "hook-predelete succeeded -> BeforeClusterDelete answered retry 0", ran, last.Time)
+	c.timings.add(c.cluster, "hook-predelete succeeded -> Cluster gone", ran, gone)
+	t.Logf("after delete, %s holds: %s; hook pods %v", c.workload, c.inventory(t), c.workload.kubelet.runs())
+	t.Logf("CAPI %s called, for %s: %s", cfg.capiVersion, c.key(), describeCalls(c.allCalls(t)))
 }

@@ -1,19 +1,24 @@
 // Package e2e runs konnector-hooks under the real Cluster API core
-// controller manager: CAPI discovers the function through an ExtensionConfig
-// and calls its hooks while a ClusterClass-based Cluster is created,
-// upgraded and deleted. The management cluster is envtest (kube-apiserver
-// and etcd); the infrastructure and control plane providers are CRDs whose
-// status the tests write following CAPI's provider contract, and the tests
-// play CAAPH's part (finalizers, HelmReleaseProxies).
+// controller manager and the real CAAPH controller manager: CAPI discovers
+// the function through an ExtensionConfig and calls its hooks while
+// ClusterClass-based Clusters are created, upgraded and deleted; CAPI's
+// ClusterResourceSet controller and CAAPH act on what the function writes,
+// in a workload API server per Cluster. The management and workload
+// clusters are envtest (kube-apiserver and etcd); the infrastructure and
+// control plane providers are CRDs whose status the tests write following
+// CAPI's provider contract, and the tests play the kubelet for the chart's
+// hook pods.
 //
 // Run it with hack/e2e.sh (make e2e), which builds the CAPI managers of the
-// versions under test and the function, and runs this suite once per version.
+// versions under test, CAAPH and the function, and runs this suite once per
+// version.
 package e2e
 
 import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -23,6 +28,9 @@ import (
 const (
 	// defaultExtension runs with the default settings.
 	defaultExtension = "konnector-hooks"
+	// lifecycleExtension starts with the default settings; the upgrade
+	// test restarts it with a newer chart version.
+	lifecycleExtension = "konnector-hooks-lifecycle"
 	// timeoutExtension runs with KONNECTOR_UNINSTALL_TIMEOUT=5s.
 	timeoutExtension = "konnector-hooks-uninstall-timeout"
 )
@@ -33,6 +41,10 @@ var (
 	mgmt *managementCluster
 	// functions by extension name.
 	functions = map[string]*function{}
+	// charts serves the fixture chart at the versions the tests install.
+	charts *chartRepository
+	// suiteTimings collects the tests' step durations.
+	suiteTimings = &timings{}
 )
 
 func TestMain(m *testing.M) {
@@ -53,40 +65,49 @@ func runSuite(m *testing.M) (code int) {
 	} else {
 		code = m.Run()
 	}
+	if err := suiteTimings.write(filepath.Join(cfg.artifacts, "timings.md"), cfg.capiVersion); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: writing timings:", err)
+	}
+	fmt.Printf("e2e: step timings against CAPI %s:\n%s", cfg.capiVersion, suiteTimings.table(cfg.capiVersion))
 	if code != 0 {
 		if mgmt != nil {
 			if err := mgmt.dump(ctx, cfg.artifacts); err != nil {
 				fmt.Fprintln(os.Stderr, "e2e: dumping objects:", err)
 			}
 		}
-		fmt.Printf("e2e: FAILED against CAPI %s: the function's JSON logs (%s.log, %s.log), the requests CAPI sent them (*-wire.jsonl), the CAPI manager's log (capi-manager.log) and the objects are in %s\n",
-			cfg.capiVersion, defaultExtension, timeoutExtension, cfg.artifacts)
+		fmt.Printf("e2e: FAILED against CAPI %s: the functions' JSON logs (<function>.log), the requests CAPI sent them (*-wire.jsonl), the CAPI and CAAPH managers' logs (capi-manager.log, caaph-manager.log) and the objects are in %s\n",
+			cfg.capiVersion, cfg.artifacts)
 	}
 	for _, f := range functions {
 		f.stop()
 	}
 	mgmt.stop()
+	charts.stop()
 	return code
 }
 
-// setUp starts the management cluster with the CAPI manager, the two
-// functions behind TLS, and registers them with ExtensionConfigs; it
-// returns once CAPI has discovered both.
+// setUp starts the chart repository, the management cluster with the CAPI
+// and CAAPH managers, the functions behind TLS, and registers them with
+// ExtensionConfigs; it returns once CAPI has discovered them all.
 func setUp(ctx context.Context) error {
 	ca, err := newCertificateAuthority()
 	if err != nil {
 		return err
 	}
 	start := time.Now()
+	if charts, err = startChartRepository(cfg.chart, filepath.Join(cfg.artifacts, "charts"), defaultChartVersion, upgradeChartVersion); err != nil {
+		return err
+	}
 	if mgmt, err = startManagementCluster(ctx, cfg, ca); err != nil {
 		return err
 	}
-	fmt.Printf("e2e: management cluster and CAPI manager ready in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Printf("e2e: management cluster, CAPI and CAAPH managers ready in %s\n", time.Since(start).Round(time.Millisecond))
 	for name, settings := range map[string][]string{
-		defaultExtension: nil,
-		timeoutExtension: {"KONNECTOR_UNINSTALL_TIMEOUT=5s"},
+		defaultExtension:   nil,
+		lifecycleExtension: nil,
+		timeoutExtension:   {"KONNECTOR_UNINSTALL_TIMEOUT=5s"},
 	} {
-		f, err := startFunction(ctx, cfg, ca, mgmt.kubeconfig, name, settings...)
+		f, err := startFunction(ctx, cfg, ca, mgmt.kubeconfig, name, append(settings, chartRepositorySetting())...)
 		if err != nil {
 			return err
 		}
@@ -113,4 +134,10 @@ func setUp(ctx context.Context) error {
 	}
 	fmt.Printf("e2e: functions registered and discovered in %s\n", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// chartRepositorySetting points the function at the suite's chart
+// repository.
+func chartRepositorySetting() string {
+	return "KONNECTOR_CHART_REPOSITORY=" + charts.URL
 }

@@ -31,10 +31,11 @@ type managementCluster struct {
 	client     client.Client
 	kubeconfig string
 	manager    *process
+	caaph      *process
 }
 
 // startManagementCluster starts the API server, installs the CRDs, starts
-// the CAPI manager and registers its admission webhooks.
+// the CAPI manager and CAAPH and registers their admission webhooks.
 func startManagementCluster(ctx context.Context, cfg config, ca *certificateAuthority) (*managementCluster, error) {
 	mc := &managementCluster{env: &envtest.Environment{
 		CRDInstallOptions: envtest.CRDInstallOptions{
@@ -62,6 +63,10 @@ func startManagementCluster(ctx context.Context, cfg config, ca *certificateAuth
 		return nil, err
 	}
 	if err := mc.startManager(ctx, cfg, ca); err != nil {
+		mc.stop()
+		return nil, err
+	}
+	if err := mc.startCAAPH(ctx, cfg, ca); err != nil {
 		mc.stop()
 		return nil, err
 	}
@@ -102,18 +107,19 @@ func (mc *managementCluster) startManager(ctx context.Context, cfg config, ca *c
 	if err := mc.manager.waitHTTP200(ctx, fmt.Sprintf("http://127.0.0.1:%d/readyz", healthPort), 2*time.Minute); err != nil {
 		return err
 	}
-	return mc.registerWebhooks(ctx, cfg.capiWebhooks, fmt.Sprintf("https://127.0.0.1:%d", webhookPort), ca.PEM)
+	return mc.registerWebhooks(ctx, cfg.capiWebhooks, "", fmt.Sprintf("https://127.0.0.1:%d", webhookPort), ca.PEM)
 }
 
-// registerWebhooks creates CAPI's Mutating- and ValidatingWebhookConfiguration
-// from its manifests, each webhook's in-cluster Service reference replaced
-// by the manager's local address and the suite's CA.
+// registerWebhooks creates a manager's Mutating- and
+// ValidatingWebhookConfiguration from its manifests, their names prefixed,
+// each webhook's in-cluster Service reference replaced by the manager's
+// local address and the suite's CA.
 //
 // CRD conversion webhooks are not registered: CAPI (v1.12 and later), the
 // function and the tests read and write every CAPI object at the storage
 // version v1beta2, so the API server never converts (a hook request's v1beta1
 // Cluster is converted inside the manager, not by the API server).
-func (mc *managementCluster) registerWebhooks(ctx context.Context, manifests, baseURL string, caBundle []byte) error {
+func (mc *managementCluster) registerWebhooks(ctx context.Context, manifests, namePrefix, baseURL string, caBundle []byte) error {
 	data, err := os.ReadFile(manifests)
 	if err != nil {
 		return err
@@ -141,6 +147,7 @@ func (mc *managementCluster) registerWebhooks(ctx context.Context, manifests, ba
 		if err := unstructured.SetNestedSlice(obj.Object, webhooks, "webhooks"); err != nil {
 			return err
 		}
+		obj.SetName(namePrefix + obj.GetName())
 		if err := mc.client.Create(ctx, obj); err != nil {
 			return fmt.Errorf("registering %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
@@ -152,6 +159,7 @@ func (mc *managementCluster) stop() {
 	if mc == nil {
 		return
 	}
+	mc.caaph.stop()
 	mc.manager.stop()
 	_ = mc.env.Stop()
 }

@@ -24,16 +24,29 @@ const (
 	// credentialsSecret is the default credentials Secret name (settings).
 	credentialsSecret = "prism-central-credentials-for-konnector-agent"
 
-	// CAAPH's finalizers and labels, which the tests set playing CAAPH.
-	helmChartProxyFinalizer   = "helmchartproxy.addons.cluster.x-k8s.io"
-	helmReleaseProxyFinalizer = "helmreleaseproxy.addons.cluster.x-k8s.io"
-	helmChartProxyNameLabel   = "helmreleaseproxy.addons.cluster.x-k8s.io/helmchartproxy-name"
-	clusterNameLabel          = "cluster.x-k8s.io/cluster-name"
+	// CAAPH's label on HelmReleaseProxies naming their HelmChartProxy, and
+	// CAPI's cluster name label.
+	helmChartProxyNameLabel = "helmreleaseproxy.addons.cluster.x-k8s.io/helmchartproxy-name"
+	clusterNameLabel        = "cluster.x-k8s.io/cluster-name"
 )
 
-// clusterConfig is the Cluster's clusterConfig variable: the addon's
-// Minimal example with the Prism Central endpoint a Nutanix cluster carries.
-const clusterConfig = `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}},"addons":{"konnectorAgent":{}}}`
+// clusterConfig variables: the addon's examples from the seed, each with
+// the Prism Central endpoint a Nutanix cluster carries, and a cluster
+// without the addon.
+const (
+	prismCentralURL = "https://prism-central.example.com:9440"
+	prismCentral    = `"nutanix":{"prismCentralEndpoint":{"url":"` + prismCentralURL + `"}}`
+	// basicConfig and minimalConfig are the seed's Basic and Minimal
+	// examples (the same addon configuration).
+	basicConfig   = `{` + prismCentral + `,"addons":{"konnectorAgent":{}}}`
+	minimalConfig = basicConfig
+	// advancedConfig is the seed's Advanced example.
+	advancedConfig = `{` + prismCentral + `,"addons":{"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"` + credentialsSecret + `"}}}}}`
+	// categoriesConfig adds Prism Central categories of the control plane.
+	categoriesConfig = `{` + prismCentral + `,"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":[{"key":"AppType","value":"Kubernetes"}]}}},"addons":{"konnectorAgent":{}}}`
+	// noAddonConfig is a Nutanix cluster without the addon.
+	noAddonConfig = `{` + prismCentral + `}`
+)
 
 func object(apiVersion, kind, namespace, name string, fields map[string]any) *unstructured.Unstructured {
 	u := &unstructured.Unstructured{Object: fields}
@@ -106,10 +119,10 @@ func newClusterClass(namespace string) []*unstructured.Unstructured {
 	return []*unstructured.Unstructured{infra, cp, class}
 }
 
-func newCluster(namespace, name, version string) *unstructured.Unstructured {
+func newCluster(namespace, name, version, clusterConfig string) *unstructured.Unstructured {
 	var value map[string]any
 	if err := yaml.Unmarshal([]byte(clusterConfig), &value); err != nil {
-		panic(err)
+		panic("clusterConfig of " + name + ": " + err.Error())
 	}
 	return object(clusterAPIVersion, "Cluster", namespace, name, map[string]any{
 		"spec": map[string]any{"topology": map[string]any{
@@ -118,23 +131,6 @@ func newCluster(namespace, name, version string) *unstructured.Unstructured {
 			"variables": []any{map[string]any{"name": "clusterConfig", "value": value}},
 		}},
 	})
-}
-
-// newHelmReleaseProxy is the HelmReleaseProxy CAAPH makes from the addon's
-// HelmChartProxy for the cluster, with CAAPH's labels and finalizer.
-func newHelmReleaseProxy(namespace, cluster, proxy string) *unstructured.Unstructured {
-	hrp := object(caaphAPIVersion, "HelmReleaseProxy", namespace, proxy+"-e2e01", map[string]any{
-		"spec": map[string]any{
-			"clusterRef":  map[string]any{"apiVersion": clusterAPIVersion, "kind": "Cluster", "name": cluster, "namespace": namespace},
-			"chartName":   "konnector-agent",
-			"repoURL":     "https://mesosphere.github.io/charts/stable/",
-			"releaseName": "konnector-agent",
-			"namespace":   "ntnx-system",
-		},
-	})
-	hrp.SetLabels(map[string]string{clusterNameLabel: cluster, helmChartProxyNameLabel: proxy})
-	hrp.SetFinalizers([]string{helmReleaseProxyFinalizer})
-	return hrp
 }
 
 func marshalYAML(v any) ([]byte, error) { return yaml.Marshal(v) }

@@ -23,9 +23,10 @@ type process struct {
 }
 
 // startProcess runs path with args in the environment env (os.Environ()
-// when nil).
+// when nil), appending its output to the log (a restarted function keeps
+// one log).
 func startProcess(name, logPath string, env []string, path string, args ...string) (*process, error) {
-	out, err := os.Create(logPath)
+	out, err := os.OpenFile(logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
 	if err != nil {
 		return nil, err
 	}

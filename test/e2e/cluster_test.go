@@ -1,0 +1,218 @@
+package e2e
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// testCluster is one ClusterClass-based Cluster on the management cluster
+// with its own workload API server. The test plays its infrastructure and
+// control plane providers; CAPI, CAAPH and the function do the rest.
+type testCluster struct {
+	fn                   *function
+	namespace, cluster   string
+	proxy                string
+	clusterConfig        string
+	workload             *workloadCluster
+	infraRef, controlRef string
+	timings              *timings
+}
+
+// setUpNamespace creates a namespace whose label selects the function CAPI
+// calls for its Clusters, the default credentials Secret and the
+// ClusterClass, and waits for CAPI to have reconciled the class.
+func setUpNamespace(t *testing.T, extension, namespace string) {
+	t.Helper()
+	mustCreate(t, newNamespace(namespace, extension), newCredentials(namespace))
+	mustCreate(t, newClusterClass(namespace)...)
+	// CAPI's ClusterClass controller must have reconciled the class (its
+	// VariablesReady condition and observedGeneration) before the topology
+	// controller builds Clusters from it and the Cluster webhook checks
+	// their variables against it.
+	eventually(t, waitFor, "ClusterClass "+namespace+"/"+className+" to be reconciled", func() (bool, string, error) {
+		cc, found, err := get(t.Context(), clusterAPIVersion, "ClusterClass", namespace, className)
+		if err != nil || !found {
+			return false, "not found", err
+		}
+		status, reason, message, _ := condition(cc, "VariablesReady")
+		observed, _, _ := unstructured.NestedInt64(cc.Object, "status", "observedGeneration")
+		return status == "True" && observed == cc.GetGeneration(), fmt.Sprintf("VariablesReady=%q %s %s, observedGeneration %d", status, reason, message, observed), nil
+	})
+}
+
+// newTestCluster starts the workload API server of a Cluster to be created
+// with the given clusterConfig variable (none when empty).
+func newTestCluster(t *testing.T, extension, namespace, cluster, clusterConfig string, tm *timings) *testCluster {
+	t.Helper()
+	return &testCluster{
+		fn: functions[extension], namespace: namespace, cluster: cluster, proxy: "konnector-agent-" + cluster,
+		clusterConfig: clusterConfig, workload: startWorkloadCluster(t, cluster), timings: tm,
+	}
+}
+
+func (c *testCluster) key() string { return c.namespace + "/" + c.cluster }
+
+func (c *testCluster) allCalls(t *testing.T) []hookCall {
+	t.Helper()
+	calls, err := c.fn.calls(c.key())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return calls
+}
+
+func (c *testCluster) calls(t *testing.T, hook string) []hookCall {
+	t.Helper()
+	return callsOf(c.allCalls(t), hook)
+}
+
+func (c *testCluster) deleteCallsSoFar(t *testing.T) string {
+	return "BeforeClusterDelete calls: " + describeCalls(c.calls(t, "BeforeClusterDelete"))
+}
+
+// provision creates the Cluster and plays its providers: the
+// infrastructure is provisioned, then the control plane provider sets the
+// endpoint, writes the <cluster>-kubeconfig Secret pointing at the workload
+// API server and reports the control plane initialized. It returns once
+// CAPI has called AfterControlPlaneInitialized and accepted the answer,
+// which must not happen before the control plane is initialized.
+func (c *testCluster) provision(t *testing.T) {
+	t.Helper()
+	created := time.Now()
+	mustCreate(t, newCluster(c.namespace, c.cluster, fromVersion, c.clusterConfig))
+
+	// The topology controller creates the infrastructure cluster and the
+	// control plane from the class's templates and references them.
+	eventually(t, waitFor, "the topology controller to create the infrastructure and control plane of "+c.key(), func() (bool, string, error) {
+		cl, found, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+		if err != nil || !found {
+			return false, "Cluster not found", err
+		}
+		c.infraRef, _, _ = unstructured.NestedString(cl.Object, "spec", "infrastructureRef", "name")
+		c.controlRef, _, _ = unstructured.NestedString(cl.Object, "spec", "controlPlaneRef", "name")
+		_, _, msg, _ := condition(cl, "TopologyReconciled")
+		return c.infraRef != "" && c.controlRef != "", "TopologyReconciled: " + msg, nil
+	})
+
+	infra := mustGet(t, infraAPIVersion, "E2EInfraCluster", c.namespace, c.infraRef)
+	mergePatch(t, infra, true, map[string]any{"status": map[string]any{"initialization": map[string]any{"provisioned": true}}})
+
+	// The control plane provider: endpoint and kubeconfig first, as a real
+	// one has both before it reports the control plane initialized.
+	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+	mergePatch(t, cluster, false, map[string]any{"spec": map[string]any{"controlPlaneEndpoint": map[string]any{
+		"host": c.workload.host, "port": c.workload.port,
+	}}})
+	secret, err := c.workload.kubeconfigSecret(c.namespace, c.cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, secret)
+	if calls := c.calls(t, "AfterControlPlaneInitialized"); len(calls) > 0 {
+		t.Fatalf("CAPI called AfterControlPlaneInitialized before the control plane was initialized: %s", describeCalls(calls))
+	}
+	cp := mustGet(t, controlPlaneAPIVersion, "E2EControlPlane", c.namespace, c.controlRef)
+	mergePatch(t, cp, true, map[string]any{"status": map[string]any{
+		"initialization": map[string]any{"controlPlaneInitialized": true},
+		"version":        fromVersion,
+	}})
+	initialized := time.Now()
+
+	eventually(t, waitFor, "CAPI to call AfterControlPlaneInitialized for "+c.key()+" and accept the answer", func() (bool, string, error) {
+		calls := c.calls(t, "AfterControlPlaneInitialized")
+		cl, _, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+		if err != nil || cl == nil {
+			return false, describeCalls(calls), err
+		}
+		pending := cl.GetAnnotations()[pendingHooksAnnotation]
+		ok := len(calls) > 0 && calls[len(calls)-1].Outcome == "Success" && !strings.Contains(pending, "AfterControlPlaneInitialized")
+		return ok, fmt.Sprintf("pending-hooks %q; %s", pending, describeCalls(calls)), nil
+	})
+	calls := c.calls(t, "AfterControlPlaneInitialized")
+	for _, call := range calls {
+		if call.HTTPStatus != 200 || call.Outcome != "Success" {
+			t.Errorf("AfterControlPlaneInitialized answered %s", call)
+		}
+	}
+	c.timings.add(c.cluster, "Cluster created -> control plane initialized (the test as provider)", created, initialized)
+	c.timings.add(c.cluster, "control plane initialized -> AfterControlPlaneInitialized answered Success", initialized, calls[len(calls)-1].Time)
+}
+
+// acpiAnswered is when the function answered the last
+// AfterControlPlaneInitialized call of the Cluster.
+func (c *testCluster) acpiAnswered(t *testing.T) time.Time {
+	t.Helper()
+	calls := c.calls(t, "AfterControlPlaneInitialized")
+	if len(calls) == 0 {
+		t.Fatalf("no AfterControlPlaneInitialized call for %s", c.key())
+	}
+	return calls[len(calls)-1].Time
+}
+
+// releaseProxies lists CAAPH's HelmReleaseProxies of this addon for the
+// Cluster, by the labels CAAPH puts on them.
+func (c *testCluster) releaseProxies(t *testing.T) []unstructured.Unstructured {
+	t.Helper()
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion(caaphAPIVersion)
+	list.SetKind("HelmReleaseProxyList")
+	if err := mgmt.client.List(t.Context(), list, client.InNamespace(c.namespace), client.MatchingLabels{
+		clusterNameLabel: c.cluster, helmChartProxyNameLabel: c.proxy,
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+func (c *testCluster) deleteCluster(t *testing.T) time.Time {
+	t.Helper()
+	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+	if err := mgmt.client.Delete(t.Context(), cluster); err != nil {
+		t.Fatalf("deleting Cluster %s: %v", c.key(), err)
+	}
+	return time.Now()
+}
+
+// clusterGone waits for CAPI to delete the Cluster, calling each tick
+// (when not nil) so that the caller can watch the workload cluster
+// meanwhile, and returns when it saw it gone.
+func (c *testCluster) clusterGone(t *testing.T, tick func()) time.Time {
+	t.Helper()
+	eventually(t, waitFor, "CAPI to delete Cluster "+c.key(), func() (bool, string, error) {
+		if tick != nil {
+			tick()
+		}
+		cl, found, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+		if err != nil || !found {
+			return !found, "", err
+		}
+		_, _, message, _ := condition(cl, "Deleting")
+		return false, fmt.Sprintf("Cluster present, Deleting: %q; %s", message, c.deleteCallsSoFar(t)), nil
+	})
+	return time.Now()
+}
+func checkOwnedByCluster(t *testing.T, obj, cluster *unstructured.Unstructured) {
+	t.Helper()
+	owned := false
+	for _, ref := range obj.GetOwnerReferences() {
+		if ref.Kind == "Cluster" && ref.Name == cluster.GetName() && ref.UID == cluster.GetUID() {
+			owned = true
+		}
+	}
+	if !owned {
+		t.Errorf("%s %s/%s has no owner reference to Cluster %s (uid %s): %v", obj.GetKind(), obj.GetNamespace(), obj.GetName(), cluster.GetName(), cluster.GetUID(), obj.GetOwnerReferences())
+	}
+	labels := obj.GetLabels()
+	for k, v := range map[string]string{clusterNameLabel: cluster.GetName(), "app.kubernetes.io/managed-by": "konnector-hooks"} {
+		if labels[k] != v {
+			t.Errorf("%s %s/%s label %s=%q, want %q (labels %v)", obj.GetKind(), obj.GetNamespace(), obj.GetName(), k, labels[k], v, slices.Sorted(maps.Keys(labels)))
+		}
+	}
+}

@@ -1,0 +1,80 @@
+package e2e
+
+import (
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// TestSeedExamples_EachEndsWithTheReleaseDeployed creates a Cluster for each
+// configuration example of the addon's description (Basic, Advanced,
+// Minimal), each with the Prism Central endpoint a Nutanix cluster carries:
+// each ends with its credentials delivered and the release deployed. A
+// Cluster without the addon, created alongside, gets nothing.
+func TestSeedExamples_EachEndsWithTheReleaseDeployed(t *testing.T) {
+	t.Parallel()
+	const namespace = "e2e-examples"
+	setUpNamespace(t, defaultExtension, namespace)
+	examples := []struct{ cluster, config string }{
+		{"e2e-basic", basicConfig},
+		{"e2e-advanced", advancedConfig},
+		{"e2e-minimal", minimalConfig},
+	}
+	var clusters []*testCluster
+	for _, e := range examples {
+		clusters = append(clusters, newTestCluster(t, defaultExtension, namespace, e.cluster, e.config, suiteTimings))
+	}
+	without := newTestCluster(t, defaultExtension, namespace, "e2e-no-addon", noAddonConfig, suiteTimings)
+	for _, c := range append(clusters, without) {
+		c.provision(t)
+	}
+	for _, c := range clusters {
+		t.Run(c.cluster, func(t *testing.T) {
+			answered := c.acpiAnswered(t)
+			c.credentialsDelivered(t, credentialsSecret)
+			rel := c.releaseDeployed(t, defaultChartVersion, 1)
+			c.timings.add(c.cluster, "AfterControlPlaneInitialized answered -> release deployed (Helm's last-deployed time)", answered, rel.Info.LastDeployed.Time)
+			c.checkAgentDeployment(t, agentArgs(c.cluster))
+			t.Logf("%s holds: %s; %s", c.workload, c.inventory(t), describeRelease(rel))
+		})
+	}
+
+	// By now CAPI, CAAPH and the ClusterResourceSet controller have handled
+	// the other Clusters, created at the same time: the one without the
+	// addon must have nothing, on either side.
+	t.Run("e2e-no-addon_GetsNothing", func(t *testing.T) {
+		for _, call := range without.calls(t, "AfterControlPlaneInitialized") {
+			if call.Outcome != "Success" {
+				t.Errorf("AfterControlPlaneInitialized for a Cluster without the addon answered %s", call)
+			}
+		}
+		for _, k := range []struct{ apiVersion, kind string }{
+			{caaphAPIVersion, "HelmChartProxy"}, {crsAPIVersion, "ClusterResourceSet"}, {"v1", "Secret"},
+		} {
+			if _, found, err := get(t.Context(), k.apiVersion, k.kind, namespace, without.proxy); err != nil || found {
+				t.Errorf("%s %s/%s exists for a Cluster without the addon (err %v)", k.kind, namespace, without.proxy, err)
+			}
+		}
+		hrps := &unstructured.UnstructuredList{}
+		hrps.SetAPIVersion(caaphAPIVersion)
+		hrps.SetKind("HelmReleaseProxyList")
+		if err := mgmt.client.List(t.Context(), hrps, client.InNamespace(namespace), client.MatchingLabels{clusterNameLabel: without.cluster}); err != nil {
+			t.Fatal(err)
+		}
+		if len(hrps.Items) != 0 {
+			t.Errorf("CAAPH made %d HelmReleaseProxies for %s, which has no addon", len(hrps.Items), without.key())
+		}
+		if found, err := without.workload.get(t.Context(), &corev1.Namespace{}, "", chartReleaseNamespace); err != nil || found {
+			t.Errorf("the workload cluster of %s has Namespace %s (err %v): %s", without.key(), chartReleaseNamespace, err, without.inventory(t))
+		}
+		if rel, err := without.workload.latestRelease(); err != nil || rel != nil {
+			t.Errorf("the workload cluster of %s has %s (err %v)", without.key(), describeRelease(rel), err)
+		}
+		if runs := without.workload.kubelet.runs(); len(runs) != 0 {
+			t.Errorf("hook pods ran in the workload cluster of %s: %v", without.key(), runs)
+		}
+	})
+	checkWire(t, without.fn, without.key())
+}

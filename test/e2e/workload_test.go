@@ -1,0 +1,114 @@
+package e2e
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/url"
+	"strconv"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+)
+
+// workloadCluster is the API server of one test Cluster: its own envtest
+// kube-apiserver and etcd, reached by CAPI's ClusterResourceSet controller
+// and by CAAPH through the <cluster>-kubeconfig Secret the test writes as
+// the control plane provider would. Each Cluster gets its own, because the
+// ClusterResourceSet delivers the cluster-scoped Namespace ntnx-system and
+// the chart installs cluster-scoped RBAC: two Clusters sharing one API
+// server would see each other's objects.
+type workloadCluster struct {
+	name    string
+	env     *envtest.Environment
+	config  *rest.Config
+	client  client.Client
+	kubelet *kubelet
+	// host and port of the API server, for spec.controlPlaneEndpoint.
+	host string
+	port int32
+}
+
+// startWorkloadCluster starts the API server and the kubelet stand-in, and
+// stops both when the test ends.
+func startWorkloadCluster(t *testing.T, name string) *workloadCluster {
+	t.Helper()
+	w := &workloadCluster{name: name, env: &envtest.Environment{}}
+	cfg, err := w.env.Start()
+	if err != nil {
+		t.Fatalf("starting the workload API server of Cluster %s: %v", name, err)
+	}
+	t.Cleanup(w.stop)
+	w.config = cfg
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if w.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := url.Parse(cfg.Host)
+	if err != nil {
+		t.Fatalf("workload API server URL %q: %v", cfg.Host, err)
+	}
+	port, err := strconv.ParseInt(u.Port(), 10, 32)
+	if err != nil {
+		t.Fatalf("workload API server URL %q has no port: %v", cfg.Host, err)
+	}
+	w.host, w.port = u.Hostname(), int32(port)
+	w.kubelet = startKubelet(w.client, name)
+	return w
+}
+
+func (w *workloadCluster) stop() {
+	w.kubelet.stop()
+	_ = w.env.Stop()
+}
+
+// kubeconfig is the kubeconfig of the workload cluster's administrator, as
+// a control plane provider writes it into the <cluster>-kubeconfig Secret.
+func (w *workloadCluster) kubeconfig() ([]byte, error) {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters[w.name] = &clientcmdapi.Cluster{Server: w.config.Host, CertificateAuthorityData: w.config.CAData}
+	kc.AuthInfos[w.name+"-admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: w.config.CertData, ClientKeyData: w.config.KeyData, Token: w.config.BearerToken}
+	kc.Contexts[w.name] = &clientcmdapi.Context{Cluster: w.name, AuthInfo: w.name + "-admin"}
+	kc.CurrentContext = w.name
+	return clientcmd.Write(*kc)
+}
+
+// kubeconfigSecret is the <cluster>-kubeconfig Secret CAPI's contract asks
+// the control plane provider for: key value, type cluster.x-k8s.io/secret,
+// labelled with the cluster name.
+func (w *workloadCluster) kubeconfigSecret(namespace, cluster string) (*unstructured.Unstructured, error) {
+	value, err := w.kubeconfig()
+	if err != nil {
+		return nil, err
+	}
+	s := object("v1", "Secret", namespace, cluster+"-kubeconfig", map[string]any{
+		"type": "cluster.x-k8s.io/secret",
+		"data": map[string]any{"value": base64.StdEncoding.EncodeToString(value)},
+	})
+	s.SetLabels(map[string]string{clusterNameLabel: cluster})
+	return s, nil
+}
+
+func (w *workloadCluster) String() string {
+	return fmt.Sprintf("workload cluster %s (%s)", w.name, w.config.Host)
+}
+
+// get reads an object of the workload cluster; found is false when it does
+// not exist.
+func (w *workloadCluster) get(ctx context.Context, obj client.Object, namespace, name string) (bool, error) {
+	err := w.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, obj)
+	if client.IgnoreNotFound(err) != nil {
+		return false, fmt.Errorf("reading %T %s/%s in %s: %w", obj, namespace, name, w, err)
+	}
+	return err == nil, nil
+}
