@@ -41,7 +41,7 @@ fuzz: ## run each fuzz target for $(FUZZTIME)
 	go test -run '^$$' -fuzz '^FuzzReadConfig$$' -fuzztime $(FUZZTIME) ./konnector
 	go test -run '^$$' -fuzz '^FuzzRenderValues$$' -fuzztime $(FUZZTIME) ./konnector
 
-e2e: ## end to end: the real CAPI managers (v1.12.5, v1.14.2) discover and call the hooks; builds and caches them (minutes cold)
+e2e: ## end to end: the real CAPI managers (v1.12.5, v1.14.2) call the hooks, CAAPH installs the chart in workload API servers; builds and caches them (minutes cold)
 	hack/e2e.sh
 
 bench: ## measure cold start, hook latency, API requests, memory and throughput against envtest, next to CAPI's test extension; writes bench/report.md

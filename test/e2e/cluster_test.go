@@ -47,14 +47,26 @@ func setUpNamespace(t *testing.T, extension, namespace string) {
 	})
 }
 
-// newTestCluster starts the workload API server of a Cluster to be created
-// with the given clusterConfig variable (none when empty).
-func newTestCluster(t *testing.T, extension, namespace, cluster, clusterConfig string, tm *timings) *testCluster {
+// clusterSpec names a Cluster to create and its clusterConfig variable.
+type clusterSpec struct{ name, config string }
+
+// newTestClusters starts the workload API servers of Clusters to be
+// created in the namespace, each with its clusterConfig.
+func newTestClusters(t *testing.T, extension, namespace string, tm *timings, specs ...clusterSpec) []*testCluster {
 	t.Helper()
-	return &testCluster{
-		fn: functions[extension], namespace: namespace, cluster: cluster, proxy: "konnector-agent-" + cluster,
-		clusterConfig: clusterConfig, workload: startWorkloadCluster(t, cluster), timings: tm,
+	var names []string
+	for _, s := range specs {
+		names = append(names, s.name)
 	}
+	workloads := startWorkloadClusters(t, names...)
+	var out []*testCluster
+	for _, s := range specs {
+		out = append(out, &testCluster{
+			fn: functions[extension], namespace: namespace, cluster: s.name, proxy: "konnector-agent-" + s.name,
+			clusterConfig: s.config, workload: workloads[s.name], timings: tm,
+		})
+	}
+	return out
 }
 
 func (c *testCluster) key() string { return c.namespace + "/" + c.cluster }

@@ -17,17 +17,11 @@ func TestSeedExamples_EachEndsWithTheReleaseDeployed(t *testing.T) {
 	t.Parallel()
 	const namespace = "e2e-examples"
 	setUpNamespace(t, defaultExtension, namespace)
-	examples := []struct{ cluster, config string }{
-		{"e2e-basic", basicConfig},
-		{"e2e-advanced", advancedConfig},
-		{"e2e-minimal", minimalConfig},
-	}
-	var clusters []*testCluster
-	for _, e := range examples {
-		clusters = append(clusters, newTestCluster(t, defaultExtension, namespace, e.cluster, e.config, suiteTimings))
-	}
-	without := newTestCluster(t, defaultExtension, namespace, "e2e-no-addon", noAddonConfig, suiteTimings)
-	for _, c := range append(clusters, without) {
+	all := newTestClusters(t, defaultExtension, namespace, suiteTimings,
+		clusterSpec{"e2e-basic", basicConfig}, clusterSpec{"e2e-advanced", advancedConfig}, clusterSpec{"e2e-minimal", minimalConfig},
+		clusterSpec{"e2e-no-addon", noAddonConfig})
+	clusters, without := all[:3], all[3]
+	for _, c := range all {
 		c.provision(t)
 	}
 	for _, c := range clusters {

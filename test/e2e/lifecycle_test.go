@@ -32,7 +32,7 @@ const (
 func TestClusterLifecycle(t *testing.T) {
 	t.Parallel()
 	setUpNamespace(t, lifecycleExtension, "e2e-lifecycle")
-	c := newTestCluster(t, lifecycleExtension, "e2e-lifecycle", "e2e-lifecycle", categoriesConfig, suiteTimings)
+	c := newTestClusters(t, lifecycleExtension, "e2e-lifecycle", suiteTimings, clusterSpec{"e2e-lifecycle", categoriesConfig})[0]
 
 	steps := []struct {
 		name string

@@ -21,6 +21,9 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // Names of the two functions, their ExtensionConfigs and the namespace label
@@ -48,6 +51,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// envtest logs through controller-runtime's logger; the suite reports
+	// through its own messages and the processes' logs.
+	ctrllog.SetLogger(logr.Discard())
 	os.Exit(runSuite(m))
 }
 

@@ -16,8 +16,8 @@ func TestBeforeClusterDelete_UninstallTimeoutReleasesAStuckDeletion(t *testing.T
 	t.Parallel()
 	const namespace = "e2e-uninstall-timeout"
 	setUpNamespace(t, timeoutExtension, namespace)
-	stuck := newTestCluster(t, timeoutExtension, namespace, "e2e-stuck", basicConfig, suiteTimings)
-	neighbour := newTestCluster(t, timeoutExtension, namespace, "e2e-neighbour", basicConfig, suiteTimings)
+	clusters := newTestClusters(t, timeoutExtension, namespace, suiteTimings, clusterSpec{"e2e-stuck", basicConfig}, clusterSpec{"e2e-neighbour", basicConfig})
+	stuck, neighbour := clusters[0], clusters[1]
 	for _, c := range []*testCluster{stuck, neighbour} {
 		c.provision(t)
 		c.credentialsDelivered(t, credentialsSecret)

@@ -3,9 +3,11 @@ package e2e
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
+	"sync"
 	"testing"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -36,35 +38,67 @@ type workloadCluster struct {
 	port int32
 }
 
-// startWorkloadCluster starts the API server and the kubelet stand-in, and
-// stops both when the test ends.
-func startWorkloadCluster(t *testing.T, name string) *workloadCluster {
+// startWorkloadClusters starts the API servers and kubelet stand-ins of
+// the named Clusters, in parallel (each takes seconds), and stops them, in
+// parallel too, when the test ends.
+func startWorkloadClusters(t *testing.T, names ...string) map[string]*workloadCluster {
 	t.Helper()
+	out := make(map[string]*workloadCluster, len(names))
+	errs := make([]error, len(names))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Go(func() {
+			w, err := startWorkloadCluster(name)
+			errs[i] = err
+			if w != nil {
+				mu.Lock()
+				out[name] = w
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	t.Cleanup(func() {
+		var wg sync.WaitGroup
+		for _, w := range out {
+			wg.Go(w.stop)
+		}
+		wg.Wait()
+	})
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// startWorkloadCluster starts the API server and the kubelet stand-in; on
+// error it returns what it started, for the caller to stop.
+func startWorkloadCluster(name string) (*workloadCluster, error) {
 	w := &workloadCluster{name: name, env: &envtest.Environment{}}
 	cfg, err := w.env.Start()
 	if err != nil {
-		t.Fatalf("starting the workload API server of Cluster %s: %v", name, err)
+		return nil, fmt.Errorf("starting the workload API server of Cluster %s: %w", name, err)
 	}
-	t.Cleanup(w.stop)
 	w.config = cfg
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
-		t.Fatal(err)
+		return w, err
 	}
 	if w.client, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
-		t.Fatal(err)
+		return w, err
 	}
 	u, err := url.Parse(cfg.Host)
 	if err != nil {
-		t.Fatalf("workload API server URL %q: %v", cfg.Host, err)
+		return w, fmt.Errorf("workload API server URL %q: %w", cfg.Host, err)
 	}
 	port, err := strconv.ParseInt(u.Port(), 10, 32)
 	if err != nil {
-		t.Fatalf("workload API server URL %q has no port: %v", cfg.Host, err)
+		return w, fmt.Errorf("workload API server URL %q has no port: %w", cfg.Host, err)
 	}
 	w.host, w.port = u.Hostname(), int32(port)
 	w.kubelet = startKubelet(w.client, name)
-	return w
+	return w, nil
 }
 
 func (w *workloadCluster) stop() {
