@@ -174,3 +174,12 @@ func containsPrefix(list []string, prefix string) bool {
 	}
 	return false
 }
+
+func containsSubstring(list []string, sub string) bool {
+	for _, s := range list {
+		if strings.Contains(s, sub) {
+			return true
+		}
+	}
+	return false
+}

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -29,13 +30,16 @@ func (tm *timings) add(cluster, what string, start, end time.Time) {
 	tm.steps = append(tm.steps, step{cluster: cluster, what: what, took: end.Sub(start)})
 }
 
-// table is the steps as a Markdown table.
+// table is the steps as a Markdown table, by cluster, each cluster's steps
+// in the order they were recorded.
 func (tm *timings) table(capiVersion string) string {
 	tm.mu.Lock()
-	defer tm.mu.Unlock()
+	steps := slices.Clone(tm.steps)
+	tm.mu.Unlock()
+	slices.SortStableFunc(steps, func(a, b step) int { return strings.Compare(a.cluster, b.cluster) })
 	var b strings.Builder
 	fmt.Fprintf(&b, "| CAPI %s: cluster | step | seconds |\n|---|---|---|\n", capiVersion)
-	for _, s := range tm.steps {
+	for _, s := range steps {
 		fmt.Fprintf(&b, "| %s | %s | %.1f |\n", s.cluster, s.what, s.took.Seconds())
 	}
 	return b.String()
