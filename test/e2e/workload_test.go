@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -47,6 +48,7 @@ func startWorkloadClusters(t *testing.T, names ...string) map[string]*workloadCl
 	errs := make([]error, len(names))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	started := time.Now()
 	for i, name := range names {
 		wg.Go(func() {
 			w, err := startWorkloadCluster(name)
@@ -60,15 +62,18 @@ func startWorkloadClusters(t *testing.T, names ...string) map[string]*workloadCl
 	}
 	wg.Wait()
 	t.Cleanup(func() {
+		stopping := time.Now()
 		var wg sync.WaitGroup
 		for _, w := range out {
 			wg.Go(w.stop)
 		}
 		wg.Wait()
+		t.Logf("stopped the workload API servers of %v in %s", names, time.Since(stopping).Round(time.Millisecond))
 	})
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("started the workload API servers of %v in %s", names, time.Since(started).Round(time.Millisecond))
 	return out
 }
 
