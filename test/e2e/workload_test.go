@@ -80,7 +80,11 @@ func startWorkloadClusters(t *testing.T, names ...string) map[string]*workloadCl
 // startWorkloadCluster starts the API server and the kubelet stand-in; on
 // error it returns what it started, for the caller to stop.
 func startWorkloadCluster(name string) (*workloadCluster, error) {
-	w := &workloadCluster{name: name, env: &envtest.Environment{}}
+	// CAPI's ClusterCache and CAAPH keep connections to the API server
+	// open, which its graceful shutdown waits on until envtest kills it
+	// (20s by default; 1s without them). Nothing in a workload cluster
+	// needs a graceful end: kill it sooner.
+	w := &workloadCluster{name: name, env: &envtest.Environment{ControlPlaneStopTimeout: 3 * time.Second}}
 	cfg, err := w.env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting the workload API server of Cluster %s: %w", name, err)
