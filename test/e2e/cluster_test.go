@@ -89,10 +89,10 @@ func (c *testCluster) deleteCallsSoFar(t *testing.T) string {
 	return "BeforeClusterDelete calls: " + describeCalls(c.calls(t, "BeforeClusterDelete"))
 }
 
-// provision creates the Cluster and plays its providers: the
-// infrastructure is provisioned, then the control plane provider sets the
-// endpoint, writes the <cluster>-kubeconfig Secret pointing at the workload
-// API server and reports the control plane initialized. It returns once
+// provision creates the Cluster and plays its providers: the control plane
+// provider sets the endpoint and writes the <cluster>-kubeconfig Secret
+// pointing at the workload API server, the infrastructure is provisioned,
+// then the control plane is reported initialized. It returns once
 // CAPI has called AfterControlPlaneInitialized and accepted the answer,
 // which must not happen before the control plane is initialized.
 func (c *testCluster) provision(t *testing.T) {
@@ -113,11 +113,11 @@ func (c *testCluster) provision(t *testing.T) {
 		return c.infraRef != "" && c.controlRef != "", "TopologyReconciled: " + msg, nil
 	})
 
-	infra := mustGet(t, infraAPIVersion, "E2EInfraCluster", c.namespace, c.infraRef)
-	mergePatch(t, infra, true, map[string]any{"status": map[string]any{"initialization": map[string]any{"provisioned": true}}})
-
-	// The control plane provider: endpoint and kubeconfig first, as a real
-	// one has both before it reports the control plane initialized.
+	// The control plane provider's endpoint and kubeconfig come first,
+	// before the infrastructure is reported provisioned: CAPI's
+	// ClusterCache connects as soon as it is, and after a failed connect
+	// (no kubeconfig yet) it backs off for many seconds, which would only
+	// slow the ClusterResourceSet down.
 	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
 	mergePatch(t, cluster, false, map[string]any{"spec": map[string]any{"controlPlaneEndpoint": map[string]any{
 		"host": c.workload.host, "port": c.workload.port,
@@ -127,6 +127,8 @@ func (c *testCluster) provision(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCreate(t, secret)
+	infra := mustGet(t, infraAPIVersion, "E2EInfraCluster", c.namespace, c.infraRef)
+	mergePatch(t, infra, true, map[string]any{"status": map[string]any{"initialization": map[string]any{"provisioned": true}}})
 	if calls := c.calls(t, "AfterControlPlaneInitialized"); len(calls) > 0 {
 		t.Fatalf("CAPI called AfterControlPlaneInitialized before the control plane was initialized: %s", describeCalls(calls))
 	}
