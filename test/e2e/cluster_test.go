@@ -90,13 +90,23 @@ func (c *testCluster) deleteCallsSoFar(t *testing.T) string {
 }
 
 // provision creates the Cluster and plays its providers: the control plane
-// provider sets the endpoint and writes the <cluster>-kubeconfig Secret
-// pointing at the workload API server, the infrastructure is provisioned,
-// then the control plane is reported initialized. It returns once
+// provider writes the <cluster>-kubeconfig Secret pointing at the workload
+// API server and sets the endpoint, the infrastructure is provisioned, then
+// the control plane is reported initialized. It returns once
 // CAPI has called AfterControlPlaneInitialized and accepted the answer,
 // which must not happen before the control plane is initialized.
 func (c *testCluster) provision(t *testing.T) {
 	t.Helper()
+	// The control plane provider's kubeconfig is written before the
+	// Cluster: CAPI's ClusterCache connects as soon as the infrastructure
+	// is provisioned, reading the Secret from its informer cache, and after
+	// a failed connect (Secret not yet in that cache) it waits 30s before
+	// trying again, which would only slow the ClusterResourceSet down.
+	secret, err := c.workload.kubeconfigSecret(c.namespace, c.cluster)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustCreate(t, secret)
 	created := time.Now()
 	mustCreate(t, newCluster(c.namespace, c.cluster, fromVersion, c.clusterConfig))
 
@@ -113,20 +123,11 @@ func (c *testCluster) provision(t *testing.T) {
 		return c.infraRef != "" && c.controlRef != "", "TopologyReconciled: " + msg, nil
 	})
 
-	// The control plane provider's endpoint and kubeconfig come first,
-	// before the infrastructure is reported provisioned: CAPI's
-	// ClusterCache connects as soon as it is, and after a failed connect
-	// (no kubeconfig yet) it backs off for many seconds, which would only
-	// slow the ClusterResourceSet down.
+	// The control plane provider's endpoint, then the infrastructure.
 	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
 	mergePatch(t, cluster, false, map[string]any{"spec": map[string]any{"controlPlaneEndpoint": map[string]any{
 		"host": c.workload.host, "port": c.workload.port,
 	}}})
-	secret, err := c.workload.kubeconfigSecret(c.namespace, c.cluster)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mustCreate(t, secret)
 	infra := mustGet(t, infraAPIVersion, "E2EInfraCluster", c.namespace, c.infraRef)
 	mergePatch(t, infra, true, map[string]any{"status": map[string]any{"initialization": map[string]any{"provisioned": true}}})
 	if calls := c.calls(t, "AfterControlPlaneInitialized"); len(calls) > 0 {
