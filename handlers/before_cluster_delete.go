@@ -36,34 +36,8 @@ func (s *Server) beforeClusterDelete(ctx context.Context, key types.NamespacedNa
 		return success(fmt.Sprintf("Cluster %s is not being deleted: the Konnector Agent is left in place", key))
 	}
 
-	release := s.settings.ReleaseName
-	retry := s.settings.RetryAfterSeconds()
-	switch state.NextStep(s.now(), s.settings.UninstallTimeout) {
-	case konnector.UninstallStart:
-		hcp := state.HelmChartProxy
-		if err := deleteObject(ctx, c, hcp); err != nil {
-			return failureFrom(err)
-		}
-		message := fmt.Sprintf("started Helm uninstall of %s: deleted HelmChartProxy %s; waiting for CAAPH to uninstall the release", release, objectKey(hcp))
-		s.recordEvent(ctx, c, cluster, corev1.EventTypeNormal, reasonUninstallStarted, message)
-		return retryAfter(retry, message)
-
-	case konnector.UninstallDeleteOrphans:
-		if err := s.deleteReleaseProxies(ctx, c, state.HelmReleaseProxies); err != nil {
-			return failureFrom(err)
-		}
-		return retryAfter(retry, fmt.Sprintf("waiting for Helm uninstall of %s: deleted %s", release, state.Remaining()))
-
-	case konnector.UninstallWait:
-		return retryAfter(retry, fmt.Sprintf("waiting for Helm uninstall of %s: %s still present", release, state.Remaining()))
-
-	case konnector.UninstallForce:
-		if err := s.releaseFinalizers(ctx, c, state); err != nil {
-			return failureFrom(err)
-		}
-		message := konnector.TimeoutMessage(release, key.String(), s.settings.UninstallTimeout, state.Remaining())
-		s.recordEvent(ctx, c, cluster, corev1.EventTypeWarning, reasonUninstallTimeout, message)
-		return success(message)
+	if step, res := s.uninstallStep(ctx, c, cluster, state); step != konnector.UninstallDone {
+		return res
 	}
 
 	// UninstallDone: nothing of the addon is left.
@@ -93,16 +67,7 @@ func (s *Server) readUninstallState(ctx context.Context, c client.Client, key ty
 		hcpFound, err = get(gctx, c, types.NamespacedName{Namespace: key.Namespace, Name: name}, hcp)
 		return err
 	})
-	g.Go(func() error {
-		err := c.List(gctx, releases, client.InNamespace(key.Namespace), client.MatchingLabels{
-			clusterv1.ClusterNameLabel:      key.Name,
-			caaphv1.HelmChartProxyLabelName: name,
-		})
-		if err != nil {
-			return fmt.Errorf("listing HelmReleaseProxies of HelmChartProxy %s/%s: %w", key.Namespace, name, err)
-		}
-		return nil
-	})
+	g.Go(func() error { return listReleaseProxies(gctx, c, key, releases) })
 	if err := g.Wait(); err != nil {
 		return nil, konnector.UninstallState{}, err
 	}

@@ -174,7 +174,9 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 		eventType = corev1.EventTypeWarning
 	}
 	s.recordEvent(ctx, c, cluster, eventType, reasonApplied, message)
-	return success(message)
+	res := success(message)
+	res.changed = true
+	return res
 }
 
 // desiredList orders the desired objects as deployInputs.current.

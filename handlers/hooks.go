@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"net/http"
 
 	"k8s.io/apimachinery/pkg/types"
 	runtimehooksv1 "sigs.k8s.io/cluster-api/api/runtime/hooks/v1alpha1"
@@ -27,6 +28,29 @@ var hooks = []hook{
 	{"AfterControlPlaneInitialized", "after-control-plane-initialized", runtimehooksv1.AfterControlPlaneInitialized, (*Server).afterControlPlaneInitialized},
 	{"BeforeClusterUpgrade", "before-cluster-upgrade", runtimehooksv1.BeforeClusterUpgrade, (*Server).beforeClusterUpgrade},
 	{"BeforeClusterDelete", "before-cluster-delete", runtimehooksv1.BeforeClusterDelete, (*Server).beforeClusterDelete},
+}
+
+// function is one row of the table of the functions besides the hooks: its
+// functions-framework name, the router paths it is served at, and its handler.
+type function struct {
+	name     string
+	patterns []string
+	endpoint func(*Server) http.Handler
+}
+
+// Names of the functions besides the hooks.
+const (
+	FunctionDiscovery = "Discovery"
+	FunctionRender    = "Render"
+	FunctionSync      = "Sync"
+)
+
+// functions is the one table of the functions besides the hooks; the router
+// and functions-framework registration both read it.
+var functions = []function{
+	{FunctionDiscovery, []string{"/" + runtimeHooksPrefix + "discovery"}, (*Server).discoveryEndpoint},
+	{FunctionRender, []string{"/render/"}, (*Server).renderEndpoint},
+	{FunctionSync, []string{"/sync", "/sync/"}, (*Server).syncEndpoint},
 }
 
 // hookCatalog is CAPI's catalog of hook types: it gives each hook's group,

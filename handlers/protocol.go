@@ -24,6 +24,9 @@ type result struct {
 	failure           bool
 	message           string
 	retryAfterSeconds int32
+	// changed is set when the call wrote to the management cluster; Sync
+	// counts it, the hooks' answers do not show it.
+	changed bool
 }
 
 func success(message string) result { return result{message: message} }
@@ -177,7 +180,12 @@ func (r *hookRequest) cluster() types.NamespacedName {
 // handler's timeoutSeconds) or else by the handler timeout from settings,
 // keeping a margin so that the answer reaches the caller in time.
 func (s *Server) callContext(r *http.Request) (context.Context, context.CancelFunc, *requestError) {
-	timeout := time.Duration(s.settings.HandlerTimeoutSeconds) * time.Second
+	return s.boundedContext(r, time.Duration(s.settings.HandlerTimeoutSeconds)*time.Second)
+}
+
+// boundedContext bounds a call by ?timeout=, else by timeout, with the margin
+// callContext keeps.
+func (s *Server) boundedContext(r *http.Request, timeout time.Duration) (context.Context, context.CancelFunc, *requestError) {
 	if q := r.URL.Query().Get("timeout"); q != "" {
 		d, err := time.ParseDuration(q)
 		if err != nil || d <= 0 {

@@ -228,7 +228,7 @@ func TestFunctions_EachServesAtAnyPath(t *testing.T) {
 		}
 	}
 	names := FunctionNames()
-	if strings.Join(names, ",") != "Hooks,Discovery,Render,AfterControlPlaneInitialized,BeforeClusterUpgrade,BeforeClusterDelete" {
+	if strings.Join(names, ",") != "Hooks,Discovery,Render,Sync,AfterControlPlaneInitialized,BeforeClusterUpgrade,BeforeClusterDelete" {
 		t.Fatalf("FunctionNames() = %v", names)
 	}
 	for _, name := range names {

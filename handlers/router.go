@@ -6,12 +6,17 @@ import (
 	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
 )
 
-// Router serves the CAPI Runtime SDK path layout, GET /healthz and
-// GET /render/<namespace>/<cluster>. CAPI calls
+// Router serves the CAPI Runtime SDK path layout, GET /healthz,
+// GET /render/<namespace>/<cluster> and POST /sync[/<namespace>/<cluster>]. CAPI calls
 // <url>/hooks.runtime.cluster.x-k8s.io/v1alpha1/<lowercase hook>/<handler name>.
 func (s *Server) Router() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("/"+runtimeHooksPrefix+"discovery", s.discoveryEndpoint())
+	for _, f := range functions {
+		endpoint := f.endpoint(s)
+		for _, pattern := range f.patterns {
+			mux.Handle(pattern, endpoint)
+		}
+	}
 	for _, h := range hooks {
 		mux.Handle(hookPath(h), s.hookEndpoint(h))
 	}
@@ -24,7 +29,6 @@ func (s *Server) Router() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	mux.Handle("/render/", s.renderEndpoint())
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, genericResponse(failure("no hook is served at "+r.URL.Path+": CAPI reads the paths from discovery at POST /"+runtimeHooksPrefix+"discovery")))
 	})

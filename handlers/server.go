@@ -43,16 +43,16 @@ func New(s settings.Settings, kube ClientOpener, log *slog.Logger) *Server {
 	return &Server{settings: s, kube: kube, log: log, now: time.Now}
 }
 
-// Function names registered with functions-framework besides one per hook.
-const (
-	FunctionHooks     = "Hooks"
-	FunctionDiscovery = "Discovery"
-	FunctionRender    = "Render"
-)
+// FunctionHooks is the router of every path; the other functions are the rows
+// of the tables in hooks.go.
+const FunctionHooks = "Hooks"
 
 // FunctionNames lists every function the package serves, for registration.
 func FunctionNames() []string {
-	names := []string{FunctionHooks, FunctionDiscovery, FunctionRender}
+	names := []string{FunctionHooks}
+	for _, f := range functions {
+		names = append(names, f.name)
+	}
 	for _, h := range hooks {
 		names = append(names, h.function)
 	}
@@ -62,13 +62,13 @@ func FunctionNames() []string {
 // Function returns the handler of the named function: Hooks is the router of
 // the whole path layout; the others answer at any path.
 func (s *Server) Function(name string) (http.Handler, bool) {
-	switch name {
-	case FunctionHooks:
+	if name == FunctionHooks {
 		return s.Router(), true
-	case FunctionDiscovery:
-		return s.discoveryEndpoint(), true
-	case FunctionRender:
-		return s.renderEndpoint(), true
+	}
+	for _, f := range functions {
+		if f.name == name {
+			return f.endpoint(s), true
+		}
 	}
 	for _, h := range hooks {
 		if h.function == name {

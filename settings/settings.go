@@ -44,6 +44,17 @@ type Settings struct {
 
 	// Values are the operator's chart values from ValuesFile, nil without one.
 	Values map[string]any `ignored:"true"`
+	// ExtensionConfig names the ExtensionConfig that registers the hooks:
+	// Sync serves the namespaces its namespaceSelector selects, as CAPI does.
+	ExtensionConfig string `envconfig:"EXTENSION_CONFIG" default:"konnector-agent"`
+	// SyncConcurrency bounds how many clusters a sync writes to at once, so
+	// that a rotation across thousands of clusters does not flood the API
+	// server.
+	SyncConcurrency int `envconfig:"SYNC_CONCURRENCY" default:"8"`
+	// SyncTimeout bounds a sync without a ?timeout= (the one-shot mode and a
+	// PingSource's request); clusters it did not reach are named and left
+	// to the next run.
+	SyncTimeout time.Duration `envconfig:"SYNC_TIMEOUT" default:"30s"`
 }
 
 // imageReference matches the parts of an image reference the settings give.
@@ -81,6 +92,7 @@ func (s Settings) validate() error {
 		{"RELEASE_NAMESPACE", s.ReleaseNamespace},
 		{"AGENT_NAME", s.AgentName},
 		{"DEFAULT_CREDENTIALS_SECRET", s.DefaultCredentialsSecret},
+		{"EXTENSION_CONFIG", s.ExtensionConfig},
 	}
 	for _, r := range required {
 		if r.value == "" {
@@ -111,6 +123,12 @@ func (s Settings) validate() error {
 	}
 	if s.HandlerTimeoutSeconds < 1 || s.HandlerTimeoutSeconds > 30 {
 		return fmt.Errorf("%s_HANDLER_TIMEOUT_SECONDS %d is out of range: CAPI accepts 1 to 30", Prefix, s.HandlerTimeoutSeconds)
+	}
+	if s.SyncConcurrency < 1 || s.SyncConcurrency > 256 {
+		return fmt.Errorf("%s_SYNC_CONCURRENCY %d is out of range: use 1 to 256 clusters written at once", Prefix, s.SyncConcurrency)
+	}
+	if s.SyncTimeout < time.Second || s.SyncTimeout > time.Hour {
+		return fmt.Errorf("%s_SYNC_TIMEOUT %s is out of range: use a duration from 1s to 1h", Prefix, s.SyncTimeout)
 	}
 	return nil
 }

@@ -26,6 +26,9 @@ func TestLoad_Defaults(t *testing.T) {
 		UninstallTimeout:         5 * time.Minute,
 		HandlerTimeoutSeconds:    30,
 		K8sDistribution:          "NKP",
+		ExtensionConfig:          "konnector-agent",
+		SyncConcurrency:          8,
+		SyncTimeout:              30 * time.Second,
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", s, want)
@@ -51,6 +54,9 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"KONNECTOR_IMAGE_TAG", "1.4.1\nx"},
 		{"KONNECTOR_IMAGE_REPOSITORY", "registry example/nutanix"},
 		{"KONNECTOR_VALUES_FILE", "/nonexistent/values.yaml"},
+		{"KONNECTOR_EXTENSION_CONFIG", ""},
+		{"KONNECTOR_SYNC_CONCURRENCY", "0"},
+		{"KONNECTOR_SYNC_TIMEOUT", "2h"},
 	}
 	for _, c := range cases {
 		t.Run(c.variable+"="+c.value, func(t *testing.T) {

@@ -2,6 +2,10 @@
 // functions-framework on $PORT (default 8080). FUNCTION_TARGET picks the
 // function served at every path; it defaults to Hooks, the router of the
 // CAPI Runtime SDK path layout.
+//
+// `konnector-hooks sync` instead runs one sync of every served Cluster and
+// exits (the CronJob in deploy/ runs it): it prints the JSON report and exits
+// non-zero when a Cluster failed.
 package main
 
 import (
@@ -14,6 +18,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 {
+		if os.Args[1] != "sync" || len(os.Args) > 2 {
+			fmt.Fprintf(os.Stderr, "konnector-hooks: unknown arguments %q: run it with no argument to serve, or `konnector-hooks sync` for one sync\n", os.Args[1:])
+			os.Exit(2)
+		}
+		os.Exit(runSync(os.Stdout, os.Stderr))
+	}
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		_ = os.Setenv("FUNCTION_TARGET", "Hooks")
 	}

@@ -1,0 +1,75 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector"
+)
+
+// syncDisabled uninstalls the agent from a running Cluster whose addon was
+// disabled, with BeforeClusterDelete's steps: the HelmChartProxy goes first,
+// so that the chart's pre-delete hook unregisters the cluster from Prism
+// Central while the credentials are still in the workload cluster; each
+// sync takes the next step. Once the HelmChartProxy and its
+// HelmReleaseProxies are gone, the ClusterResourceSet and its resource-set
+// Secret go.
+//
+// The credentials Secret that the ClusterResourceSet created in the workload
+// cluster stays there: a ClusterResourceSet never deletes what it applied,
+// and the function has no workload-cluster access by design. Overwriting it
+// through the ClusterResourceSet before removing it would need a wait for
+// CAPI to re-apply it, confirmed only through the ClusterResourceSetBinding's
+// internal hash, and would still leave an object behind; so the answer and
+// the Event name the Secret and how to delete it.
+func (s *Server) syncDisabled(ctx context.Context, c client.Client, t *syncTarget) clusterOutcome {
+	key := t.key()
+	cluster := t.in.cluster
+	releases := &caaphv1.HelmReleaseProxyList{}
+	if err := listReleaseProxies(ctx, c, key, releases); err != nil {
+		return clusterOutcome{key.String(), outcomeFailed, failureFrom(err).message}
+	}
+	state := konnector.UninstallState{HelmChartProxy: t.proxy, HelmReleaseProxies: releases.Items}
+	step, res := s.uninstallStep(ctx, c, cluster, state)
+	switch {
+	case res.failure:
+		return clusterOutcome{key.String(), outcomeFailed, res.message}
+	case step != konnector.UninstallDone && step != konnector.UninstallForce:
+		return clusterOutcome{key.String(), outcomeUninstalling, res.message}
+	}
+
+	var deleted []string
+	for _, obj := range []client.Object{objectOrNil(t.set), objectOrNil(t.secret)} {
+		if obj == nil {
+			continue
+		}
+		if err := deleteObject(ctx, c, obj); err != nil {
+			return clusterOutcome{key.String(), outcomeFailed, failureFrom(err).message}
+		}
+		deleted = append(deleted, kindName(obj)+" "+objectKey(obj))
+	}
+	message := fmt.Sprintf("Konnector Agent uninstalled from Cluster %s, whose clusterConfig no longer enables the addon: its HelmChartProxy and HelmReleaseProxies are gone", key)
+	if len(deleted) > 0 {
+		message += "; deleted " + strings.Join(deleted, ", ")
+	}
+	if step == konnector.UninstallForce {
+		message = res.message + ". " + message
+	}
+	message += ". " + s.workloadSecretLeft(key.Namespace, key.Name)
+	s.recordEvent(ctx, c, cluster, corev1.EventTypeWarning, reasonRemoved, message)
+	return clusterOutcome{key.String(), outcomeUninstalled, message}
+}
+
+// workloadSecretLeft names the credentials Secret left in the workload
+// cluster and how to delete it.
+func (s *Server) workloadSecretLeft(namespace, cluster string) string {
+	secret := s.settings.ReleaseNamespace + "/" + konnector.WorkloadSecretName
+	return fmt.Sprintf("The Secret %s in the workload cluster still holds the Prism Central credentials (a ClusterResourceSet does not delete what it applied): delete it with "+
+		"`clusterctl get kubeconfig %s -n %s > %s.kubeconfig && kubectl --kubeconfig %s.kubeconfig delete secret -n %s %s`",
+		secret, cluster, namespace, cluster, cluster, s.settings.ReleaseNamespace, konnector.WorkloadSecretName)
+}

@@ -1,0 +1,69 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector"
+)
+
+// uninstallStep takes the next step of the graceful uninstall that
+// konnector.UninstallState.NextStep decides, for BeforeClusterDelete and for
+// Sync when the addon was disabled: delete the HelmChartProxy so that the
+// chart's pre-delete hook unregisters the cluster, wait for CAAPH, and after
+// the uninstall timeout release CAAPH's finalizers. It returns the step it
+// took and its answer; for UninstallDone it does nothing and the caller
+// answers.
+func (s *Server) uninstallStep(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, state konnector.UninstallState) (konnector.UninstallStep, result) {
+	release := s.settings.ReleaseName
+	retry := s.settings.RetryAfterSeconds()
+	step := state.NextStep(s.now(), s.settings.UninstallTimeout)
+	switch step {
+	case konnector.UninstallStart:
+		hcp := state.HelmChartProxy
+		if err := deleteObject(ctx, c, hcp); err != nil {
+			return step, failureFrom(err)
+		}
+		message := fmt.Sprintf("started Helm uninstall of %s: deleted HelmChartProxy %s; waiting for CAAPH to uninstall the release", release, objectKey(hcp))
+		s.recordEvent(ctx, c, cluster, corev1.EventTypeNormal, reasonUninstallStarted, message)
+		return step, retryAfter(retry, message)
+
+	case konnector.UninstallDeleteOrphans:
+		if err := s.deleteReleaseProxies(ctx, c, state.HelmReleaseProxies); err != nil {
+			return step, failureFrom(err)
+		}
+		return step, retryAfter(retry, fmt.Sprintf("waiting for Helm uninstall of %s: deleted %s", release, state.Remaining()))
+
+	case konnector.UninstallWait:
+		return step, retryAfter(retry, fmt.Sprintf("waiting for Helm uninstall of %s: %s still present", release, state.Remaining()))
+
+	case konnector.UninstallForce:
+		if err := s.releaseFinalizers(ctx, c, state); err != nil {
+			return step, failureFrom(err)
+		}
+		message := konnector.TimeoutMessage(release, objectKey(cluster), s.settings.UninstallTimeout, state.Remaining())
+		s.recordEvent(ctx, c, cluster, corev1.EventTypeWarning, reasonUninstallTimeout, message)
+		return step, success(message)
+	}
+	return konnector.UninstallDone, result{}
+}
+
+// listReleaseProxies lists the HelmReleaseProxies CAAPH made from this
+// addon's HelmChartProxy for the cluster: CAAPH labels each with both.
+func listReleaseProxies(ctx context.Context, c client.Client, cluster types.NamespacedName, into *caaphv1.HelmReleaseProxyList) error {
+	name := konnector.ObjectName(cluster.Name)
+	err := c.List(ctx, into, client.InNamespace(cluster.Namespace), client.MatchingLabels{
+		clusterv1.ClusterNameLabel:      cluster.Name,
+		caaphv1.HelmChartProxyLabelName: name,
+	})
+	if err != nil {
+		return fmt.Errorf("listing HelmReleaseProxies of HelmChartProxy %s/%s: %w", cluster.Namespace, name, err)
+	}
+	return nil
+}

@@ -1,0 +1,77 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// List lists objects of one kind in namespace ("" for every namespace) with
+// the given selectors; its error names what was listed.
+func List(ctx context.Context, c client.Client, list client.ObjectList, namespace string, opts ...client.ListOption) error {
+	if err := c.List(ctx, list, append(opts, client.InNamespace(namespace))...); err != nil {
+		where := "in every namespace"
+		if namespace != "" {
+			where = "in namespace " + namespace
+		}
+		return fmt.Errorf("listing %s %s: %w", kindOfList(list), where, err)
+	}
+	return nil
+}
+
+// NamespaceSelector reads the namespaceSelector of the named ExtensionConfig:
+// CAPI calls the hooks for Clusters in the namespaces it selects, and Sync
+// serves the same ones. A nil selector selects every namespace, as CAPI reads
+// it. found is false when the ExtensionConfig does not exist.
+func NamespaceSelector(ctx context.Context, c client.Client, extensionConfig string) (sel labels.Selector, found bool, err error) {
+	ec := &runtimev1.ExtensionConfig{}
+	if err := c.Get(ctx, types.NamespacedName{Name: extensionConfig}, ec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("reading ExtensionConfig %s: %w", extensionConfig, err)
+	}
+	if ec.Spec.NamespaceSelector == nil {
+		return labels.Everything(), true, nil
+	}
+	sel, err = metav1.LabelSelectorAsSelector(ec.Spec.NamespaceSelector)
+	if err != nil {
+		return nil, true, fmt.Errorf("ExtensionConfig %s has an invalid spec.namespaceSelector: %w", extensionConfig, err)
+	}
+	return sel, true, nil
+}
+
+// SelectedNamespaces lists the names of the Namespaces that sel selects, with
+// one LIST; when only is set, just that namespace is asked for.
+func SelectedNamespaces(ctx context.Context, c client.Client, sel labels.Selector, only string) (map[string]bool, error) {
+	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
+	if only != "" {
+		opts = append(opts, client.MatchingFields{"metadata.name": only})
+	}
+	list := &corev1.NamespaceList{}
+	if err := List(ctx, c, list, "", opts...); err != nil {
+		return nil, err
+	}
+	names := make(map[string]bool, len(list.Items))
+	for _, ns := range list.Items {
+		names[ns.Name] = true
+	}
+	return names, nil
+}
+
+// kindOfList names the kind a typed list holds, from the scheme.
+func kindOfList(list client.ObjectList) string {
+	gvks, _, err := Scheme.ObjectKinds(list)
+	if err != nil || len(gvks) == 0 {
+		return fmt.Sprintf("%T items", list)
+	}
+	return strings.TrimSuffix(gvks[0].Kind, "List") + " objects"
+}
