@@ -210,4 +210,3 @@ func (s *Server) report(outcomes []clusterOutcome) SyncReport {
 	}
 	return r
 }
-

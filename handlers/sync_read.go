@@ -176,4 +176,3 @@ func (s *Server) notServed(key types.NamespacedName) string {
 	return fmt.Sprintf("Cluster %s is not a ClusterClass-based Cluster in a namespace that ExtensionConfig %s selects (spec.namespaceSelector): Sync changes nothing for it; check the namespace and name, or the namespace's labels",
 		key, s.settings.ExtensionConfig)
 }
-
