@@ -18,6 +18,7 @@ import (
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 )
@@ -43,6 +44,7 @@ var AdminScheme = func() *runtime.Scheme {
 	utilruntime.Must(clusterv1.AddToScheme(s))
 	utilruntime.Must(addonsv1.AddToScheme(s))
 	utilruntime.Must(caaphv1.AddToScheme(s))
+	utilruntime.Must(runtimev1.AddToScheme(s))
 	return s
 }()
 

@@ -1,0 +1,365 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
+)
+
+func TestSync_ClusterCreatedBeforeInstallationGetsTheAgent(t *testing.T) {
+	for how, name := range triggers {
+		t.Run(name, func(t *testing.T) {
+			f := newSyncFixture(t)
+			ns := f.servedNamespace(t)
+			createCluster(t, ns, "old", configBasic)
+
+			a := f.sync(t, "/sync", how)
+			if a.HTTPStatus != http.StatusOK || a.Status != "Success" {
+				t.Fatalf("sync: HTTP %d %s", a.HTTPStatus, a.Raw)
+			}
+			a.mustCount(t, SyncCounts{Checked: 1, Applied: 1})
+			got := a.outcomeOf(ns + "/old")
+			if !strings.HasPrefix(got.Message, "Konnector Agent applied: HelmChartProxy "+ns+"/konnector-agent-old") {
+				t.Fatalf("the answer should give the hook's message for the cluster: %+v", got)
+			}
+			if n := countObjects(objectsIn(t, ns)); n != 3 {
+				t.Fatalf("%d objects written, want the HelmChartProxy, ClusterResourceSet and Secret", n)
+			}
+			if !slices.Contains(eventsFor(t, ns, "old"), reasonApplied) {
+				t.Fatal("no KonnectorAgentApplied Event on the Cluster")
+			}
+		})
+	}
+}
+
+func TestSync_NothingToChangeWritesNothingAndCostsFixedRequests(t *testing.T) {
+	counter := &requestCounter{}
+	f := newSyncFixture(t, withCounter(counter))
+	for range 2 {
+		ns := f.servedNamespace(t)
+		for i := range 5 {
+			createCluster(t, ns, fmt.Sprintf("c%d", i), configBasic)
+		}
+	}
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 10, Applied: 10})
+	counter.take()
+
+	a := f.sync(t, "/sync", pingBinary)
+	a.mustCount(t, SyncCounts{Checked: 10, UpToDate: 10})
+	if len(a.Clusters) != 0 {
+		t.Fatalf("an up-to-date sync lists no cluster: %s", a.Raw)
+	}
+	calls := counter.take()
+	slices.Sort(calls)
+	// The ExtensionConfig, its Namespaces, and one LIST each of Clusters,
+	// HelmChartProxies, ClusterResourceSets, resource-set Secrets and
+	// default-named Secrets: for 10 Clusters as for 1,000.
+	want := []string{
+		"GET /api/v1/namespaces",
+		"GET /api/v1/secrets",
+		"GET /api/v1/secrets",
+		"GET /apis/addons.cluster.x-k8s.io/v1alpha1/helmchartproxies",
+		"GET /apis/addons.cluster.x-k8s.io/v1beta2/clusterresourcesets",
+		"GET /apis/cluster.x-k8s.io/v1beta2/clusters",
+		"GET /apis/runtime.cluster.x-k8s.io/v1beta2/extensionconfigs/" + f.extensionConfig,
+	}
+	if !slices.Equal(calls, want) {
+		t.Fatalf("requests of a sync with nothing to change:\n%s\nwant\n%s", strings.Join(calls, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+func TestSync_RotationReachesEveryResourceSetSecret(t *testing.T) {
+	counter := &requestCounter{}
+	f := newSyncFixture(t, withCounter(counter))
+	ns := f.servedNamespace(t)
+	clusters := []string{"a", "b", "c"}
+	for _, name := range clusters {
+		createCluster(t, ns, name, configBasic)
+	}
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 3, Applied: 3})
+
+	secret := &corev1.Secret{}
+	if err := mgmt.Client.Get(context.Background(), key(ns, defaultSecret), secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data["password"] = []byte(rotatedPassword)
+	if err := mgmt.Client.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	counter.take()
+
+	a := f.sync(t, "/sync", pingStructured)
+	a.mustCount(t, SyncCounts{Checked: 3, Applied: 3})
+	for _, name := range clusters {
+		if got := resourceSetPassword(t, ns, name); got != rotatedPassword {
+			t.Errorf("resource-set Secret of %s still carries the old password", name)
+		}
+		if msg := a.outcomeOf(ns + "/" + name).Message; !strings.Contains(msg, "wrote Secret "+ns+"/konnector-agent-"+name) || strings.Contains(msg, "HelmChartProxy "+ns+"/konnector-agent-"+name+",") {
+			t.Errorf("the answer for %s should name the resource-set Secret only: %q", name, msg)
+		}
+	}
+	// Per changed cluster: one apply of its resource-set Secret and one Event.
+	var perCluster []string
+	for _, c := range counter.take() {
+		if !strings.HasPrefix(c, "GET ") {
+			perCluster = append(perCluster, c)
+		}
+	}
+	if len(perCluster) != 2*len(clusters) {
+		t.Fatalf("%d writes for %d rotated clusters, want 2 each:\n%s", len(perCluster), len(clusters), strings.Join(perCluster, "\n"))
+	}
+}
+
+func TestSync_EnableOnARunningClusterInstalls(t *testing.T) {
+	f := newSyncFixture(t)
+	ns := f.servedNamespace(t)
+	createCluster(t, ns, "c", configNoAddon)
+	f.sync(t, "/sync", pingBinary).mustCount(t, SyncCounts{Checked: 1, NotEnabled: 1})
+	if n := countObjects(objectsIn(t, ns)); n != 0 {
+		t.Fatalf("%d objects written for a cluster without the addon", n)
+	}
+
+	setClusterConfig(t, ns, "c", configBasic)
+	f.sync(t, "/sync", pingBinary).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
+	if n := countObjects(objectsIn(t, ns)); n != 3 {
+		t.Fatalf("%d objects after enabling the addon, want 3", n)
+	}
+}
+
+func TestSync_HandDeletedObjectsComeBack(t *testing.T) {
+	f := newSyncFixture(t)
+	ns := f.servedNamespace(t)
+	createCluster(t, ns, "c", configBasic)
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
+	for _, obj := range []client.Object{&caaphv1.HelmChartProxy{}, &addonsv1.ClusterResourceSet{}, &corev1.Secret{}} {
+		obj.SetNamespace(ns)
+		obj.SetName("konnector-agent-c")
+		if err := mgmt.Client.Delete(context.Background(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a := f.sync(t, "/sync/"+ns+"/c", plainPOST)
+	a.mustCount(t, SyncCounts{Checked: 1, Applied: 1})
+	msg := a.outcomeOf(ns + "/c").Message
+	for _, kind := range []string{"ClusterResourceSet", "HelmChartProxy", "Secret"} {
+		if !strings.Contains(msg, kind+" "+ns+"/konnector-agent-c") {
+			t.Errorf("the answer should name the restored %s: %q", kind, msg)
+		}
+	}
+	if n := countObjects(objectsIn(t, ns)); n != 3 {
+		t.Fatalf("%d objects after the sync, want the 3 restored", n)
+	}
+}
+
+func TestSync_LeavesForeignObjectsOfOurNameAlone(t *testing.T) {
+	f := newSyncFixture(t)
+	ns := f.servedNamespace(t)
+	createCluster(t, ns, "c", configBasic)
+	foreign := &addonsv1.ClusterResourceSet{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"},
+		Spec: addonsv1.ClusterResourceSetSpec{
+			ClusterSelector: metav1.LabelSelector{MatchLabels: map[string]string{"team": "other"}},
+			Resources:       []addonsv1.ResourceRef{{Kind: "ConfigMap", Name: "team-addons"}},
+		},
+	}
+	if err := mgmt.Client.Create(context.Background(), foreign); err != nil {
+		t.Fatal(err)
+	}
+	a := f.sync(t, "/sync", plainPOST)
+	a.mustCount(t, SyncCounts{Checked: 1, Failed: 1})
+	if msg := a.outcomeOf(ns + "/c").Message; !strings.Contains(msg, "ClusterResourceSet "+ns+"/konnector-agent-c already exists and is not managed by konnector-hooks") {
+		t.Fatalf("the answer should refuse the foreign ClusterResourceSet: %q", msg)
+	}
+	if err := mgmt.Client.Get(context.Background(), client.ObjectKeyFromObject(foreign), foreign); err != nil || foreign.Spec.ClusterSelector.MatchLabels["team"] != "other" {
+		t.Fatalf("the foreign ClusterResourceSet was changed: %v %+v", err, foreign.Spec.ClusterSelector)
+	}
+}
+
+func TestSync_DeletingAndUninitializedClustersAreLeftToTheHooks(t *testing.T) {
+	f := newSyncFixture(t)
+	ns := f.servedNamespace(t)
+	deleting := createCluster(t, ns, "deleting", configBasic, withFinalizer)
+	deleteCluster(t, deleting)
+	createCluster(t, ns, "starting", configBasic, notInitialized)
+
+	a := f.sync(t, "/sync", pingBinary)
+	a.mustCount(t, SyncCounts{Checked: 2, LeftToHooks: 2})
+	if n := countObjects(objectsIn(t, ns)); n != 0 {
+		t.Fatalf("%d objects written for deleting or uninitialized clusters", n)
+	}
+	if ev := append(eventsFor(t, ns, "deleting"), eventsFor(t, ns, "starting")...); len(ev) != 0 {
+		t.Fatalf("Events recorded: %v", ev)
+	}
+}
+
+func TestSync_AFailingClusterIsReportedWhileTheOthersProceed(t *testing.T) {
+	f := newSyncFixture(t)
+	ns := f.servedNamespace(t)
+	missing := `{` + pcEndpoint + `,"addons":{"konnectorAgent":{"credentials":{"secretRef":{"name":"not-there"}}}}}`
+	createCluster(t, ns, "a", configBasic)
+	createCluster(t, ns, "broken", missing)
+	createCluster(t, ns, "z", configBasic)
+
+	a := f.sync(t, "/sync", pingStructured)
+	a.mustCount(t, SyncCounts{Checked: 3, Applied: 2, Failed: 1})
+	if a.HTTPStatus != http.StatusOK || a.Status != "Failure" {
+		t.Fatalf("a sync with a failed cluster answers HTTP 200 Failure: %d %s", a.HTTPStatus, a.Raw)
+	}
+	got := a.outcomeOf(ns + "/broken")
+	if got.Outcome != outcomeFailed || !strings.Contains(got.Message, "Secret "+ns+"/not-there") || !strings.Contains(got.Message, "create it") {
+		t.Fatalf("the failed cluster's entry should name the missing Secret and the fix: %+v", got)
+	}
+	for _, name := range []string{"a", "z"} {
+		resourceSetPassword(t, ns, name)
+	}
+}
+
+func TestSync_NonDefaultSecretCostsOneGet(t *testing.T) {
+	counter := &requestCounter{}
+	f := newSyncFixture(t, withCounter(counter))
+	ns := f.servedNamespace(t)
+	createCredentials(t, ns, "own-credentials")
+	createCluster(t, ns, "c", `{`+pcEndpoint+`,"addons":{"konnectorAgent":{"credentials":{"secretRef":{"name":"own-credentials"}}}}}`)
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
+	counter.take()
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, UpToDate: 1})
+	if calls := counter.take(); !slices.Contains(calls, "GET /api/v1/namespaces/"+ns+"/secrets/own-credentials") || len(calls) != 8 {
+		t.Fatalf("want the 7 LISTs and one GET of the cluster's own Secret, got:\n%s", strings.Join(calls, "\n"))
+	}
+}
+
+func TestSync_NamingAClusterOutsideTheSelectedNamespacesChangesNothing(t *testing.T) {
+	f := newSyncFixture(t)
+	f.servedNamespace(t)
+	outside := newNamespace(t)
+	createCredentials(t, outside, defaultSecret)
+	createCluster(t, outside, "c", configBasic)
+
+	for how, name := range triggers {
+		a := f.sync(t, "/sync/"+outside+"/c", how)
+		if a.HTTPStatus != http.StatusNotFound || a.Status != "Failure" || !strings.Contains(a.Message, "ExtensionConfig "+f.extensionConfig+" selects") {
+			t.Fatalf("%s: a sync of a cluster outside the selected namespaces: HTTP %d %s", name, a.HTTPStatus, a.Raw)
+		}
+	}
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{})
+	if n := countObjects(objectsIn(t, outside)); n != 0 {
+		t.Fatalf("%d objects written outside the selected namespaces", n)
+	}
+}
+
+func TestSync_WithoutItsExtensionConfigChangesNothing(t *testing.T) {
+	ns := newNamespace(t)
+	createCredentials(t, ns, defaultSecret)
+	createCluster(t, ns, "c", configBasic)
+	h := newServer(t, withSettings(func(s *settings.Settings) { s.ExtensionConfig = "not-installed" }))
+	a := serveSync(t, h, syncRequest("/sync", plainPOST))
+	if a.Status != "Failure" || !strings.Contains(a.Message, "ExtensionConfig not-installed") || !strings.Contains(a.Message, "KONNECTOR_EXTENSION_CONFIG") {
+		t.Fatalf("answer %s", a.Raw)
+	}
+	if n := countObjects(objectsIn(t, ns)); n != 0 {
+		t.Fatalf("%d objects written without an ExtensionConfig", n)
+	}
+}
+
+func TestSync_RefusesWhatItCannotProcess(t *testing.T) {
+	f := newSyncFixture(t)
+	badEvent := syncRequest("/sync", pingBinary)
+	badEvent.Header.Del("Ce-Source")
+	get := syncRequest("/sync", plainPOST)
+	get.Method = http.MethodGet
+	cases := []struct {
+		name   string
+		r      *http.Request
+		status int
+		says   string
+	}{
+		{"a CloudEvent without ce-source", badEvent, http.StatusBadRequest, "not a valid CloudEvent"},
+		{"a structured CloudEvent that is not JSON", func() *http.Request {
+			r := syncRequest("/sync", pingStructured)
+			r.Body = http.NoBody
+			return r
+		}(), http.StatusBadRequest, "not a valid CloudEvent"},
+		{"GET", get, http.StatusMethodNotAllowed, "POST"},
+		{"a path with one segment", syncRequest("/sync/only-namespace", plainPOST), http.StatusNotFound, "/sync/<namespace>/<cluster>"},
+		{"a bad timeout", syncRequest("/sync?timeout=soon", plainPOST), http.StatusBadRequest, "timeout"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := serveSync(t, f.router, c.r)
+			if a.HTTPStatus != c.status || a.Status != "Failure" || !strings.Contains(a.Message, c.says) {
+				t.Fatalf("HTTP %d %s, want %d with %q", a.HTTPStatus, a.Raw, c.status, c.says)
+			}
+		})
+	}
+}
+
+func TestSync_TwoSyncsAtOnceConverge(t *testing.T) {
+	f := newSyncFixture(t)
+	ns := f.servedNamespace(t)
+	for i := range 6 {
+		createCluster(t, ns, fmt.Sprintf("c%d", i), configBasic)
+	}
+	var wg sync.WaitGroup
+	answers := make([]syncAnswer, 2)
+	for i := range answers {
+		wg.Go(func() { answers[i] = f.sync(t, "/sync", triggers2[i]) })
+	}
+	wg.Wait()
+	for _, a := range answers {
+		if a.Counts.Failed != 0 || a.Counts.Checked != 6 {
+			t.Fatalf("a concurrent sync failed: %s", a.Raw)
+		}
+	}
+	objs := objectsIn(t, ns)
+	for kind, items := range objs {
+		if len(items) != 6 {
+			t.Fatalf("%d %s objects after two concurrent syncs, want 6", len(items), kind)
+		}
+	}
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 6, UpToDate: 6})
+}
+
+var triggers2 = []trigger{pingBinary, pingStructured}
+
+func TestSync_DeadlineNamesTheClustersNotReached(t *testing.T) {
+	f := newSyncFixture(t, withSettings(func(s *settings.Settings) { s.SyncConcurrency = 1 }))
+	ns := f.servedNamespace(t)
+	for i := range 40 {
+		createCluster(t, ns, fmt.Sprintf("c%02d", i), configBasic)
+	}
+	// A deadline that the 40 clusters' writes, one cluster at a time, do
+	// not fit in; the next syncs resume where it stopped.
+	var first syncAnswer
+	for run := 0; ; run++ {
+		a := f.sync(t, "/sync?timeout=300ms", plainPOST)
+		if run == 0 {
+			first = a
+		}
+		if a.Counts.NotReached == 0 {
+			break
+		}
+		if a.Counts.Applied == 0 {
+			t.Fatalf("run %d made no progress: %s", run, a.Raw)
+		}
+	}
+	if first.Counts.NotReached == 0 {
+		t.Skip("the API server wrote 40 clusters one at a time within 300ms: nothing to observe")
+	}
+	if first.Status != "Failure" || !strings.Contains(first.outcomeOf(fmt.Sprintf("%s/c%02d", ns, 39)).Message, "not reached before the sync's deadline") {
+		t.Fatalf("the first sync should name the last cluster as not reached: %s", first.Raw)
+	}
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 40, UpToDate: 40})
+}
+
