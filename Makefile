@@ -27,6 +27,7 @@ test: ## run every test against a real API server (envtest), with the race detec
 	KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" go test -race -count=1 $(GO_TEST_FLAGS) ./...
 	$(MAKE) test-manifests
 	$(MAKE) test-helmrender
+	$(MAKE) test-knative
 	$(MAKE) fuzz
 
 test-manifests: ## prove deploy/ and knative/ on a real API server: RBAC per hook flow, strict validation
@@ -34,6 +35,9 @@ test-manifests: ## prove deploy/ and knative/ on a real API server: RBAC per hoo
 
 test-helmrender: ## the hooks' values through CAAPH's template pass and Helm with the chart fixture, dry-run on envtest
 	assets="$$(hack/envtest-assets.sh)" && cd test/helmrender && KUBEBUILDER_ASSETS="$$assets" go test -race -count=1 $(GO_TEST_FLAGS) ./...
+
+test-knative: ## check knative/ with Knative's own code: the Service's SetDefaults + Validate, the PingSource structurally
+	cd test/knative && go test -count=1 $(GO_TEST_FLAGS) ./...
 
 FUZZTIME ?= 20s
 fuzz: ## run each fuzz target for $(FUZZTIME)
@@ -63,5 +67,6 @@ lint: ## gofmt and go vet
 	cd test/e2e && go vet ./...
 	cd test/bench && go vet ./...
 	cd test/helmrender && go vet ./...
+	cd test/knative && go vet ./...
 
-.PHONY: help build envtest-assets run test test-manifests test-helmrender fuzz e2e bench soak image image-offline lint
+.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline lint

@@ -7,12 +7,18 @@
 // this. Server-side apply is a patch, and also a create when the object does
 // not exist yet.
 //
-//	clusters.cluster.x-k8s.io                     get
-//	secrets                                       get, create, patch
-//	clusterresourcesets.addons.cluster.x-k8s.io   get, create, patch
-//	helmchartproxies.addons.cluster.x-k8s.io      get, create, patch, delete
+//	clusters.cluster.x-k8s.io                     get, list
+//	secrets                                       get, list, create, patch, delete
+//	clusterresourcesets.addons.cluster.x-k8s.io   get, list, create, patch, delete
+//	helmchartproxies.addons.cluster.x-k8s.io      get, list, create, patch, delete
 //	helmreleaseproxies.addons.cluster.x-k8s.io    list, patch, delete
 //	events                                        create
+//	extensionconfigs.runtime.cluster.x-k8s.io     get    (Sync)
+//	namespaces                                    list   (Sync)
+//
+// The list verbs and the deletes of ClusterResourceSets and Secrets are
+// Sync's: it lists instead of reading each cluster, and removes the
+// credentials delivery when the addon is disabled.
 package handlers
 
 import (

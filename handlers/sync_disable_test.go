@@ -169,4 +169,3 @@ func TestSync_RacingBeforeClusterDeleteConverges(t *testing.T) {
 		t.Fatal("a sync after the deletion recreated the HelmChartProxy")
 	}
 }
-

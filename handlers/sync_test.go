@@ -362,4 +362,3 @@ func TestSync_DeadlineNamesTheClustersNotReached(t *testing.T) {
 	}
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 40, UpToDate: 40})
 }
-

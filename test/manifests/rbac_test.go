@@ -174,6 +174,7 @@ func runHookFlows(t *testing.T, sa serviceAccount, ns, name string) {
 		t.Fatalf("HelmReleaseProxy %s should be deleting: %v", orphan.Name, err)
 	}
 	releaseFinalizers(t, orphan)
+	syncFlows(t, cfg, defaults)
 	completed = true
 }
 
@@ -244,23 +245,21 @@ func TestRBAC_ServiceAccountIsRefusedWhatTheHooksNeverDo(t *testing.T) {
 			patched.Labels["konnector-hooks-test"] = "patched"
 			return c.Patch(ctx, patched, client.MergeFrom(cluster))
 		}},
-		{"list Clusters", func(ctx context.Context) error { return c.List(ctx, &clusterv1.ClusterList{}, client.InNamespace(ns)) }},
-		{"list Secrets cluster-wide", func(ctx context.Context) error { return c.List(ctx, &corev1.SecretList{}) }},
-		{"list Secrets in the cluster's namespace", func(ctx context.Context) error {
-			return c.List(ctx, &corev1.SecretList{}, client.InNamespace(ns))
+		{"label a Namespace", func(ctx context.Context) error {
+			return c.Patch(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, client.RawPatch(types.MergePatchType, []byte(`{"metadata":{"labels":{"konnector-hooks-test":"patched"}}}`)))
 		}},
-		{"delete a Secret", func(ctx context.Context) error { return c.Delete(ctx, secret.DeepCopy()) }},
+		{"update a Secret", func(ctx context.Context) error { return c.Update(ctx, secret.DeepCopy()) }},
+		{"delete all Secrets of a namespace", func(ctx context.Context) error {
+			return c.DeleteAllOf(ctx, &corev1.Secret{}, client.InNamespace(ns))
+		}},
 		{"update a HelmChartProxy", func(ctx context.Context) error {
 			updated := hcp.DeepCopy()
 			updated.Spec.Version = "9.9.9"
 			return c.Update(ctx, updated)
 		}},
-		{"list HelmChartProxies", func(ctx context.Context) error {
-			return c.List(ctx, &caaphv1.HelmChartProxyList{}, client.InNamespace(ns))
-		}},
 		{"create a HelmReleaseProxy", func(ctx context.Context) error { return c.Create(ctx, newReleaseProxy(ns, name, hcp.Name)) }},
-		{"delete a ClusterResourceSet", func(ctx context.Context) error {
-			return c.Delete(ctx, &addonsv1.ClusterResourceSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: hcp.Name}})
+		{"delete the namespace", func(ctx context.Context) error {
+			return c.Delete(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}})
 		}},
 		{"read a ConfigMap", func(ctx context.Context) error {
 			return c.Get(ctx, client.ObjectKeyFromObject(configMap), &corev1.ConfigMap{})
