@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -117,8 +119,12 @@ func syncRequest(path string, how trigger) *http.Request {
 		r.Header.Set("Content-Type", "application/json")
 		return r
 	case pingStructured:
-		event := fmt.Sprintf(`{"specversion":"1.0","id":"b7c2","type":%q,"source":%q,"time":"2026-01-01T00:10:00Z","datacontenttype":"application/json","data":%s}`, pingType, pingSource, pingData)
-		r := httptest.NewRequest(http.MethodPost, path, strings.NewReader(event))
+		// The sample that README's curl example sends.
+		event, err := os.ReadFile(filepath.Join("..", "test", "testdata", "sync.cloudevent.json"))
+		if err != nil {
+			panic(err)
+		}
+		r := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(event))
 		r.Header.Set("Content-Type", "application/cloudevents+json")
 		return r
 	}

@@ -12,25 +12,47 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
 
 // binary is the function binary, built once for the package's tests.
 var binary string
 
+// mgmt is the package's management API server, for the one-shot mode; its
+// kubeconfig is at kubeconfig.
+var (
+	mgmt       *managementcluster.Env
+	kubeconfig string
+)
+
 func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
 	dir, err := os.MkdirTemp("", "konnector-hooks-main-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
+	defer os.RemoveAll(dir)
 	binary = filepath.Join(dir, "konnector-hooks")
 	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
 		fmt.Fprintf(os.Stderr, "building the binary: %v\n%s", err, out)
-		os.Exit(1)
+		return 1
 	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	if mgmt, err = managementcluster.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer func() { _ = mgmt.Stop() }()
+	kubeconfig = filepath.Join(dir, "kubeconfig")
+	if err := mgmt.WriteKubeconfig(kubeconfig); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return m.Run()
 }
 
 // environment is the test process's environment without KUBECONFIG and

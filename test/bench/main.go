@@ -25,6 +25,8 @@ type options struct {
 	coldRuns, peerColdRuns, initRuns int
 	latRuns, lat16Runs, countRuns    int
 	throughputFor                    time.Duration
+	syncClusters                     int
+	phases                           string
 	quick                            bool
 }
 
@@ -47,12 +49,15 @@ func main() {
 	flag.IntVar(&o.lat16Runs, "lat16-runs", 400, "calls per latency measurement at concurrency 16")
 	flag.IntVar(&o.countRuns, "count-runs", 50, "calls per API request count (API server metrics)")
 	flag.DurationVar(&o.throughputFor, "throughput-for", 8*time.Second, "length of the throughput run")
+	flag.IntVar(&o.syncClusters, "sync-clusters", 1000, "addon-enabled Clusters in the sync section")
+	flag.StringVar(&o.phases, "phases", "", "run only the phases whose names contain one of these comma-separated words (e.g. sync); all when empty")
 	flag.BoolVar(&o.quick, "quick", false, "few runs of everything: checks that the harness works, figures mean little")
 	flag.Parse()
 	if o.quick {
 		o.coldRuns, o.peerColdRuns, o.initRuns = 3, 2, 2
 		o.latRuns, o.lat16Runs, o.countRuns = 20, 32, 5
 		o.throughputFor = 2 * time.Second
+		o.syncClusters = 100
 	}
 	if o.hooks == "" || o.trivial == "" || o.probe == "" || o.nocaaph == "" || o.restonly == "" {
 		fmt.Fprintln(os.Stderr, "bench: -hooks, -trivial, -probe, -exp-nocaaph and -exp-restonly are required; run hack/bench.sh")

@@ -31,6 +31,7 @@ type Report struct {
 	Experiments *Experiments     `json:"experiments,omitempty"`
 	Profile     *Profile         `json:"profile,omitempty"`
 	Micro       []MicroBench     `json:"microBenchmarks"`
+	Sync        *SyncBench       `json:"sync,omitempty"`
 
 	Budgets []Budget `json:"budgets"`
 	// floorC1 pools the floor GETs paired with every hook call at c1.
@@ -472,6 +473,9 @@ func (r *Report) markdown() string {
 		for _, m := range r.Micro {
 			w("| %s | %.1f | %.1f | %d |\n", m.Name, m.MicrosPerOp, m.KiBPerOp, m.AllocsPerOp)
 		}
+	}
+	if r.Sync != nil {
+		w("%s", r.Sync.markdown())
 	}
 	if len(r.Notes) > 0 {
 		w("\n## Notes\n\n")

@@ -165,9 +165,13 @@ func run(ctx context.Context, o options) (*Report, error) {
 		{"memory experiment", b.experiment},
 		{"peer discovery latency and memory", b.peerWarm},
 		{"in-process micro-benchmarks", b.microBenchmarks},
+		{"sync of every cluster against the naive sync", b.syncBench},
 	}
 	var failed error
 	for _, p := range phases {
+		if !o.runsPhase(p.name) {
+			continue
+		}
 		logf("phase: %s", p.name)
 		if err := p.run(ctx); err != nil {
 			failed = fmt.Errorf("%s: %w", p.name, err)
@@ -194,6 +198,19 @@ func run(ctx context.Context, o options) (*Report, error) {
 	)
 	analyze(rep)
 	return rep, failed
+}
+
+// runsPhase reports whether -phases selects the phase.
+func (o options) runsPhase(name string) bool {
+	if o.phases == "" {
+		return true
+	}
+	for _, word := range strings.Split(o.phases, ",") {
+		if word != "" && strings.Contains(name, word) {
+			return true
+		}
+	}
+	return false
 }
 
 func machineInfo(repo string) Machine {

@@ -17,7 +17,9 @@ import (
 	"syscall"
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
 
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
@@ -99,6 +101,17 @@ func run(binary string) error {
 			return err
 		}
 	}
+	// The ExtensionConfig as deploy/ registers it, so that POST /sync serves
+	// the namespaces it selects (all of them).
+	if err := env.Client.Create(ctx, &runtimev1.ExtensionConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: "konnector-agent"},
+		Spec: runtimev1.ExtensionConfigSpec{
+			ClientConfig:      runtimev1.ClientConfig{URL: "https://konnector-hooks.konnector-hooks.svc.cluster.local"},
+			NamespaceSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpExists}}},
+		},
+	}); err != nil {
+		return err
+	}
 
 	port := os.Getenv("PORT")
 	if port == "" {
@@ -142,6 +155,7 @@ Demo Clusters in namespace %[3]s: my-cluster, custom-credentials-cluster, minima
   curl -s -X POST '%[4]s/beforeclusterdelete/before-cluster-delete?timeout=10s' -d @test/testdata/before-cluster-delete.v1beta2.json
   curl -s http://localhost:%[1]s/render/%[3]s/my-cluster
   curl -s http://localhost:%[1]s/render/%[3]s/verified-cluster
+  curl -s -X POST http://localhost:%[1]s/sync
 
 Press Ctrl-C to stop.
 `, port, kubeconfig, namespace, base)

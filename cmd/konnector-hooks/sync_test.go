@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
+
+	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
+)
+
+// oneShot runs `konnector-hooks sync` as the CronJob does, against the test
+// API server, and returns its exit status, the decoded report and stderr.
+func oneShot(t *testing.T, extensionConfig string) (int, map[string]any, string) {
+	t.Helper()
+	cmd := exec.Command(binary, "sync")
+	cmd.Env = environment("KUBECONFIG="+kubeconfig, "KONNECTOR_EXTENSION_CONFIG="+extensionConfig)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	var report map[string]any
+	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
+		t.Fatalf("stdout is not the JSON report (%v):\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	}
+	if strings.Contains(stdout.String()+stderr.String(), "one-shot-Pa55word") {
+		t.Fatal("the one-shot mode printed the credentials' password")
+	}
+	return code, report, stderr.String()
+}
+
+func TestSyncOneShot_ExitsNonZeroWhenAClusterFailedAndReportsIt(t *testing.T) {
+	ctx := context.Background()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "one-shot", Labels: map[string]string{"one-shot": "served"}}}
+	ec := &runtimev1.ExtensionConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: "one-shot"},
+		Spec: runtimev1.ExtensionConfigSpec{
+			ClientConfig:      runtimev1.ClientConfig{URL: "https://konnector-hooks.konnector-hooks.svc.cluster.local"},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"one-shot": "served"}},
+		},
+	}
+	if err := mgmt.Client.Create(ctx, ns); err != nil {
+		t.Fatal(err)
+	}
+	if err := mgmt.Client.Create(ctx, ec); err != nil {
+		t.Fatal(err)
+	}
+	config := `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}},"addons":{"konnectorAgent":{}}}`
+	if err := managementcluster.CreateCluster(ctx, mgmt.Client, managementcluster.NewCluster(ns.Name, "c", config)); err != nil {
+		t.Fatal(err)
+	}
+
+	// No credentials Secret yet: the cluster fails, and so does the Job.
+	code, report, stderr := oneShot(t, ec.Name)
+	if code != 1 || report["status"] != "Failure" || !strings.Contains(mustJSON(t, report["clusters"]), "Secret one-shot/prism-central-credentials-for-konnector-agent") {
+		t.Fatalf("exit %d, report %v\nstderr:\n%s", code, report, stderr)
+	}
+	if !strings.Contains(stderr, `"msg":"sync call"`) {
+		t.Errorf("the log lines go to stderr, and there is none for the sync:\n%s", stderr)
+	}
+
+	if err := mgmt.Client.Create(ctx, managementcluster.NewCredentials(ns.Name, "prism-central-credentials-for-konnector-agent", "admin", "one-shot-Pa55word")); err != nil {
+		t.Fatal(err)
+	}
+	code, report, stderr = oneShot(t, ec.Name)
+	counts, _ := report["counts"].(map[string]any)
+	if code != 0 || report["status"] != "Success" || counts["applied"] != float64(1) {
+		t.Fatalf("exit %d, report %v\nstderr:\n%s", code, report, stderr)
+	}
+}
+
+func TestSyncOneShot_WithoutItsExtensionConfigFails(t *testing.T) {
+	code, report, _ := oneShot(t, "not-installed")
+	if code != 1 || !strings.Contains(report["message"].(string), "ExtensionConfig not-installed") {
+		t.Fatalf("exit %d, report %v", code, report)
+	}
+}
+
+func TestSyncOneShot_UnknownArgumentsStopIt(t *testing.T) {
+	cmd := exec.Command(binary, "synk")
+	cmd.Env = environment()
+	out, err := cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 || !strings.Contains(string(out), "konnector-hooks sync") {
+		t.Fatalf("exit %v, output %s", err, out)
+	}
+}
+
+func mustJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
