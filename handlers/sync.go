@@ -204,9 +204,13 @@ func (s *Server) report(outcomes []clusterOutcome) SyncReport {
 	if len(parts) > 0 {
 		r.Message += ": " + strings.Join(parts, ", ")
 	}
-	if n.Failed > 0 || n.NotReached > 0 {
+	if n.Failed > 0 {
 		r.Status = statusFailure
 		r.Message += "; the clusters list says what to fix for each failed one"
+	}
+	if n.NotReached > 0 {
+		r.Status = statusFailure
+		r.Message += "; the next sync resumes the ones not reached"
 	}
 	return r
 }
