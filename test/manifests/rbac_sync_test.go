@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -122,8 +123,12 @@ func syncFlows(t *testing.T, cfg *rest.Config, defaults settings.Settings) {
 	if err := admin.Delete(ctx, release); err != nil {
 		t.Fatal(err)
 	}
-	releaseFinalizers(t, release)
-	releaseFinalizers(t, hcp)
+	for _, obj := range []client.Object{release, hcp} {
+		if err := admin.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+			t.Fatal(err)
+		}
+		releaseFinalizers(t, obj)
+	}
 	if got := callSync(t, hooks).outcome(t, "Sync once CAAPH uninstalled the release"); got != "uninstalled" {
 		t.Fatalf("outcome %q, want uninstalled", got)
 	}
@@ -132,6 +137,44 @@ func syncFlows(t *testing.T, cfg *rest.Config, defaults settings.Settings) {
 			t.Fatalf("after the uninstall, %T %s should be gone: %v", obj, proxyKey, err)
 		}
 	}
+}
+
+// syncGrants are the grants only Sync uses. Sync reads the ExtensionConfig
+// and lists cluster-wide, which a namespaced install does not grant: there
+// the hook flows are checked without them.
+var syncGrants = map[access]bool{
+	{"cluster.x-k8s.io", "clusters", "list"}:                     true,
+	{"", "secrets", "list"}:                                      true,
+	{"", "secrets", "delete"}:                                    true,
+	{"addons.cluster.x-k8s.io", "clusterresourcesets", "list"}:   true,
+	{"addons.cluster.x-k8s.io", "clusterresourcesets", "delete"}: true,
+	{"addons.cluster.x-k8s.io", "helmchartproxies", "list"}:      true,
+	{"runtime.cluster.x-k8s.io", "extensionconfigs", "get"}:      true,
+	{"", "namespaces", "list"}:                                   true,
+}
+
+// withoutSyncGrants returns the rules less the verbs only Sync uses.
+func withoutSyncGrants(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+	var out []rbacv1.PolicyRule
+	for _, r := range rules {
+		kept := r.DeepCopy()
+		kept.Verbs = nil
+		for _, v := range r.Verbs {
+			drop := true
+			for _, g := range r.APIGroups {
+				for _, res := range r.Resources {
+					drop = drop && syncGrants[access{g, res, v}]
+				}
+			}
+			if !drop {
+				kept.Verbs = append(kept.Verbs, v)
+			}
+		}
+		if len(kept.Verbs) > 0 {
+			out = append(out, *kept)
+		}
+	}
+	return out
 }
 
 // createWithScheme creates an object of a kind kube.Scheme holds.
