@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -53,8 +54,12 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 		return failedSync(failureFrom(err).message)
 	}
 	read, err := s.readSync(ctx, c, scope)
-	if err != nil {
-		return failedSync(failureFrom(err).message)
+	var input *konnector.InputError
+	switch {
+	case errors.As(err, &input):
+		return failedSync(input.Error())
+	case err != nil:
+		return failedSync(err.Error() + " (the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: Sync reads the ExtensionConfig and lists in every namespace, which the namespaced install does not grant)")
 	}
 	if !read.served {
 		return SyncReport{Status: statusFailure, Message: s.notServed(scope.cluster), notServed: true}
