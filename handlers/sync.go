@@ -62,7 +62,7 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 		return failedSync(err.Error() + " (the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: Sync reads the ExtensionConfig and lists in every namespace, which the namespaced install does not grant)")
 	}
 	if !read.served {
-		return SyncReport{Status: statusFailure, Message: s.notServed(scope.cluster), notServed: true}
+		return SyncReport{Status: statusFailure, Message: s.notServed(scope.cluster), Clusters: []clusterOutcome{}, notServed: true}
 	}
 	outcomes := make([]clusterOutcome, len(read.targets))
 	var g errgroup.Group
