@@ -145,13 +145,6 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 		}
 	}
 
-	g, gctx := errgroup.WithContext(ctx)
-	for _, obj := range stale {
-		g.Go(func() error { return kube.Apply(gctx, c, obj, konnector.FieldManager) })
-	}
-	if err := g.Wait(); err != nil {
-		return failureFrom(err)
-	}
 	installs := fmt.Sprintf("HelmChartProxy %s installs chart %s %s, registering the cluster in Prism Central %s as %q",
 		objectKey(desired[0]), s.settings.ChartName, s.settings.ChartVersion, in.config.PrismCentral.Host, want.RegisteredName)
 	warnings := ""
@@ -173,7 +166,22 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	if len(want.Warnings) > 0 {
 		eventType = corev1.EventTypeWarning
 	}
-	s.recordEvent(ctx, c, cluster, eventType, reasonApplied, message)
+
+	// The Event goes in the same round as the applies, so that a new cluster
+	// costs one round of reads and one of writes. A failed apply cancels the
+	// round, the answer is Failure and CAPI calls again; should the Event
+	// have been recorded already, the next call's Event says what was written.
+	g, gctx := errgroup.WithContext(ctx)
+	for _, obj := range stale {
+		g.Go(func() error { return kube.Apply(gctx, c, obj, konnector.FieldManager) })
+	}
+	g.Go(func() error {
+		s.recordEvent(gctx, c, cluster, eventType, reasonApplied, message)
+		return nil
+	})
+	if err := g.Wait(); err != nil {
+		return failureFrom(err)
+	}
 	res := success(message)
 	res.changed = true
 	return res
