@@ -180,14 +180,14 @@ func failedSync(message string) SyncReport {
 func (s *Server) report(outcomes []clusterOutcome) SyncReport {
 	r := SyncReport{Status: statusSuccess, Clusters: []clusterOutcome{}}
 	r.Counts.Checked = len(outcomes)
+	counters := map[string]*int{
+		outcomeUpToDate: &r.Counts.UpToDate, outcomeApplied: &r.Counts.Applied,
+		outcomeUninstalling: &r.Counts.Uninstalling, outcomeUninstalled: &r.Counts.Uninstalled,
+		outcomeFailed: &r.Counts.Failed, outcomeNotReached: &r.Counts.NotReached,
+		outcomeLeftToHooks: &r.Counts.LeftToHooks, outcomeNotEnabled: &r.Counts.NotEnabled,
+	}
 	for _, o := range outcomes {
-		counter := map[string]*int{
-			outcomeUpToDate: &r.Counts.UpToDate, outcomeApplied: &r.Counts.Applied,
-			outcomeUninstalling: &r.Counts.Uninstalling, outcomeUninstalled: &r.Counts.Uninstalled,
-			outcomeFailed: &r.Counts.Failed, outcomeNotReached: &r.Counts.NotReached,
-			outcomeLeftToHooks: &r.Counts.LeftToHooks, outcomeNotEnabled: &r.Counts.NotEnabled,
-		}[o.Outcome]
-		*counter++
+		*counters[o.Outcome]++
 		if reported(o.Outcome) {
 			r.Clusters = append(r.Clusters, o)
 		}
