@@ -77,7 +77,7 @@ func (f *function) restart(ctx context.Context, settings ...string) error {
 	if err != nil {
 		return err
 	}
-	env := append([]string{fmt.Sprintf("PORT=%d", port), "KUBECONFIG=" + f.kubeconfig}, settings...)
+	env := append([]string{fmt.Sprintf("PORT=%d", port), "KUBECONFIG=" + f.kubeconfig, extensionConfigSetting(f.name)}, settings...)
 	proc, err := startProcess("function "+f.name, f.log, append(functionEnvironment(), env...), cfg.function)
 	if err != nil {
 		return err
@@ -94,6 +94,20 @@ func (f *function) restart(ctx context.Context, settings ...string) error {
 	f.mu.Unlock()
 	old.stop()
 	return nil
+}
+
+// extensionConfigSetting names the function's own ExtensionConfig, whose
+// namespaceSelector tells Sync which Clusters it serves.
+func extensionConfigSetting(name string) string {
+	return "KONNECTOR_EXTENSION_CONFIG=" + name
+}
+
+// plainURL is the function's own plain-HTTP address, as a PingSource
+// reaches the Knative Service inside the cluster; CAPI alone needs TLS.
+func (f *function) plainURL() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.backend.String()
 }
 
 // functionEnvironment is the suite's environment without the function's own

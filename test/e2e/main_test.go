@@ -26,7 +26,7 @@ import (
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
-// Names of the two functions, their ExtensionConfigs and the namespace label
+// Names of the functions, their ExtensionConfigs and the namespace label
 // values that select them.
 const (
 	// defaultExtension runs with the default settings.
@@ -36,6 +36,10 @@ const (
 	lifecycleExtension = "konnector-hooks-lifecycle"
 	// timeoutExtension runs with KONNECTOR_UNINSTALL_TIMEOUT=5s.
 	timeoutExtension = "konnector-hooks-uninstall-timeout"
+	// rotationExtension and disableExtension serve one Sync test each, so
+	// that a sync of every Cluster they serve sees only that test's.
+	rotationExtension = "konnector-hooks-sync-rotation"
+	disableExtension  = "konnector-hooks-sync-disable"
 )
 
 // The suite's shared state, set up once by TestMain.
@@ -112,6 +116,8 @@ func setUp(ctx context.Context) error {
 		defaultExtension:   nil,
 		lifecycleExtension: nil,
 		timeoutExtension:   {"KONNECTOR_UNINSTALL_TIMEOUT=5s"},
+		rotationExtension:  nil,
+		disableExtension:   nil,
 	} {
 		f, err := startFunction(ctx, cfg, ca, mgmt.kubeconfig, name, append(settings, chartRepositorySetting())...)
 		if err != nil {
