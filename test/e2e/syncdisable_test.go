@@ -51,7 +51,10 @@ func TestSync_DisabledAddonIsUninstalled(t *testing.T) {
 	// waits on the real HelmReleaseProxy.
 	var answers []syncAnswer
 	var steps []string
+	// next is when the schedule sends the next event.
+	var next time.Time
 	trigger := func() syncAnswer {
+		next = time.Now().Add(syncPeriod)
 		a := postPingEvent(t, c.fn)
 		answers = append(answers, a)
 		steps = append(steps, fmt.Sprintf("%s\n    workload: %s; %s", a, c.inventory(t), c.releaseState()))
@@ -62,7 +65,7 @@ func TestSync_DisabledAddonIsUninstalled(t *testing.T) {
 		t.Errorf("first sync after disabling: want Success, checked=1 uninstalling=1; got %s", first)
 	}
 	first.only(t, c.key(), "uninstalling", "started Helm uninstall of konnector-agent: deleted HelmChartProxy "+namespace+"/"+c.proxy)
-	c.everySync(t, trigger, nil, "helm uninstall to start hook-predelete in "+c.workload.String()+" while the sync waits on "+releaseProxy, func(a syncAnswer) bool {
+	c.everySync(t, &next, trigger, nil, "helm uninstall to start hook-predelete in "+c.workload.String()+" while the sync waits on "+releaseProxy, func(a syncAnswer) bool {
 		return len(c.workload.kubelet.runsOf("hook-predelete")) > 0 && a.Counts.Uninstalling == 1 && len(a.Clusters) == 1 &&
 			strings.Contains(a.Clusters[0].Message, "waiting for Helm uninstall of konnector-agent: ") &&
 			strings.Contains(a.Clusters[0].Message, "HelmReleaseProxy "+releaseProxy)
@@ -97,7 +100,7 @@ func TestSync_DisabledAddonIsUninstalled(t *testing.T) {
 			}
 		}
 	}
-	c.everySync(t, trigger, watch, "the sync to finish uninstalling the Konnector Agent from "+c.key(), func(a syncAnswer) bool {
+	c.everySync(t, &next, trigger, watch, "the sync to finish uninstalling the Konnector Agent from "+c.key(), func(a syncAnswer) bool {
 		return a.Counts.Uninstalled == 1
 	})
 	last := answers[len(answers)-1]
@@ -179,21 +182,19 @@ func TestSync_DisabledAddonIsUninstalled(t *testing.T) {
 	t.Logf("hook pods in %s: %v", c.workload, c.workload.kubelet.runs())
 }
 
-// everySync triggers a sync every syncPeriod until done accepts the answer,
-// calling watch (when not nil) at every poll before, so that the caller can
-// watch the workload cluster in between.
-func (c *testCluster) everySync(t *testing.T, trigger func() syncAnswer, watch func(), what string, done func(syncAnswer) bool) {
+// everySync triggers a sync at each *next (trigger sets the one after)
+// until done accepts the answer, calling watch (when not nil) at every poll
+// before, so that the caller can watch the workload cluster in between.
+func (c *testCluster) everySync(t *testing.T, next *time.Time, trigger func() syncAnswer, watch func(), what string, done func(syncAnswer) bool) {
 	t.Helper()
 	var last syncAnswer
-	next := time.Now()
 	eventually(t, waitFor, what, func() (bool, string, error) {
 		if watch != nil {
 			watch()
 		}
-		if time.Now().Before(next) {
+		if time.Now().Before(*next) {
 			return false, "last sync: " + last.String(), nil
 		}
-		next = time.Now().Add(syncPeriod)
 		last = trigger()
 		return done(last), fmt.Sprintf("last sync: %s; hook pods %v", last, c.workload.kubelet.runs()), nil
 	})
