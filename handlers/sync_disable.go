@@ -45,7 +45,7 @@ func (s *Server) syncDisabled(ctx context.Context, c client.Client, t *syncTarge
 
 	var deleted []string
 	for _, obj := range []client.Object{objectOrNil(t.set), objectOrNil(t.secret)} {
-		if obj == nil {
+		if !notDeleting(obj) {
 			continue
 		}
 		if err := deleteObject(ctx, c, obj); err != nil {

@@ -169,3 +169,45 @@ func TestSync_RacingBeforeClusterDeleteConverges(t *testing.T) {
 		t.Fatal("a sync after the deletion recreated the HelmChartProxy")
 	}
 }
+
+// CAPI's ClusterResourceSet controller holds a deleted ClusterResourceSet
+// with its finalizer for a moment: the sync after the uninstall must see it
+// as gone, not uninstall (and report) again.
+func TestSync_DisableReportsTheUninstallOnceWhileCAPIFinalizesTheClusterResourceSet(t *testing.T) {
+	f := newSyncFixture(t)
+	ns, _ := syncedCluster(t, f, "c")
+	hcp := &caaphv1.HelmChartProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}
+	hrp := &caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c-x7k2p"}}
+	crs := &addonsv1.ClusterResourceSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}
+	if !exists(t, crs) {
+		t.Fatal("no ClusterResourceSet after the sync")
+	}
+	crs.Finalizers = append(crs.Finalizers, addonsv1.ClusterResourceSetFinalizer)
+	if err := mgmt.Client.Update(context.Background(), crs); err != nil {
+		t.Fatal(err)
+	}
+
+	setClusterConfig(t, ns, "c", configNoAddon)
+	f.sync(t, "/sync", pingBinary).mustCount(t, SyncCounts{Checked: 1, Uninstalling: 1})
+	if err := mgmt.Client.Delete(context.Background(), hrp); err != nil {
+		t.Fatal(err)
+	}
+	dropFinalizers(t, hrp)
+	dropFinalizers(t, hcp)
+	f.sync(t, "/sync", pingBinary).mustCount(t, SyncCounts{Checked: 1, Uninstalled: 1})
+	if !exists(t, crs) || crs.DeletionTimestamp == nil {
+		t.Fatal("the ClusterResourceSet should still be finalizing, held by its finalizer")
+	}
+
+	f.sync(t, "/sync", pingBinary).mustCount(t, SyncCounts{Checked: 1, NotEnabled: 1})
+	removed := 0
+	for _, r := range eventsFor(t, ns, "c") {
+		if r == reasonRemoved {
+			removed++
+		}
+	}
+	if removed != 1 {
+		t.Fatalf("%d %s Events, want one", removed, reasonRemoved)
+	}
+	dropFinalizers(t, crs)
+}

@@ -44,8 +44,17 @@ func (t *syncTarget) view() konnector.SyncView {
 		Deleting:    t.in.cluster.DeletionTimestamp != nil,
 		Initialized: controlPlaneInitialized(t.in.cluster),
 		Enabled:     t.in.config != nil || t.in.configErr != nil,
-		Leftovers:   t.proxy != nil || t.set != nil || t.secret != nil,
+		Leftovers:   t.proxy != nil || notDeleting(objectOrNil(t.set)) || notDeleting(objectOrNil(t.secret)),
 	}
+}
+
+// notDeleting reports whether obj exists and is not being deleted. A
+// ClusterResourceSet or Secret that is being deleted is gone for the sync
+// (CAPI's finalizer releases the ClusterResourceSet): deleting it again
+// would report the uninstall twice. A deleting HelmChartProxy still counts:
+// its uninstall is waited for.
+func notDeleting(obj client.Object) bool {
+	return obj != nil && obj.GetDeletionTimestamp() == nil
 }
 
 // complete reports whether the LISTs found all of the Cluster's objects.
