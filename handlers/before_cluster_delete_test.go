@@ -37,15 +37,7 @@ func deployedCluster(t *testing.T, h http.Handler, ns, name string) *clusterv1.C
 	if a := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, name)); a.Status != "Success" {
 		t.Fatalf("deploy: %s", a.Raw)
 	}
-	var hcp caaphv1.HelmChartProxy
-	if err := mgmt.Client.Get(context.Background(), key(ns, "konnector-agent-"+name), &hcp); err != nil {
-		t.Fatal(err)
-	}
-	hcp.Finalizers = append(hcp.Finalizers, caaphv1.HelmChartProxyFinalizer)
-	if err := mgmt.Client.Update(context.Background(), &hcp); err != nil {
-		t.Fatal(err)
-	}
-	createReleaseProxy(t, ns, "konnector-agent-"+name+"-x7k2p", name, hcp.Name)
+	adoptByCAAPH(t, ns, name)
 	return cluster
 }
 
@@ -77,6 +69,21 @@ func deleteCluster(t *testing.T, cluster *clusterv1.Cluster) {
 }
 
 // dropFinalizers removes every finalizer from an object, as its controller would when done.
+// adoptByCAAPH does what CAAPH does with a new HelmChartProxy of ours: put
+// its finalizer on it and create the cluster's HelmReleaseProxy.
+func adoptByCAAPH(t *testing.T, ns, name string) {
+	t.Helper()
+	var hcp caaphv1.HelmChartProxy
+	if err := mgmt.Client.Get(context.Background(), key(ns, "konnector-agent-"+name), &hcp); err != nil {
+		t.Fatal(err)
+	}
+	hcp.Finalizers = append(hcp.Finalizers, caaphv1.HelmChartProxyFinalizer)
+	if err := mgmt.Client.Update(context.Background(), &hcp); err != nil {
+		t.Fatal(err)
+	}
+	createReleaseProxy(t, ns, "konnector-agent-"+name+"-x7k2p", name, hcp.Name)
+}
+
 func dropFinalizers(t *testing.T, obj client.Object) {
 	t.Helper()
 	ctx := context.Background()

@@ -23,15 +23,7 @@ func syncedCluster(t *testing.T, f *syncFixture, name string, opts ...clusterOpt
 	ns := f.servedNamespace(t)
 	cluster := createCluster(t, ns, name, configBasic, opts...)
 	f.sync(t, "/sync/"+ns+"/"+name, plainPOST).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
-	var hcp caaphv1.HelmChartProxy
-	if err := mgmt.Client.Get(context.Background(), key(ns, "konnector-agent-"+name), &hcp); err != nil {
-		t.Fatal(err)
-	}
-	hcp.Finalizers = append(hcp.Finalizers, caaphv1.HelmChartProxyFinalizer)
-	if err := mgmt.Client.Update(context.Background(), &hcp); err != nil {
-		t.Fatal(err)
-	}
-	createReleaseProxy(t, ns, "konnector-agent-"+name+"-x7k2p", name, hcp.Name)
+	adoptByCAAPH(t, ns, name)
 	return ns, cluster
 }
 
