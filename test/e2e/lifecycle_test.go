@@ -170,16 +170,7 @@ func (c *testCluster) deleteInOrder(t *testing.T) {
 		t.Errorf("first BeforeClusterDelete answer: want Success with retryAfterSeconds > 0 that starts the uninstall; got %s", first)
 	}
 	// While the hook runs, the release and its objects are still there.
-	rel, err := c.workload.latestRelease()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rel == nil || rel.Info.Status != "uninstalling" {
-		t.Errorf("while hook-predelete runs, want the release uninstalling in %s; got %s", c.workload, describeRelease(rel))
-	}
-	if found, err := c.workload.get(t.Context(), &appsv1.Deployment{}, chartReleaseNamespace, "konnector-agent"); err != nil || !found {
-		t.Errorf("the agent's Deployment is gone (err %v) before hook-predelete ran: helm removed the release's objects before the pre-delete hook", err)
-	}
+	rel := c.workload.checkUninstallHeld(t)
 	if cp := mustGet(t, controlPlaneAPIVersion, "E2EControlPlane", c.namespace, c.controlRef); cp.GetDeletionTimestamp() != nil {
 		t.Errorf("CAPI deletes the control plane while BeforeClusterDelete asks to wait")
 	}

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"testing"
 
 	"helm.sh/helm/v3/pkg/release"
 	"helm.sh/helm/v3/pkg/storage/driver"
+	appsv1 "k8s.io/api/apps/v1"
 	"k8s.io/client-go/kubernetes"
 )
 
@@ -46,4 +48,23 @@ func describeRelease(r *release.Release) string {
 		return "no release"
 	}
 	return fmt.Sprintf("release %s/%s revision %d chart %s-%s status %s", r.Namespace, r.Name, r.Version, r.Chart.Metadata.Name, r.Chart.Metadata.Version, r.Info.Status)
+}
+
+// checkUninstallHeld checks the workload cluster while helm uninstall waits
+// on hook-predelete: the release is uninstalling and the agent's Deployment
+// is still there, since Helm removes the release's objects only after the
+// pre-delete hook. It returns the release.
+func (w *workloadCluster) checkUninstallHeld(t *testing.T) *release.Release {
+	t.Helper()
+	rel, err := w.latestRelease()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rel == nil || rel.Info.Status != "uninstalling" {
+		t.Errorf("while hook-predelete runs, want the release uninstalling in %s; got %s", w, describeRelease(rel))
+	}
+	if found, err := w.get(t.Context(), &appsv1.Deployment{}, chartReleaseNamespace, "konnector-agent"); err != nil || !found {
+		t.Errorf("the agent's Deployment is gone (err %v) before hook-predelete ran: helm removed the release's objects before the pre-delete hook", err)
+	}
+	return rel
 }

@@ -72,16 +72,7 @@ func TestSync_DisabledAddonIsUninstalled(t *testing.T) {
 	})
 	waiting := answers[len(answers)-1]
 	waiting.only(t, c.key(), "uninstalling", "HelmReleaseProxy "+releaseProxy+" still present")
-	rel, err := c.workload.latestRelease()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rel == nil || rel.Info.Status != "uninstalling" {
-		t.Errorf("while hook-predelete runs, want the release uninstalling in %s; got %s", c.workload, describeRelease(rel))
-	}
-	if found, err := c.workload.get(t.Context(), &appsv1.Deployment{}, chartReleaseNamespace, "konnector-agent"); err != nil || !found {
-		t.Errorf("the agent's Deployment is gone (err %v) before hook-predelete ran: helm removed the release's objects before the pre-delete hook", err)
-	}
+	c.workload.checkUninstallHeld(t)
 	for _, kind := range []string{"ClusterResourceSet", "Secret"} {
 		apiVersion := map[string]string{"ClusterResourceSet": crsAPIVersion, "Secret": "v1"}[kind]
 		if _, found, err := get(t.Context(), apiVersion, kind, namespace, c.proxy); err != nil || !found {
