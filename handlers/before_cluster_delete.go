@@ -8,10 +8,13 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
+	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
 // beforeClusterDelete uninstalls the Konnector Agent before the cluster goes:
@@ -25,7 +28,7 @@ func (s *Server) beforeClusterDelete(ctx context.Context, key types.NamespacedNa
 	if err != nil {
 		return failureFrom(err)
 	}
-	cluster, state, err := s.readUninstallState(ctx, c, key)
+	cluster, state, delivery, err := s.readUninstallState(ctx, c, key)
 	if err != nil {
 		return failureFrom(err)
 	}
@@ -40,50 +43,62 @@ func (s *Server) beforeClusterDelete(ctx context.Context, key types.NamespacedNa
 		return res
 	}
 
-	// UninstallDone: nothing of the addon is left.
-	if cfg, err := konnector.ReadConfig(&cluster.Spec.Topology, s.settings.DefaultCredentialsSecret); cfg == nil && err == nil {
-		return success(fmt.Sprintf("the Konnector Agent addon is not enabled for Cluster %s and none of its objects exist: nothing to uninstall", key))
+	// UninstallDone: the HelmChartProxy and its HelmReleaseProxies are gone.
+	// The credentials delivery stays until the Cluster is (it is owned by
+	// it), so it tells whether the agent was ever deployed here: only then
+	// is there something removed to tell of.
+	if delivery == nil {
+		return success(fmt.Sprintf("none of the Konnector Agent's objects exist for Cluster %s: nothing to uninstall", key))
 	}
 	message := fmt.Sprintf("Konnector Agent removed from Cluster %s: its HelmChartProxy and HelmReleaseProxies are gone", key)
-	s.recordEvent(ctx, c, cluster, corev1.EventTypeNormal, reasonRemoved, message)
+	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeNormal, Reason: reasonRemoved, Message: message, Key: string(delivery.UID)})
 	return success(message)
 }
 
 // readUninstallState reads, in one round of parallel requests, the Cluster
-// (nil when absent), this addon's HelmChartProxy for it and the
-// HelmReleaseProxies CAAPH made from that proxy for that cluster.
-func (s *Server) readUninstallState(ctx context.Context, c client.Client, key types.NamespacedName) (*clusterv1.Cluster, konnector.UninstallState, error) {
-	name := konnector.ObjectName(key.Name)
+// (nil when absent), this addon's HelmChartProxy for it, the
+// HelmReleaseProxies CAAPH made from that proxy for that cluster, and this
+// addon's ClusterResourceSet (nil when absent).
+func (s *Server) readUninstallState(ctx context.Context, c client.Client, key types.NamespacedName) (*clusterv1.Cluster, konnector.UninstallState, *addonsv1.ClusterResourceSet, error) {
+	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
 	cluster := &clusterv1.Cluster{}
 	hcp := &caaphv1.HelmChartProxy{}
+	crs := &addonsv1.ClusterResourceSet{}
 	releases := &caaphv1.HelmReleaseProxyList{}
-	var clusterFound, hcpFound bool
+	var clusterFound, hcpFound, crsFound bool
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
 		clusterFound, err = get(gctx, c, key, cluster)
 		return err
 	})
 	g.Go(func() (err error) {
-		hcpFound, err = get(gctx, c, types.NamespacedName{Namespace: key.Namespace, Name: name}, hcp)
+		hcpFound, err = get(gctx, c, name, hcp)
+		return err
+	})
+	g.Go(func() (err error) {
+		crsFound, err = get(gctx, c, name, crs)
 		return err
 	})
 	g.Go(func() error { return listReleaseProxies(gctx, c, key, releases) })
 	if err := g.Wait(); err != nil {
-		return nil, konnector.UninstallState{}, err
+		return nil, konnector.UninstallState{}, nil, err
 	}
 	if !clusterFound {
 		cluster = nil
 	}
+	if !crsFound || !konnector.IsOurs(crs.Labels, key.Name) {
+		crs = nil
+	}
 	// A proxy of that name without our labels belongs to someone else, and so
 	// do the release proxies made from it: never touch them.
 	if hcpFound && !konnector.IsOurs(hcp.Labels, key.Name) {
-		return cluster, konnector.UninstallState{}, nil
+		return cluster, konnector.UninstallState{}, crs, nil
 	}
 	state := konnector.UninstallState{HelmReleaseProxies: releases.Items}
 	if hcpFound {
 		state.HelmChartProxy = hcp
 	}
-	return cluster, state, nil
+	return cluster, state, crs, nil
 }
 
 func (s *Server) deleteReleaseProxies(ctx context.Context, c client.Client, releases []caaphv1.HelmReleaseProxy) error {
@@ -97,19 +112,22 @@ func (s *Server) deleteReleaseProxies(ctx context.Context, c client.Client, rele
 	return nil
 }
 
-// releaseFinalizers removes CAAPH's finalizers from this addon's proxies for
-// this cluster, keeping every other finalizer, and deletes the release
-// proxies that are not being deleted yet, so that all of them go away.
+// releaseFinalizers makes this addon's proxies for this cluster go, on a
+// Cluster being deleted whose uninstall timed out: each HelmReleaseProxy not
+// being deleted yet is deleted first and only then loses CAAPH's finalizer
+// (CAAPH adds its finalizer back to a HelmReleaseProxy that is not being
+// deleted), then the HelmChartProxy loses its own. Every other controller's
+// finalizer is kept.
 func (s *Server) releaseFinalizers(ctx context.Context, c client.Client, state konnector.UninstallState) error {
 	for i := range state.HelmReleaseProxies {
 		hrp := &state.HelmReleaseProxies[i]
-		if err := removeFinalizer(ctx, c, hrp, caaphv1.HelmReleaseProxyFinalizer); err != nil {
-			return err
-		}
 		if hrp.DeletionTimestamp == nil {
 			if err := deleteObject(ctx, c, hrp); err != nil {
 				return err
 			}
+		}
+		if err := removeFinalizer(ctx, c, hrp, caaphv1.HelmReleaseProxyFinalizer); err != nil {
+			return err
 		}
 	}
 	if hcp := state.HelmChartProxy; hcp != nil {
@@ -122,12 +140,10 @@ func (s *Server) releaseFinalizers(ctx context.Context, c client.Client, state k
 // resourceVersion as precondition so that a concurrent change by another
 // controller is never overwritten (the conflict fails the call; CAPI retries).
 func removeFinalizer(ctx context.Context, c client.Client, obj client.Object, finalizer string) error {
-	kept := konnector.WithoutFinalizer(obj.GetFinalizers(), finalizer)
-	if len(kept) == len(obj.GetFinalizers()) {
+	base := obj.DeepCopyObject().(client.Object)
+	if !controllerutil.RemoveFinalizer(obj, finalizer) {
 		return nil
 	}
-	base := obj.DeepCopyObject().(client.Object)
-	obj.SetFinalizers(kept)
 	if err := c.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil && !isNotFound(err) {
 		return fmt.Errorf("removing finalizer %s from %s %s: %w", finalizer, kindName(obj), objectKey(obj), err)
 	}

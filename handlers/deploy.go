@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
@@ -24,7 +25,9 @@ import (
 // Event reasons recorded on the Cluster.
 const (
 	reasonApplied          = "KonnectorAgentApplied"
+	reasonNotDeployed      = "KonnectorAgentNotDeployed"
 	reasonUninstallStarted = "KonnectorAgentUninstallStarted"
+	reasonUninstallStuck   = "KonnectorAgentUninstallStuck"
 	reasonRemoved          = "KonnectorAgentRemoved"
 	reasonUninstallTimeout = "KonnectorAgentUninstallTimedOut"
 )
@@ -36,9 +39,8 @@ type deployInputs struct {
 	// configuration is invalid.
 	config    *konnector.Config
 	configErr error
-	// current holds the addon's objects as they are now, nil where absent,
-	// in the order of desiredList.
-	current []client.Object
+	// current is what exists of the addon's objects.
+	current konnector.Current
 	// defaultSecret is the Secret named by KONNECTOR_DEFAULT_CREDENTIALS_SECRET
 	// in the Cluster's namespace, nil when absent. It is read with the rest,
 	// before the Cluster says which Secret it uses, because most Clusters use
@@ -46,44 +48,59 @@ type deployInputs struct {
 	defaultSecret *corev1.Secret
 }
 
-// readDeployInputs reads the Cluster, the addon's current objects and the
-// default credentials Secret in one round of parallel requests: their names
-// follow from the request and the settings.
+// readDeployInputs reads the Cluster, the addon's current objects, the
+// HelmReleaseProxies of a previous uninstall and the default credentials
+// Secret in one round of parallel requests: their names follow from the
+// request and the settings.
 func (s *Server) readDeployInputs(ctx context.Context, c client.Client, key types.NamespacedName) (*deployInputs, error) {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
-	in := &deployInputs{
-		cluster:       &clusterv1.Cluster{},
-		current:       []client.Object{&caaphv1.HelmChartProxy{}, &addonsv1.ClusterResourceSet{}, &corev1.Secret{}},
-		defaultSecret: &corev1.Secret{},
-	}
-	var clusterFound bool
+	in := &deployInputs{cluster: &clusterv1.Cluster{}}
+	var (
+		clusterFound bool
+		hcp          = &caaphv1.HelmChartProxy{}
+		crs          = &addonsv1.ClusterResourceSet{}
+		secret       = &corev1.Secret{}
+		defaults     = &corev1.Secret{}
+		releases     = &caaphv1.HelmReleaseProxyList{}
+		found        = map[client.Object]bool{}
+		mu           sync.Mutex
+	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		clusterFound, err = get(gctx, c, key, in.cluster)
-		return err
-	})
-	g.Go(func() error {
-		found, err := get(gctx, c, types.NamespacedName{Namespace: key.Namespace, Name: s.settings.DefaultCredentialsSecret}, in.defaultSecret)
-		if !found {
-			in.defaultSecret = nil
-		}
-		return err
-	})
-	for i, obj := range in.current {
+	read := func(key types.NamespacedName, obj client.Object) {
 		g.Go(func() error {
-			found, err := get(gctx, c, name, obj)
-			if !found {
-				in.current[i] = nil
-			}
+			ok, err := get(gctx, c, key, obj)
+			mu.Lock()
+			found[obj] = ok
+			mu.Unlock()
 			return err
 		})
 	}
+	read(key, in.cluster)
+	read(types.NamespacedName{Namespace: key.Namespace, Name: s.settings.DefaultCredentialsSecret}, defaults)
+	read(name, hcp)
+	read(name, crs)
+	read(name, secret)
+	g.Go(func() error { return listReleaseProxies(gctx, c, key, releases) })
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
+	clusterFound = found[in.cluster]
 	if !clusterFound {
 		return nil, clusterNotFound(key)
 	}
+	if found[defaults] {
+		in.defaultSecret = defaults
+	}
+	if found[hcp] {
+		in.current.HelmChartProxy = hcp
+	}
+	if found[crs] {
+		in.current.ClusterResourceSet = crs
+	}
+	if found[secret] {
+		in.current.ResourceSetSecret = secret
+	}
+	in.current.HelmReleaseProxies = releases.Items
 	in.config, in.configErr = konnector.ReadConfig(&in.cluster.Spec.Topology, s.settings.DefaultCredentialsSecret)
 	return in, nil
 }
@@ -100,90 +117,132 @@ func (s *Server) deploy(ctx context.Context, key types.NamespacedName, requireIn
 	if err != nil {
 		return failureFrom(err)
 	}
-	return s.converge(ctx, c, in, requireInitialized)
+	return s.converge(ctx, c, in, convergeOptions{requireInitialized: requireInitialized})
+}
+
+// convergeOptions are the differences between the callers of converge.
+type convergeOptions struct {
+	// requireInitialized: AfterControlPlaneInitialized and Sync deploy only
+	// once the server reports the control plane initialized.
+	requireInitialized bool
+	// recheckBeforeCreate: Sync decides on a LIST snapshot, so before a
+	// write that creates an object it reads the Cluster again, and leaves a
+	// Cluster whose deletion began meanwhile to BeforeClusterDelete; else it
+	// could give back a HelmChartProxy that BeforeClusterDelete removed.
+	recheckBeforeCreate bool
 }
 
 // converge decides and applies from what was read: it is the part of the
 // deploy path that does not depend on how the inputs were read.
-func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs, requireInitialized bool) result {
+func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs, opts convergeOptions) result {
 	cluster := in.cluster
 	key := client.ObjectKeyFromObject(cluster)
 	switch {
 	case cluster.DeletionTimestamp != nil:
-		return success(fmt.Sprintf("Cluster %s is being deleted: the Konnector Agent is not deployed", key))
+		return clusterDeleting(key)
 	case in.configErr != nil:
-		return failureFrom(in.configErr)
+		return s.notDeployed(ctx, c, cluster, in.configErr)
 	case in.config == nil:
 		return success(fmt.Sprintf("the Konnector Agent addon is not enabled for Cluster %s (no clusterConfig.addons.konnectorAgent): nothing to do", key))
-	case requireInitialized && !controlPlaneInitialized(cluster):
+	case opts.requireInitialized && !controlPlaneInitialized(cluster):
 		return failure(fmt.Sprintf("the control plane of Cluster %s is not initialized on the management cluster yet: the Konnector Agent is deployed once it is (CAPI calls the hook again)", key))
 	}
 	creds, err := s.readCredentials(ctx, c, in)
 	if err != nil {
-		return failureFrom(err)
+		return s.notDeployed(ctx, c, cluster, err)
 	}
 	want := konnector.DesiredObjects(cluster, in.config, creds, s.settings)
-	desired := desiredList(want)
-
-	var stale []client.Object
-	for i, want := range desired {
-		have := in.current[i]
-		if have == nil {
-			stale = append(stale, want)
-			continue
-		}
-		if !konnector.IsOurs(have.GetLabels(), cluster.Name) {
-			return failure(fmt.Sprintf("%s %s already exists and is not managed by konnector-hooks (labels %s=%s, cluster-name=%s missing): delete or rename it so that the Konnector Agent can be deployed",
-				kindName(want), objectKey(want), "app.kubernetes.io/managed-by", konnector.FieldManager, cluster.Name))
-		}
-		upToDate, err := kube.UpToDate(have, want)
-		if err != nil {
-			return failureFrom(fmt.Errorf("comparing %s %s: %w", kindName(want), objectKey(want), err))
-		}
-		if !upToDate {
-			stale = append(stale, want)
-		}
+	plan, err := konnector.PlanDeploy(cluster.Name, in.current, want)
+	if err != nil {
+		return s.notDeployed(ctx, c, cluster, err)
 	}
 
 	installs := fmt.Sprintf("HelmChartProxy %s installs chart %s %s, registering the cluster in Prism Central %s as %q",
-		objectKey(desired[0]), s.settings.ChartName, s.settings.ChartVersion, in.config.PrismCentral.Host, want.RegisteredName)
+		objectKey(want.HelmChartProxy), s.settings.ChartName, s.settings.ChartVersion, in.config.PrismCentral.Host, want.RegisteredName)
 	warnings := ""
 	for _, w := range want.Warnings {
 		warnings += "; warning: " + w
 	}
-	if len(stale) == 0 {
+	if len(plan.Writes) == 0 {
 		return success("Konnector Agent is up to date: " + installs + warnings)
 	}
+	if opts.recheckBeforeCreate && plan.Creates {
+		now := &clusterv1.Cluster{}
+		found, err := get(ctx, c, key, now)
+		switch {
+		case err != nil:
+			return failureFrom(err)
+		case !found || now.DeletionTimestamp != nil:
+			return clusterDeleting(key)
+		}
+	}
 	var applied []string
-	for _, obj := range stale {
-		applied = append(applied, kindName(obj)+" "+objectKey(obj))
+	for _, obj := range plan.Writes {
+		applied = append(applied, konnector.KindOf(obj)+" "+objectKey(obj))
 	}
 	slices.Sort(applied)
 	message := fmt.Sprintf("Konnector Agent applied: %s (wrote %s)%s", installs, strings.Join(applied, ", "), warnings)
-	// One Event per change; a Warning one when the agent is installed
-	// otherwise than configured, so that it stands out in kubectl describe.
+
+	g, gctx := errgroup.WithContext(ctx)
+	for _, obj := range plan.Writes {
+		g.Go(func() error { return kube.Apply(gctx, c, obj, konnector.FieldManager) })
+	}
+	if err := g.Wait(); err != nil {
+		return failureFrom(err)
+	}
+	// The Event follows the writes, so that it only ever tells of a change
+	// that was made. Calls that race on the same change read the same
+	// objects and so name the same Event: it is recorded once. A Warning
+	// one when the agent is installed otherwise than configured, so that it
+	// stands out in kubectl describe.
 	eventType := corev1.EventTypeNormal
 	if len(want.Warnings) > 0 {
 		eventType = corev1.EventTypeWarning
 	}
-
-	// The Event goes in the same round as the applies, so that a new cluster
-	// costs one round of reads and one of writes. A failed apply cancels the
-	// round, the answer is Failure and CAPI calls again; should the Event
-	// have been recorded already, the next call's Event says what was written.
-	g, gctx := errgroup.WithContext(ctx)
-	for _, obj := range stale {
-		g.Go(func() error { return kube.Apply(gctx, c, obj, konnector.FieldManager) })
-	}
-	g.Go(func() error {
-		s.recordEvent(gctx, c, cluster, eventType, reasonApplied, message)
-		return nil
-	})
-	if err := g.Wait(); err != nil {
-		return failureFrom(err)
-	}
+	s.recordEvent(ctx, c, cluster, kube.Event{Type: eventType, Reason: reasonApplied, Message: message, Key: changeKey(in.current, applied)})
 	res := success(message)
 	res.changed = true
+	return res
+}
+
+// changeKey names one change for its Event: the resourceVersions it was
+// decided on and what it wrote. It holds no content, so no credential.
+func changeKey(current konnector.Current, wrote []string) string {
+	versions := []string{"-", "-", "-"}
+	if o := current.HelmChartProxy; o != nil {
+		versions[0] = o.ResourceVersion
+	}
+	if o := current.ClusterResourceSet; o != nil {
+		versions[1] = o.ResourceVersion
+	}
+	if o := current.ResourceSetSecret; o != nil {
+		versions[2] = o.ResourceVersion
+	}
+	return strings.Join(versions, "/") + " " + strings.Join(wrote, ",")
+}
+
+// clusterDeleting is the deploy path's answer for a Cluster being deleted.
+func clusterDeleting(key types.NamespacedName) result {
+	res := success(fmt.Sprintf("Cluster %s is being deleted: the Konnector Agent is not deployed", key))
+	res.deleting = true
+	return res
+}
+
+// notDeployed answers a deploy stopped by err, as konnector.AnswerFor
+// decides: a problem only a person can fix is said in the answer and in a
+// Warning Event, one per problem whose count grows while it lasts.
+func (s *Server) notDeployed(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, err error) result {
+	answer := konnector.AnswerFor(err, s.settings.BlockOnInvalidConfig())
+	if !answer.NotDeployed {
+		return failureFrom(err)
+	}
+	message := fmt.Sprintf("the Konnector Agent is not deployed on Cluster %s: %s", client.ObjectKeyFromObject(cluster), err)
+	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: reasonNotDeployed, Message: message, Key: message, Count: true})
+	res := success(message)
+	if answer.Failure {
+		res = failure(message)
+	}
+	res.notDeployed = true
 	return res
 }
 
@@ -237,8 +296,9 @@ func clusterNotFound(key types.NamespacedName) error {
 	return &konnector.InputError{
 		Field:    "Cluster " + key.String(),
 		Problem:  "not found on the management cluster",
-		Fix:      "the hook is only answered for Clusters that exist; check the request's cluster.metadata.namespace and name",
-		NotFound: true,
+		Fix:       "the hook is only answered for Clusters that exist; check the request's cluster.metadata.namespace and name",
+		NotFound:  true,
+		Transient: true,
 	}
 }
 
@@ -254,9 +314,9 @@ func failureFrom(err error) result {
 
 // recordEvent records an Event on the Cluster. An event is a courtesy: a
 // failure to record it is logged and does not fail the hook.
-func (s *Server) recordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, eventType, reason, message string) {
-	if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, eventType, reason, message, s.now()); err != nil {
-		s.log.Warn("event not recorded", "cluster", client.ObjectKeyFromObject(cluster).String(), "reason", reason, "error", err.Error())
+func (s *Server) recordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, e kube.Event) {
+	if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, s.now()); err != nil {
+		s.log.Warn("event not recorded", "cluster", client.ObjectKeyFromObject(cluster).String(), "reason", e.Reason, "error", err.Error())
 	}
 }
 

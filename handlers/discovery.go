@@ -29,10 +29,10 @@ func (s *Server) discovery() *runtimehooksv1.DiscoveryResponse {
 	resp := &runtimehooksv1.DiscoveryResponse{}
 	resp.SetGroupVersionKind(runtimehooksv1.GroupVersion.WithKind("DiscoveryResponse"))
 	resp.Status = runtimehooksv1.ResponseStatusSuccess
-	failurePolicy := runtimehooksv1.FailurePolicyFail
 	timeout := s.settings.HandlerTimeoutSeconds
 	for _, h := range hooks {
 		gvh := mustGroupVersionHook(h)
+		failurePolicy := h.failurePolicy(s.settings)
 		resp.Handlers = append(resp.Handlers, runtimehooksv1.ExtensionHandler{
 			Name:           h.name,
 			RequestHook:    runtimehooksv1.GroupVersionHook{APIVersion: gvh.GroupVersion().String(), Hook: gvh.Hook},

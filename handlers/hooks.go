@@ -7,6 +7,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	runtimehooksv1 "sigs.k8s.io/cluster-api/api/runtime/hooks/v1alpha1"
 	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // hookHandler answers one hook call for the cluster the request names.
@@ -21,13 +23,29 @@ type hook struct {
 	name   string
 	hook   catalog.Hook
 	handle hookHandler
+	// failurePolicy is the one discovery announces: what CAPI does when it
+	// cannot call the hook at all (unreachable, timeout, non-200). It never
+	// applies to a Failure answer, which CAPI treats as an error whatever
+	// the policy (CallExtension in internal/runtime/client/client.go).
+	failurePolicy func(settings.Settings) runtimehooksv1.FailurePolicy
+}
+
+// ignore: an unreachable konnector-hooks never stops a Cluster; Sync
+// deploys the agent once it is back.
+func ignore(settings.Settings) runtimehooksv1.FailurePolicy { return runtimehooksv1.FailurePolicyIgnore }
+
+// deleteFailurePolicy is KONNECTOR_DELETE_FAILURE_POLICY: Fail by default,
+// because the chart's pre-delete hook can only unregister the cluster from
+// Prism Central while the workload cluster exists.
+func deleteFailurePolicy(s settings.Settings) runtimehooksv1.FailurePolicy {
+	return runtimehooksv1.FailurePolicy(s.DeleteFailurePolicy)
 }
 
 // hooks is the one table of the hooks this extension implements.
 var hooks = []hook{
-	{"AfterControlPlaneInitialized", "after-control-plane-initialized", runtimehooksv1.AfterControlPlaneInitialized, (*Server).afterControlPlaneInitialized},
-	{"BeforeClusterUpgrade", "before-cluster-upgrade", runtimehooksv1.BeforeClusterUpgrade, (*Server).beforeClusterUpgrade},
-	{"BeforeClusterDelete", "before-cluster-delete", runtimehooksv1.BeforeClusterDelete, (*Server).beforeClusterDelete},
+	{"AfterControlPlaneInitialized", "after-control-plane-initialized", runtimehooksv1.AfterControlPlaneInitialized, (*Server).afterControlPlaneInitialized, ignore},
+	{"BeforeClusterUpgrade", "before-cluster-upgrade", runtimehooksv1.BeforeClusterUpgrade, (*Server).beforeClusterUpgrade, ignore},
+	{"BeforeClusterDelete", "before-cluster-delete", runtimehooksv1.BeforeClusterDelete, (*Server).beforeClusterDelete, deleteFailurePolicy},
 }
 
 // function is one row of the table of the functions besides the hooks: its

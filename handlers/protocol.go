@@ -27,6 +27,9 @@ type result struct {
 	// changed is set when the call wrote to the management cluster; Sync
 	// counts it, the hooks' answers do not show it.
 	changed bool
+	// notDeployed is set when a problem only a person can fix stopped the
+	// deploy; deleting when the Cluster is being deleted. Sync reports them.
+	notDeployed, deleting bool
 }
 
 func success(message string) result { return result{message: message} }

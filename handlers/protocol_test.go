@@ -32,11 +32,20 @@ func TestDiscovery_ListsTheThreeHandlers(t *testing.T) {
 		t.Fatalf("discovery answer: %s", a.Raw)
 	}
 	want := `"handlers":[` +
-		`{"name":"after-control-plane-initialized","requestHook":{"apiVersion":"hooks.runtime.cluster.x-k8s.io/v1alpha1","hook":"AfterControlPlaneInitialized"},"timeoutSeconds":30,"failurePolicy":"Fail"},` +
-		`{"name":"before-cluster-upgrade","requestHook":{"apiVersion":"hooks.runtime.cluster.x-k8s.io/v1alpha1","hook":"BeforeClusterUpgrade"},"timeoutSeconds":30,"failurePolicy":"Fail"},` +
+		`{"name":"after-control-plane-initialized","requestHook":{"apiVersion":"hooks.runtime.cluster.x-k8s.io/v1alpha1","hook":"AfterControlPlaneInitialized"},"timeoutSeconds":30,"failurePolicy":"Ignore"},` +
+		`{"name":"before-cluster-upgrade","requestHook":{"apiVersion":"hooks.runtime.cluster.x-k8s.io/v1alpha1","hook":"BeforeClusterUpgrade"},"timeoutSeconds":30,"failurePolicy":"Ignore"},` +
 		`{"name":"before-cluster-delete","requestHook":{"apiVersion":"hooks.runtime.cluster.x-k8s.io/v1alpha1","hook":"BeforeClusterDelete"},"timeoutSeconds":30,"failurePolicy":"Fail"}]`
 	if !strings.Contains(a.Raw, want) {
 		t.Fatalf("discovery handlers:\n got %s\nwant %s", a.Raw, want)
+	}
+}
+
+func TestDiscovery_DeleteFailurePolicyFromSettings(t *testing.T) {
+	h := newServer(t, withSettings(func(s *settings.Settings) { s.DeleteFailurePolicy = settings.FailurePolicyIgnore }))
+	a := call(t, h, pathDiscovery, request(t, "discovery.json", "", ""))
+	want := `{"name":"before-cluster-delete","requestHook":{"apiVersion":"hooks.runtime.cluster.x-k8s.io/v1alpha1","hook":"BeforeClusterDelete"},"timeoutSeconds":30,"failurePolicy":"Ignore"}`
+	if !strings.Contains(a.Raw, want) || strings.Contains(a.Raw, `"failurePolicy":"Fail"`) {
+		t.Fatalf("discovery with KONNECTOR_DELETE_FAILURE_POLICY=Ignore:\n got %s\nwant %s", a.Raw, want)
 	}
 }
 

@@ -18,6 +18,9 @@ const (
 	outcomeApplied      = "applied"
 	outcomeUninstalling = "uninstalling"
 	outcomeUninstalled  = "uninstalled"
+	// outcomeUninstallStuck: the uninstall of a live Cluster's agent is past
+	// KONNECTOR_UNINSTALL_TIMEOUT; nothing is forced and the sync waits.
+	outcomeUninstallStuck = "uninstallStuck"
 	outcomeFailed       = "failed"
 	outcomeNotReached   = "notReached"
 	outcomeLeftToHooks  = "leftToHooks"
@@ -36,7 +39,7 @@ type clusterOutcome struct {
 // ones that changed, failed or were not reached.
 func reported(outcome string) bool {
 	switch outcome {
-	case outcomeApplied, outcomeUninstalling, outcomeUninstalled, outcomeFailed, outcomeNotReached:
+	case outcomeApplied, outcomeUninstalling, outcomeUninstalled, outcomeUninstallStuck, outcomeFailed, outcomeNotReached:
 		return true
 	}
 	return false
@@ -59,7 +62,7 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 	case errors.As(err, &input):
 		return failedSync(input.Error())
 	case err != nil:
-		return failedSync(err.Error() + " (the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: Sync reads the ExtensionConfig and lists in every namespace, which the namespaced install does not grant)")
+		return failedSync(err.Error() + " (the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: cluster-wide, Sync reads the ExtensionConfig and lists in every namespace; the namespaced install sets KONNECTOR_SYNC_NAMESPACES to the namespaces it binds, and each of them needs its RoleBinding)")
 	}
 	if !read.served {
 		return SyncReport{Status: statusFailure, Message: s.notServed(scope.cluster), Clusters: []clusterOutcome{}, notServed: true}
@@ -97,7 +100,7 @@ func (s *Server) syncCluster(ctx context.Context, c client.Client, t *syncTarget
 	var out clusterOutcome
 	switch t.view().Next() {
 	case konnector.SyncLeaveToDelete:
-		return clusterOutcome{key, outcomeLeftToHooks, fmt.Sprintf("Cluster %s is being deleted: BeforeClusterDelete uninstalls the Konnector Agent", key)}
+		return leftToDelete(key)
 	case konnector.SyncLeaveToInitialize:
 		return clusterOutcome{key, outcomeLeftToHooks, fmt.Sprintf("the control plane of Cluster %s is not initialized yet: AfterControlPlaneInitialized deploys the Konnector Agent", key)}
 	case konnector.SyncNotEnabled:
@@ -126,14 +129,20 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, t *syncTarget
 			return clusterOutcome{key.String(), outcomeFailed, failureFrom(err).message}
 		}
 	}
-	res := s.converge(ctx, c, in, true)
+	res := s.converge(ctx, c, in, convergeOptions{requireInitialized: true, recheckBeforeCreate: true})
 	switch {
-	case res.failure:
+	case res.failure, res.notDeployed:
 		return clusterOutcome{key.String(), outcomeFailed, res.message}
+	case res.deleting:
+		return leftToDelete(key.String())
 	case res.changed:
 		return clusterOutcome{key.String(), outcomeApplied, res.message}
 	}
 	return clusterOutcome{key.String(), outcomeUpToDate, res.message}
+}
+
+func leftToDelete(key string) clusterOutcome {
+	return clusterOutcome{key, outcomeLeftToHooks, fmt.Sprintf("Cluster %s is being deleted: BeforeClusterDelete uninstalls the Konnector Agent", key)}
 }
 
 func notReached(key string) clusterOutcome {
@@ -159,6 +168,8 @@ type SyncCounts struct {
 	Applied      int `json:"applied"`
 	Uninstalling int `json:"uninstalling"`
 	Uninstalled  int `json:"uninstalled"`
+	// UninstallStuck counts live Clusters whose uninstall is past its timeout.
+	UninstallStuck int `json:"uninstallStuck"`
 	Failed       int `json:"failed"`
 	NotReached   int `json:"notReached"`
 	LeftToHooks  int `json:"leftToHooks"`
@@ -183,11 +194,19 @@ func (s *Server) report(outcomes []clusterOutcome) SyncReport {
 	counters := map[string]*int{
 		outcomeUpToDate: &r.Counts.UpToDate, outcomeApplied: &r.Counts.Applied,
 		outcomeUninstalling: &r.Counts.Uninstalling, outcomeUninstalled: &r.Counts.Uninstalled,
+		outcomeUninstallStuck: &r.Counts.UninstallStuck,
 		outcomeFailed: &r.Counts.Failed, outcomeNotReached: &r.Counts.NotReached,
 		outcomeLeftToHooks: &r.Counts.LeftToHooks, outcomeNotEnabled: &r.Counts.NotEnabled,
 	}
 	for _, o := range outcomes {
-		*counters[o.Outcome]++
+		counter, known := counters[o.Outcome]
+		if !known {
+			// An outcome this report does not count is a bug of ours; it
+			// is reported as a failure of that Cluster, never a panic.
+			o = clusterOutcome{o.Cluster, outcomeFailed, fmt.Sprintf("internal error: sync outcome %q is not known to the report (%s)", o.Outcome, o.Message)}
+			counter = counters[outcomeFailed]
+		}
+		*counter++
 		if reported(o.Outcome) {
 			r.Clusters = append(r.Clusters, o)
 		}
@@ -198,7 +217,7 @@ func (s *Server) report(outcomes []clusterOutcome) SyncReport {
 		n    int
 		what string
 	}{
-		{n.UpToDate, "up to date"}, {n.Applied, "applied"}, {n.Uninstalling, "uninstalling"}, {n.Uninstalled, "uninstalled"},
+		{n.UpToDate, "up to date"}, {n.Applied, "applied"}, {n.Uninstalling, "uninstalling"}, {n.Uninstalled, "uninstalled"}, {n.UninstallStuck, "with an uninstall stuck"},
 		{n.Failed, "failed"}, {n.NotReached, "not reached"}, {n.LeftToHooks, "left to the lifecycle hooks"}, {n.NotEnabled, "without the addon"},
 	} {
 		if p.n > 0 {
@@ -208,6 +227,10 @@ func (s *Server) report(outcomes []clusterOutcome) SyncReport {
 	r.Message = fmt.Sprintf("synced %d Clusters in the namespaces ExtensionConfig %s selects", n.Checked, s.settings.ExtensionConfig)
 	if len(parts) > 0 {
 		r.Message += ": " + strings.Join(parts, ", ")
+	}
+	if n.UninstallStuck > 0 {
+		r.Status = statusFailure
+		r.Message += "; an uninstall is stuck: the clusters list gives CAAPH's reason and what to do"
 	}
 	if n.Failed > 0 {
 		r.Status = statusFailure

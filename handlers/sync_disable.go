@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
+	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
 // syncDisabled uninstalls the agent from a running Cluster whose addon was
@@ -39,11 +40,16 @@ func (s *Server) syncDisabled(ctx context.Context, c client.Client, t *syncTarge
 	switch {
 	case res.failure:
 		return clusterOutcome{key.String(), outcomeFailed, res.message}
-	case step != konnector.UninstallDone && step != konnector.UninstallForce:
+	case step == konnector.UninstallStuck:
+		// The credentials delivery stays: the chart's pre-delete and
+		// post-delete hooks still need the Secret in the workload cluster.
+		return clusterOutcome{key.String(), outcomeUninstallStuck, res.message}
+	case step != konnector.UninstallDone:
 		return clusterOutcome{key.String(), outcomeUninstalling, res.message}
 	}
 
 	var deleted []string
+	var delivery string
 	for _, obj := range []client.Object{objectOrNil(t.set), objectOrNil(t.secret)} {
 		if !notDeleting(obj) {
 			continue
@@ -52,16 +58,14 @@ func (s *Server) syncDisabled(ctx context.Context, c client.Client, t *syncTarge
 			return clusterOutcome{key.String(), outcomeFailed, failureFrom(err).message}
 		}
 		deleted = append(deleted, kindName(obj)+" "+objectKey(obj))
+		delivery += string(obj.GetUID())
 	}
 	message := fmt.Sprintf("Konnector Agent uninstalled from Cluster %s, whose clusterConfig no longer enables the addon: its HelmChartProxy and HelmReleaseProxies are gone", key)
 	if len(deleted) > 0 {
 		message += "; deleted " + strings.Join(deleted, ", ")
 	}
-	if step == konnector.UninstallForce {
-		message = res.message + ". " + message
-	}
 	message += ". " + s.workloadSecretLeft(key.Namespace, key.Name)
-	s.recordEvent(ctx, c, cluster, corev1.EventTypeWarning, reasonRemoved, message)
+	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: reasonRemoved, Message: message, Key: delivery})
 	return clusterOutcome{key.String(), outcomeUninstalled, message}
 }
 

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
@@ -71,12 +72,15 @@ type syncRead struct {
 }
 
 // readSync reads every served Cluster and the addon's objects with a fixed
-// number of requests, whatever the number of Clusters (see the package doc of
-// kube): the ExtensionConfig and its Namespaces, then, in parallel, label-
-// selected LISTs of the Clusters and of our objects, and one field-selected
-// LIST of the default-named credentials Secrets.
+// number of requests per namespace read, whatever the number of Clusters
+// (see the package doc of kube). Cluster-wide, the ExtensionConfig and its
+// Namespaces say what is served, read in parallel with label-selected LISTs
+// of the Clusters and of our objects in every namespace. With
+// KONNECTOR_SYNC_NAMESPACES (the namespaced install) the listed namespaces
+// are served and the same LISTs are made in each of them. Then the
+// default-named credentials Secret is read in each served namespace that
+// has a Cluster with the addon on, and in no other.
 func (s *Server) readSync(ctx context.Context, c client.Client, scope syncScope) (*syncRead, error) {
-	namespace := scope.cluster.Namespace
 	ours := client.MatchingLabels{"app.kubernetes.io/name": konnector.AppName, "app.kubernetes.io/managed-by": konnector.FieldManager}
 	clusterOpts := []client.ListOption{}
 	if scope.one() {
@@ -84,57 +88,85 @@ func (s *Server) readSync(ctx context.Context, c client.Client, scope syncScope)
 		clusterOpts = append(clusterOpts, client.MatchingFields{"metadata.name": scope.cluster.Name})
 	}
 	var (
+		mu       sync.Mutex
 		served   map[string]bool
-		clusters clusterv1.ClusterList
-		proxies  caaphv1.HelmChartProxyList
-		sets     addonsv1.ClusterResourceSetList
-		secrets  corev1.SecretList
-		defaults corev1.SecretList
+		clusters []clusterv1.Cluster
+		proxies  []caaphv1.HelmChartProxy
+		sets     []addonsv1.ClusterResourceSet
+		secrets  []corev1.Secret
 	)
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		sel, found, err := kube.NamespaceSelector(gctx, c, s.settings.ExtensionConfig)
-		switch {
-		case err != nil:
-			return err
-		case !found:
-			return &konnector.InputError{
-				Field:   "ExtensionConfig " + s.settings.ExtensionConfig,
-				Problem: "not found: Sync serves the namespaces its namespaceSelector selects, as CAPI calls the hooks for them",
-				Fix:     "apply deploy/extensionconfig.yaml, or set KONNECTOR_EXTENSION_CONFIG to the name of the ExtensionConfig that registers konnector-hooks",
+	listIn := func(namespace string) {
+		var (
+			cl clusterv1.ClusterList
+			pl caaphv1.HelmChartProxyList
+			sl addonsv1.ClusterResourceSetList
+			xl corev1.SecretList
+		)
+		lists := []struct {
+			list client.ObjectList
+			opts []client.ListOption
+		}{{&cl, clusterOpts}, {&pl, []client.ListOption{ours}}, {&sl, []client.ListOption{ours}}, {&xl, []client.ListOption{ours}}}
+		var lg errgroup.Group
+		for _, l := range lists {
+			lg.Go(func() error { return kube.List(gctx, c, l.list, namespace, l.opts...) })
+		}
+		g.Go(func() error {
+			if err := lg.Wait(); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			clusters, proxies = append(clusters, cl.Items...), append(proxies, pl.Items...)
+			sets, secrets = append(sets, sl.Items...), append(secrets, xl.Items...)
+			return nil
+		})
+	}
+	if len(s.settings.SyncNamespaces) > 0 {
+		served = map[string]bool{}
+		for _, ns := range s.settings.SyncNamespaces {
+			if !scope.one() || ns == scope.cluster.Namespace {
+				served[ns] = true
+				listIn(ns)
 			}
 		}
-		served, err = kube.SelectedNamespaces(gctx, c, sel, namespace)
-		return err
-	})
-	g.Go(func() error { return kube.List(gctx, c, &clusters, namespace, clusterOpts...) })
-	g.Go(func() error { return kube.List(gctx, c, &proxies, namespace, ours) })
-	g.Go(func() error { return kube.List(gctx, c, &sets, namespace, ours) })
-	g.Go(func() error { return kube.List(gctx, c, &secrets, namespace, ours) })
-	g.Go(func() error {
-		return kube.List(gctx, c, &defaults, namespace, client.MatchingFields{"metadata.name": s.settings.DefaultCredentialsSecret})
-	})
+	} else {
+		g.Go(func() error {
+			sel, found, err := kube.NamespaceSelector(gctx, c, s.settings.ExtensionConfig)
+			switch {
+			case err != nil:
+				return err
+			case !found:
+				return &konnector.InputError{
+					Field:   "ExtensionConfig " + s.settings.ExtensionConfig,
+					Problem: "not found: Sync serves the namespaces its namespaceSelector selects, as CAPI calls the hooks for them",
+					Fix:     "apply deploy/extensionconfig.yaml, or set KONNECTOR_EXTENSION_CONFIG to the name of the ExtensionConfig that registers konnector-hooks",
+				}
+			}
+			selected, err := kube.SelectedNamespaces(gctx, c, sel, scope.cluster.Namespace)
+			mu.Lock()
+			served = selected
+			mu.Unlock()
+			return err
+		})
+		listIn(scope.cluster.Namespace)
+	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 
-	proxyOf, setOf, secretOf := indexOurs(proxies.Items), indexOurs(sets.Items), indexOurs(secrets.Items)
-	defaultIn := map[string]*corev1.Secret{}
-	for i := range defaults.Items {
-		defaultIn[defaults.Items[i].Namespace] = &defaults.Items[i]
-	}
-	read := &syncRead{served: !scope.one() || served[namespace]}
-	for i := range clusters.Items {
-		cluster := &clusters.Items[i]
+	proxyOf, setOf, secretOf := indexOurs(proxies), indexOurs(sets), indexOurs(secrets)
+	read := &syncRead{served: !scope.one() || served[scope.cluster.Namespace]}
+	for i := range clusters {
+		cluster := &clusters[i]
 		if !served[cluster.Namespace] || !cluster.Spec.Topology.IsDefined() {
 			continue
 		}
 		key := client.ObjectKeyFromObject(cluster)
 		t := &syncTarget{proxy: proxyOf[key], set: setOf[key], secret: secretOf[key]}
 		t.in = &deployInputs{
-			cluster:       cluster,
-			current:       []client.Object{objectOrNil(t.proxy), objectOrNil(t.set), objectOrNil(t.secret)},
-			defaultSecret: defaultIn[cluster.Namespace],
+			cluster: cluster,
+			current: konnector.Current{HelmChartProxy: t.proxy, ClusterResourceSet: t.set, ResourceSetSecret: t.secret},
 		}
 		t.in.config, t.in.configErr = konnector.ReadConfig(&cluster.Spec.Topology, s.settings.DefaultCredentialsSecret)
 		read.targets = append(read.targets, t)
@@ -145,7 +177,39 @@ func (s *Server) readSync(ctx context.Context, c client.Client, scope syncScope)
 	slices.SortFunc(read.targets, func(a, b *syncTarget) int {
 		return cmp.Or(cmp.Compare(a.key().Namespace, b.key().Namespace), cmp.Compare(a.key().Name, b.key().Name))
 	})
+	if err := s.readDefaultSecrets(ctx, c, read.targets); err != nil {
+		return nil, err
+	}
 	return read, nil
+}
+
+// readDefaultSecrets reads the default-named credentials Secret once in each
+// namespace where a Cluster with the addon on is synced, and gives it to
+// those Clusters' inputs: Secrets of namespaces that are not served, or
+// that have no Cluster with the addon, are never read.
+func (s *Server) readDefaultSecrets(ctx context.Context, c client.Client, targets []*syncTarget) error {
+	byNamespace := map[string][]*syncTarget{}
+	for _, t := range targets {
+		if t.in.config != nil {
+			byNamespace[t.key().Namespace] = append(byNamespace[t.key().Namespace], t)
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(s.settings.SyncConcurrency)
+	for namespace, users := range byNamespace {
+		g.Go(func() error {
+			secret := &corev1.Secret{}
+			found, err := get(gctx, c, types.NamespacedName{Namespace: namespace, Name: s.settings.DefaultCredentialsSecret}, secret)
+			if err != nil || !found {
+				return err
+			}
+			for _, t := range users {
+				t.in.defaultSecret = secret
+			}
+			return nil
+		})
+	}
+	return g.Wait()
 }
 
 // indexOurs indexes this addon's objects by the Cluster they were written
@@ -166,8 +230,8 @@ func indexOurs[T any, P interface {
 	return out
 }
 
-// objectOrNil keeps deployInputs.current's rule that an absent object is a
-// nil interface, not a typed nil pointer.
+// objectOrNil keeps an absent object a nil interface, not a typed nil
+// pointer.
 func objectOrNil[P interface {
 	comparable
 	client.Object

@@ -59,6 +59,10 @@ type InputError struct {
 	Problem, Fix string
 	// NotFound is set when the problem is an object that does not exist.
 	NotFound bool
+	// Transient is set when the problem passes without anyone acting (the
+	// Cluster not created on the server yet): the hooks answer Failure, so
+	// that CAPI calls again, whatever KONNECTOR_ON_INVALID_CONFIG says.
+	Transient bool
 }
 
 func (e *InputError) Error() string {
@@ -115,7 +119,7 @@ type konnectorAgent struct {
 // is invalid.
 func ReadConfig(topology *clusterv1.Topology, defaultCredentialsSecret string) (*Config, error) {
 	raw := variableRaw(topology.Variables, VariableName)
-	if raw == nil {
+	if !addonEnabled(raw) {
 		return nil, nil
 	}
 	var value clusterConfigValue
@@ -177,6 +181,24 @@ func ReadConfig(topology *clusterv1.Topology, defaultCredentialsSecret string) (
 		Categories:        categories,
 		KubeconfigUpload:  agent.EnableKubeconfigUpload == nil || *agent.EnableKubeconfigUpload,
 	}, nil
+}
+
+// addonEnabled decides whether the addon is on from
+// clusterConfig.addons.konnectorAgent alone: any value there but null turns
+// it on, and nothing else of clusterConfig is decoded to decide it, so a
+// malformed field the addon would read (say, the control plane's categories)
+// never fails a Cluster without the addon.
+func addonEnabled(clusterConfig []byte) bool {
+	raw := clusterConfig
+	for _, key := range []string{"addons", "konnectorAgent"} {
+		var object map[string]json.RawMessage
+		if raw == nil || json.Unmarshal(raw, &object) != nil {
+			return false
+		}
+		raw = object[key]
+	}
+	trimmed := bytes.TrimSpace(raw)
+	return len(trimmed) > 0 && string(trimmed) != "null"
 }
 
 // variableRaw returns the JSON value of the named variable, or nil when it

@@ -6,8 +6,10 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 )
 
 // UninstallStep is what BeforeClusterDelete does next for a deleting cluster.
@@ -23,8 +25,15 @@ const (
 	UninstallDeleteOrphans
 	// UninstallWait: CAAPH is uninstalling; ask CAPI to call again.
 	UninstallWait
-	// UninstallForce: the uninstall timed out; release the CAAPH finalizers.
+	// UninstallForce: the uninstall of a deleting Cluster's agent timed
+	// out; release the CAAPH finalizers so that the deletion goes on.
 	UninstallForce
+	// UninstallStuck: the uninstall of a live Cluster's agent timed out.
+	// Nothing is forced: a failed `helm uninstall` leaves the release and the
+	// running agent, still registered in Prism Central, in the workload
+	// cluster, and releasing CAAPH's finalizers would leave nothing on the
+	// management cluster that knows about them. Report it and keep waiting.
+	UninstallStuck
 )
 
 // UninstallState is what the hooks see of the addon on a deleting cluster.
@@ -42,8 +51,10 @@ func (u UninstallState) Empty() bool {
 
 // NextStep decides the next uninstall step at time now. The uninstall clock
 // starts at the earliest deletionTimestamp among the objects, normally the
-// HelmChartProxy's.
-func (u UninstallState) NextStep(now time.Time, timeout time.Duration) UninstallStep {
+// HelmChartProxy's. Past the timeout, CAAPH's finalizers are released only
+// when the Cluster itself is being deleted (clusterDeleting): its workload
+// cluster is going away with whatever the uninstall left there.
+func (u UninstallState) NextStep(now time.Time, timeout time.Duration, clusterDeleting bool) UninstallStep {
 	if u.Empty() {
 		return UninstallDone
 	}
@@ -54,7 +65,8 @@ func (u UninstallState) NextStep(now time.Time, timeout time.Duration) Uninstall
 	if started == nil {
 		return UninstallDeleteOrphans
 	}
-	if now.Sub(started.Time) >= timeout {
+	timedOut := now.Sub(started.Time) >= timeout
+	if timedOut && clusterDeleting {
 		return UninstallForce
 	}
 	if u.HelmChartProxy == nil {
@@ -64,7 +76,46 @@ func (u UninstallState) NextStep(now time.Time, timeout time.Duration) Uninstall
 			}
 		}
 	}
+	if timedOut {
+		return UninstallStuck
+	}
 	return UninstallWait
+}
+
+// StuckReason is CAAPH's own word on why the uninstall does not finish: the
+// message of a HelmReleaseProxy's HelmReleaseReady condition (CAAPH writes
+// Helm's uninstall error there, reason HelmReleaseDeletionFailed), else of
+// its Ready condition, else of the HelmChartProxy's Ready condition; empty
+// when CAAPH has said nothing.
+func (u UninstallState) StuckReason() string {
+	releases := slices.Clone(u.HelmReleaseProxies)
+	slices.SortFunc(releases, func(a, b caaphv1.HelmReleaseProxy) int { return strings.Compare(a.Name, b.Name) })
+	for _, conditionType := range []string{caaphv1.HelmReleaseReadyCondition, clusterv1.ReadyCondition} {
+		for i := range releases {
+			if c := meta.FindStatusCondition(releases[i].Status.Conditions, conditionType); c != nil && c.Status != metav1.ConditionTrue && c.Message != "" {
+				return fmt.Sprintf("HelmReleaseProxy %s/%s %s: %s", releases[i].Namespace, releases[i].Name, c.Reason, c.Message)
+			}
+		}
+	}
+	if p := u.HelmChartProxy; p != nil {
+		if c := meta.FindStatusCondition(p.Status.Conditions, clusterv1.ReadyCondition); c != nil && c.Status != metav1.ConditionTrue && c.Message != "" {
+			return fmt.Sprintf("HelmChartProxy %s/%s %s: %s", p.Namespace, p.Name, c.Reason, c.Message)
+		}
+	}
+	return ""
+}
+
+// StuckMessage is Sync's report of an uninstall past its timeout on a live
+// Cluster: what is still there, CAAPH's reason, and what a person can do.
+func StuckMessage(release, cluster string, timeout time.Duration, remaining, reason string) string {
+	if reason == "" {
+		reason = "CAAPH has reported no reason yet"
+	}
+	return fmt.Sprintf("Helm uninstall of %s from Cluster %s has not finished within %s (%s still present; %s). "+
+		"Nothing is forced on a running cluster: the release, the agent and its credentials stay until the uninstall succeeds, and each sync waits for it. "+
+		"Make Prism Central reachable from the workload cluster so that the chart's pre-delete hook can unregister the cluster, "+
+		"or uninstall the release by hand in the workload cluster and then remove the finalizers of the HelmReleaseProxies and the HelmChartProxy",
+		release, cluster, timeout, remaining, reason)
 }
 
 func (u UninstallState) deletionStarted() *metav1.Time {
@@ -96,12 +147,6 @@ func (u UninstallState) Remaining() string {
 	}
 	slices.Sort(releases)
 	return strings.Join(append(names, releases...), ", ")
-}
-
-// WithoutFinalizer returns finalizers without the one to drop, keeping every
-// other controller's finalizer.
-func WithoutFinalizer(finalizers []string, drop string) []string {
-	return slices.DeleteFunc(slices.Clone(finalizers), func(f string) bool { return f == drop })
 }
 
 // TimeoutMessage is the answer when the uninstall did not finish in time.

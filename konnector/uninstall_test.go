@@ -19,27 +19,74 @@ func TestUninstallState_NextStep(t *testing.T) {
 	hrp := func(name string, deleted *metav1.Time) caaphv1.HelmReleaseProxy {
 		return caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name, DeletionTimestamp: deleted}}
 	}
+	orphaned := UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", nil)}}
 	cases := []struct {
-		name  string
-		state UninstallState
-		want  UninstallStep
+		name     string
+		state    UninstallState
+		deleting bool // the Cluster is being deleted
+		want     UninstallStep
 	}{
-		{"nothing left", UninstallState{}, UninstallDone},
-		{"proxy present", UninstallState{HelmChartProxy: hcp(nil), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", nil)}}, UninstallStart},
-		{"proxy deleting, release not yet", UninstallState{HelmChartProxy: hcp(at(time.Second)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", nil)}}, UninstallWait},
-		{"proxy deleting, release deleting", UninstallState{HelmChartProxy: hcp(at(time.Minute)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", at(time.Minute))}}, UninstallWait},
-		{"proxy gone, release deleting", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", at(time.Minute))}}, UninstallWait},
-		{"proxy gone, release orphaned", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", nil)}}, UninstallDeleteOrphans},
-		{"proxy gone, one release deleting one orphaned", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("a", at(time.Minute)), hrp("b", nil)}}, UninstallDeleteOrphans},
-		{"timeout reached exactly", UninstallState{HelmChartProxy: hcp(at(timeout))}, UninstallForce},
-		{"timeout passed", UninstallState{HelmChartProxy: hcp(at(time.Hour)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", nil)}}, UninstallForce},
-		{"timeout counted from the earliest deletion", UninstallState{HelmChartProxy: hcp(at(time.Minute)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", at(6*time.Minute))}}, UninstallForce},
-		{"just inside the timeout", UninstallState{HelmChartProxy: hcp(at(timeout - time.Second))}, UninstallWait},
+		{"nothing left", UninstallState{}, true, UninstallDone},
+		{"proxy present", UninstallState{HelmChartProxy: hcp(nil), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", nil)}}, true, UninstallStart},
+		{"proxy present, live cluster", UninstallState{HelmChartProxy: hcp(nil)}, false, UninstallStart},
+		{"proxy deleting, release not yet", UninstallState{HelmChartProxy: hcp(at(time.Second)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", nil)}}, true, UninstallWait},
+		{"proxy deleting, release deleting", UninstallState{HelmChartProxy: hcp(at(time.Minute)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", at(time.Minute))}}, true, UninstallWait},
+		{"proxy gone, release deleting", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", at(time.Minute))}}, true, UninstallWait},
+		{"proxy gone, release orphaned", orphaned, true, UninstallDeleteOrphans},
+		{"proxy gone, release orphaned, live cluster", orphaned, false, UninstallDeleteOrphans},
+		{"proxy gone, one release deleting one orphaned", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("a", at(time.Minute)), hrp("b", nil)}}, true, UninstallDeleteOrphans},
+		{"timeout reached exactly", UninstallState{HelmChartProxy: hcp(at(timeout))}, true, UninstallForce},
+		{"timeout passed", UninstallState{HelmChartProxy: hcp(at(time.Hour)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", nil)}}, true, UninstallForce},
+		{"timeout counted from the earliest deletion", UninstallState{HelmChartProxy: hcp(at(time.Minute)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", at(6*time.Minute))}}, true, UninstallForce},
+		{"just inside the timeout", UninstallState{HelmChartProxy: hcp(at(timeout - time.Second))}, true, UninstallWait},
+		// A live Cluster is never forced: past the timeout it is stuck.
+		{"live cluster, timeout reached exactly", UninstallState{HelmChartProxy: hcp(at(timeout))}, false, UninstallStuck},
+		{"live cluster, timeout passed", UninstallState{HelmChartProxy: hcp(at(time.Hour)), HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("r", at(time.Hour))}}, false, UninstallStuck},
+		{"live cluster, timed out, orphan still deleted first", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{hrp("a", at(time.Hour)), hrp("b", nil)}}, false, UninstallDeleteOrphans},
+		{"live cluster, just inside the timeout", UninstallState{HelmChartProxy: hcp(at(timeout - time.Second))}, false, UninstallWait},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := c.state.NextStep(now, timeout); got != c.want {
+			if got := c.state.NextStep(now, timeout, c.deleting); got != c.want {
 				t.Fatalf("NextStep = %d, want %d", got, c.want)
+			}
+		})
+	}
+}
+
+func TestUninstallState_StuckReasonIsCAAPHsOwnWord(t *testing.T) {
+	cond := func(typ, reason, message string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: metav1.ConditionFalse, Reason: reason, Message: message}
+	}
+	release := func(name string, conds ...metav1.Condition) caaphv1.HelmReleaseProxy {
+		r := caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: name}}
+		r.Status.Conditions = conds
+		return r
+	}
+	proxy := &caaphv1.HelmChartProxy{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "p"}}
+	proxy.Status.Conditions = []metav1.Condition{cond("Ready", "HelmReleaseProxiesNotReady", "proxy says")}
+	cases := []struct {
+		name  string
+		state UninstallState
+		want  string
+	}{
+		{"nothing said", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{release("r")}}, ""},
+		{"the release's HelmReleaseReady first", UninstallState{HelmChartProxy: proxy, HelmReleaseProxies: []caaphv1.HelmReleaseProxy{
+			release("r", cond("Ready", "Other", "ready says"), cond("HelmReleaseReady", "HelmReleaseDeletionFailed", "pre-delete hook failed")),
+		}}, "HelmReleaseProxy ns/r HelmReleaseDeletionFailed: pre-delete hook failed"},
+		{"then the release's Ready", UninstallState{HelmChartProxy: proxy, HelmReleaseProxies: []caaphv1.HelmReleaseProxy{release("r", cond("Ready", "GetKubeconfigFailed", "no kubeconfig"))}}, "HelmReleaseProxy ns/r GetKubeconfigFailed: no kubeconfig"},
+		{"then the proxy's Ready", UninstallState{HelmChartProxy: proxy}, "HelmChartProxy ns/p HelmReleaseProxiesNotReady: proxy says"},
+		{"in name order", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{
+			release("z", cond("HelmReleaseReady", "HelmReleaseDeletionFailed", "z failed")), release("a", cond("HelmReleaseReady", "HelmReleaseDeletionFailed", "a failed")),
+		}}, "HelmReleaseProxy ns/a HelmReleaseDeletionFailed: a failed"},
+		{"a true condition is no reason", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{
+			release("r", metav1.Condition{Type: "HelmReleaseReady", Status: metav1.ConditionTrue, Reason: "Deployed", Message: "fine"}),
+		}}, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := c.state.StuckReason(); got != c.want {
+				t.Fatalf("StuckReason() = %q, want %q", got, c.want)
 			}
 		})
 	}
@@ -55,17 +102,6 @@ func TestUninstallState_RemainingIsSortedAndComplete(t *testing.T) {
 	}
 	if got, want := s.Remaining(), "HelmChartProxy ns/p, HelmReleaseProxy ns/a, HelmReleaseProxy ns/z"; got != want {
 		t.Fatalf("Remaining() = %q, want %q", got, want)
-	}
-}
-
-func TestWithoutFinalizer_KeepsOthers(t *testing.T) {
-	in := []string{"other.io/keep", caaphv1.HelmReleaseProxyFinalizer, "another.io/keep"}
-	got := WithoutFinalizer(in, caaphv1.HelmReleaseProxyFinalizer)
-	if strings.Join(got, ",") != "other.io/keep,another.io/keep" {
-		t.Fatalf("WithoutFinalizer = %v", got)
-	}
-	if len(in) != 3 {
-		t.Fatal("WithoutFinalizer changed its input")
 	}
 }
 

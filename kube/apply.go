@@ -3,10 +3,7 @@ package kube
 import (
 	"context"
 	"fmt"
-	"reflect"
 
-	"k8s.io/apimachinery/pkg/api/equality"
-	"k8s.io/apimachinery/pkg/runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -18,45 +15,4 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 		return fmt.Errorf("applying %s %s/%s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetNamespace(), obj.GetName(), err)
 	}
 	return nil
-}
-
-// UpToDate reports whether existing already holds everything desired sets:
-// its labels and owner references are among existing's, and every other field
-// desired sets (spec, data, type) has the same value. Fields that desired does
-// not set, such as API server defaults, status and other managers' additions,
-// are ignored, so a call that would change nothing writes nothing.
-func UpToDate(existing, desired client.Object) (bool, error) {
-	e, err := runtime.DefaultUnstructuredConverter.ToUnstructured(existing)
-	if err != nil {
-		return false, err
-	}
-	d, err := runtime.DefaultUnstructuredConverter.ToUnstructured(desired)
-	if err != nil {
-		return false, err
-	}
-	for _, drop := range []string{"apiVersion", "kind", "metadata", "status"} {
-		delete(e, drop)
-		delete(d, drop)
-	}
-	// DeepDerivative ignores what desired leaves unset (empty maps, lists
-	// and strings); unlike a strict comparison it also takes a list that
-	// starts with desired's elements as holding them.
-	if !equality.Semantic.DeepDerivative(d, e) {
-		return false, nil
-	}
-	for k, v := range desired.GetLabels() {
-		if existing.GetLabels()[k] != v {
-			return false, nil
-		}
-	}
-	for _, want := range desired.GetOwnerReferences() {
-		found := false
-		for _, have := range existing.GetOwnerReferences() {
-			found = found || reflect.DeepEqual(want, have)
-		}
-		if !found {
-			return false, nil
-		}
-	}
-	return true, nil
 }

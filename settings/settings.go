@@ -55,7 +55,33 @@ type Settings struct {
 	// PingSource's request); clusters it did not reach are named and left
 	// to the next run.
 	SyncTimeout time.Duration `envconfig:"SYNC_TIMEOUT" default:"30s"`
+	// SyncNamespaces, when set, are the only namespaces Sync serves, read one
+	// by one: the namespaced install sets them from the namespaces it binds,
+	// where the function may neither read the ExtensionConfig nor list
+	// Namespaces or objects across the cluster.
+	SyncNamespaces []string `envconfig:"SYNC_NAMESPACES"`
+
+	// OnInvalidConfig says how the hooks answer a problem only a person can
+	// fix: Continue (Success and a Warning Event; Sync deploys after the
+	// fix) or Block (Failure, which holds the Cluster's topology).
+	OnInvalidConfig string `envconfig:"ON_INVALID_CONFIG" default:"Continue"`
+	// DeleteFailurePolicy is BeforeClusterDelete's failurePolicy in
+	// discovery: Fail (the uninstall runs while the workload cluster exists)
+	// or Ignore (a deletion never waits on konnector-hooks being reachable).
+	DeleteFailurePolicy string `envconfig:"DELETE_FAILURE_POLICY" default:"Fail"`
 }
+
+// Values of OnInvalidConfig and DeleteFailurePolicy.
+const (
+	OnInvalidConfigContinue = "Continue"
+	OnInvalidConfigBlock    = "Block"
+	FailurePolicyFail       = "Fail"
+	FailurePolicyIgnore     = "Ignore"
+)
+
+// BlockOnInvalidConfig reports whether a problem only a person can fix is
+// answered Failure.
+func (s Settings) BlockOnInvalidConfig() bool { return s.OnInvalidConfig == OnInvalidConfigBlock }
 
 // imageReference matches the parts of an image reference the settings give.
 var imageReference = regexp.MustCompile(`^[A-Za-z0-9._/:@-]*$`)
@@ -129,6 +155,22 @@ func (s Settings) validate() error {
 	}
 	if s.SyncTimeout < time.Second || s.SyncTimeout > time.Hour {
 		return fmt.Errorf("%s_SYNC_TIMEOUT %s is out of range: use a duration from 1s to 1h", Prefix, s.SyncTimeout)
+	}
+	for _, choice := range []struct {
+		variable, value string
+		allowed         []string
+	}{
+		{"ON_INVALID_CONFIG", s.OnInvalidConfig, []string{OnInvalidConfigContinue, OnInvalidConfigBlock}},
+		{"DELETE_FAILURE_POLICY", s.DeleteFailurePolicy, []string{FailurePolicyFail, FailurePolicyIgnore}},
+	} {
+		if !slices.Contains(choice.allowed, choice.value) {
+			return fmt.Errorf("%s_%s %q is not one of %s", Prefix, choice.variable, choice.value, strings.Join(choice.allowed, ", "))
+		}
+	}
+	for _, ns := range s.SyncNamespaces {
+		if problems := validation.IsDNS1123Label(ns); len(problems) > 0 {
+			return fmt.Errorf("%s_SYNC_NAMESPACES: %q is not a namespace name (%s): give namespace names separated by commas", Prefix, ns, strings.Join(problems, "; "))
+		}
 	}
 	return nil
 }

@@ -29,6 +29,8 @@ func TestLoad_Defaults(t *testing.T) {
 		ExtensionConfig:          "konnector-agent",
 		SyncConcurrency:          8,
 		SyncTimeout:              30 * time.Second,
+		OnInvalidConfig:          "Continue",
+		DeleteFailurePolicy:      "Fail",
 	}
 	if !reflect.DeepEqual(s, want) {
 		t.Fatalf("defaults:\n got %+v\nwant %+v", s, want)
@@ -57,6 +59,10 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"KONNECTOR_EXTENSION_CONFIG", ""},
 		{"KONNECTOR_SYNC_CONCURRENCY", "0"},
 		{"KONNECTOR_SYNC_TIMEOUT", "2h"},
+		{"KONNECTOR_ON_INVALID_CONFIG", "continue"},
+		{"KONNECTOR_ON_INVALID_CONFIG", "Warn"},
+		{"KONNECTOR_DELETE_FAILURE_POLICY", "Retry"},
+		{"KONNECTOR_SYNC_NAMESPACES", "default,Team_A"},
 	}
 	for _, c := range cases {
 		t.Run(c.variable+"="+c.value, func(t *testing.T) {
@@ -69,6 +75,19 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 				t.Fatalf("error %q does not name %s", err, c.variable)
 			}
 		})
+	}
+}
+
+func TestLoad_ChoicesAndNamespaces(t *testing.T) {
+	t.Setenv("KONNECTOR_ON_INVALID_CONFIG", "Block")
+	t.Setenv("KONNECTOR_DELETE_FAILURE_POLICY", "Ignore")
+	t.Setenv("KONNECTOR_SYNC_NAMESPACES", "default,team-a")
+	s, err := Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.BlockOnInvalidConfig() || s.DeleteFailurePolicy != "Ignore" || !reflect.DeepEqual(s.SyncNamespaces, []string{"default", "team-a"}) {
+		t.Fatalf("settings = %+v", s)
 	}
 }
 

@@ -31,7 +31,7 @@ const (
 	microDesired   = "konnector.DesiredObjects (every deploy call)"
 	microManifests = "the two workload manifests with konnector.Manifest (sigs.k8s.io/yaml)"
 	microJSON      = "the same two manifests as JSON (encoding/json; JSON is YAML)"
-	microUpToDate  = "kube.UpToDate of the three objects (every deploy call)"
+	microUpToDate  = "konnector.UpToDate of the three objects (every deploy call)"
 )
 
 // microBenchmarks measures, in the harness's process, the per-call CPU and
@@ -85,7 +85,7 @@ func (b *bench) microBenchmarks(context.Context) error {
 		}},
 		{microUpToDate, func() error {
 			for i := range desired {
-				if ok, err := kube.UpToDate(existing[i], desired[i]); err != nil || !ok {
+				if ok, err := konnector.UpToDate(existing[i], desired[i]); err != nil || !ok {
 					return fmt.Errorf("UpToDate of identical objects: %v %v", ok, err)
 				}
 			}

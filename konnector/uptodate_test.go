@@ -1,4 +1,4 @@
-package kube_test
+package konnector_test
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 
-	"github.com/konnector-hooks/konnector-hooks/kube"
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
 func TestUpToDate(t *testing.T) {
@@ -49,7 +49,7 @@ func TestUpToDate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			existing := desired()
 			c.edit(existing)
-			got, err := kube.UpToDate(existing, desired())
+			got, err := konnector.UpToDate(existing, desired())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -64,15 +64,15 @@ func TestUpToDate_SecretData(t *testing.T) {
 	secret := func(v string) *corev1.Secret {
 		return &corev1.Secret{Type: "addons.cluster.x-k8s.io/resource-set", Data: map[string][]byte{"k": []byte(v)}}
 	}
-	if ok, _ := kube.UpToDate(secret("a"), secret("a")); !ok {
+	if ok, _ := konnector.UpToDate(secret("a"), secret("a")); !ok {
 		t.Fatal("same data is not up to date")
 	}
-	if ok, _ := kube.UpToDate(secret("a"), secret("b")); ok {
+	if ok, _ := konnector.UpToDate(secret("a"), secret("b")); ok {
 		t.Fatal("changed credentials are up to date")
 	}
 	other := secret("a")
 	other.Type = corev1.SecretTypeOpaque
-	if ok, _ := kube.UpToDate(other, secret("a")); ok {
+	if ok, _ := konnector.UpToDate(other, secret("a")); ok {
 		t.Fatal("a Secret of another type is up to date")
 	}
 }

@@ -1,0 +1,35 @@
+package konnector
+
+import "errors"
+
+// Answer is how the hooks answer a deploy that stopped on a problem.
+//
+// CAPI calls AfterControlPlaneInitialized before it reconciles the rest of
+// the topology and returns on its error (reconcileState in
+// internal/controllers/topology/cluster/reconcile_state.go, CAPI v1.12.5):
+// a Failure answer holds back the MachineDeployments, so the Cluster gets no
+// worker nodes, and a BeforeClusterUpgrade Failure holds the upgrade. So a
+// problem that only a person can fix is answered Success by default, with a
+// Warning Event that says what to fix, and Sync deploys the agent at its
+// first run after the fix; KONNECTOR_ON_INVALID_CONFIG=Block answers Failure
+// instead, for platforms that want registration before workers. A problem
+// that passes by itself (an API error, the Cluster or its initialized
+// control plane not on the server yet) is a Failure in both modes: CAPI
+// calls again within seconds.
+type Answer struct {
+	// Failure: the hook answers Failure.
+	Failure bool
+	// NotDeployed: a person must act; the hooks record a Warning Event
+	// KonnectorAgentNotDeployed with the message, and Sync reports the
+	// Cluster as failed at every run until it is fixed.
+	NotDeployed bool
+}
+
+// AnswerFor decides the answer to err; block is KONNECTOR_ON_INVALID_CONFIG=Block.
+func AnswerFor(err error, block bool) Answer {
+	var input *InputError
+	if errors.As(err, &input) && !input.Transient {
+		return Answer{Failure: block, NotDeployed: true}
+	}
+	return Answer{Failure: true}
+}

@@ -1,0 +1,133 @@
+package konnector
+
+import (
+	"fmt"
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+)
+
+// Current is what exists of this addon's objects for one Cluster, as read
+// before a deploy; nil where absent.
+type Current struct {
+	HelmChartProxy     *caaphv1.HelmChartProxy
+	ClusterResourceSet *addonsv1.ClusterResourceSet
+	ResourceSetSecret  *corev1.Secret
+	// HelmReleaseProxies are the ones CAAPH made from this addon's
+	// HelmChartProxy for the Cluster. Only their presence matters here: left
+	// behind by an uninstall, they hold the release name in the workload
+	// cluster until CAAPH has uninstalled it.
+	HelmReleaseProxies []caaphv1.HelmReleaseProxy
+}
+
+// pair is one desired object and what exists of it.
+type pair struct {
+	want client.Object
+	have client.Object // nil when absent
+}
+
+func (c Current) pairs(d Desired) []pair {
+	// A typed nil pointer in an interface is not nil: keep absent objects
+	// as nil interfaces.
+	have := func(obj client.Object, absent bool) client.Object {
+		if absent {
+			return nil
+		}
+		return obj
+	}
+	return []pair{
+		{d.HelmChartProxy, have(c.HelmChartProxy, c.HelmChartProxy == nil)},
+		{d.ClusterResourceSet, have(c.ClusterResourceSet, c.ClusterResourceSet == nil)},
+		{d.ResourceSetSecret, have(c.ResourceSetSecret, c.ResourceSetSecret == nil)},
+	}
+}
+
+// DeployPlan is what a deploy writes: the desired objects that differ from
+// what exists, in the order HelmChartProxy, ClusterResourceSet, Secret.
+type DeployPlan struct {
+	Writes []client.Object
+	// Creates is true when one of the writes creates an object: Sync checks
+	// then that the Cluster is not being deleted on the server now.
+	Creates bool
+}
+
+// PlanDeploy decides what a deploy of the desired objects writes over the
+// current ones. It refuses, with an *InputError that writes nothing, when an
+// object of our name is not ours (someone else's object is never taken
+// over), when one of ours is being deleted, or when an uninstall of the agent
+// is still under way: creating the HelmChartProxy again then would race
+// CAAPH's `helm uninstall` of the same release name in the workload cluster.
+func PlanDeploy(cluster string, current Current, desired Desired) (DeployPlan, error) {
+	var plan DeployPlan
+	pairs := current.pairs(desired)
+	for _, p := range pairs {
+		if p.have != nil && !IsOurs(p.have.GetLabels(), cluster) {
+			return DeployPlan{}, foreignObject(p.want, cluster)
+		}
+	}
+	for _, p := range pairs {
+		if p.have != nil && p.have.GetDeletionTimestamp() != nil {
+			return DeployPlan{}, beingDeleted(p.want)
+		}
+	}
+	if current.HelmChartProxy == nil && len(current.HelmReleaseProxies) > 0 {
+		return DeployPlan{}, uninstallPending(desired.HelmChartProxy, current.HelmReleaseProxies)
+	}
+	for _, p := range pairs {
+		if p.have == nil {
+			plan.Writes = append(plan.Writes, p.want)
+			plan.Creates = true
+			continue
+		}
+		upToDate, err := UpToDate(p.have, p.want)
+		if err != nil {
+			return DeployPlan{}, fmt.Errorf("comparing %s %s: %w", KindOf(p.want), client.ObjectKeyFromObject(p.want), err)
+		}
+		if !upToDate {
+			plan.Writes = append(plan.Writes, p.want)
+		}
+	}
+	return plan, nil
+}
+
+func foreignObject(obj client.Object, cluster string) error {
+	return &InputError{
+		Field: fmt.Sprintf("%s %s", KindOf(obj), client.ObjectKeyFromObject(obj)),
+		Problem: fmt.Sprintf("already exists and is not managed by konnector-hooks (labels %s=%s, %s=%s missing)",
+			labelManagedBy, FieldManager, "cluster.x-k8s.io/cluster-name", cluster),
+		Fix: "delete or rename it so that the Konnector Agent can be deployed",
+	}
+}
+
+func beingDeleted(obj client.Object) error {
+	return &InputError{
+		Field:   fmt.Sprintf("%s %s", KindOf(obj), client.ObjectKeyFromObject(obj)),
+		Problem: "is being deleted (an uninstall of the Konnector Agent is under way)",
+		Fix:     "nothing to do: once it is gone, the next sync deploys the agent again; if it stays, see Troubleshooting in konnector-hooks' README",
+	}
+}
+
+func uninstallPending(proxy client.Object, releases []caaphv1.HelmReleaseProxy) error {
+	var names []string
+	for _, r := range releases {
+		names = append(names, "HelmReleaseProxy "+r.Namespace+"/"+r.Name)
+	}
+	slices.Sort(names)
+	return &InputError{
+		Field:   fmt.Sprintf("HelmChartProxy %s", client.ObjectKeyFromObject(proxy)),
+		Problem: fmt.Sprintf("is not created while the previous uninstall of the agent is under way (%v still present)", names),
+		Fix:     "nothing to do: once CAAPH has uninstalled the release and they are gone, the next sync deploys the agent; if they stay, see Troubleshooting in konnector-hooks' README",
+	}
+}
+
+// KindOf names the kind of one of the objects the hooks write, whose
+// TypeMeta DesiredObjects sets.
+func KindOf(obj client.Object) string {
+	if kind := obj.GetObjectKind().GroupVersionKind().Kind; kind != "" {
+		return kind
+	}
+	return fmt.Sprintf("%T", obj)
+}
