@@ -174,11 +174,21 @@ func TestBeforeClusterDelete_TimesOutAndReleasesOnlyOurFinalizers(t *testing.T) 
 	expectAnswer(t, call(t, h, pathBCD, request(t, "before-cluster-delete.v1beta2.json", ns, "c")), 5, "started Helm uninstall")
 
 	// The workload cluster is gone: CAAPH never finishes. Later than the timeout:
+	counter := &requestCounter{}
 	late := newServer(t,
 		withSettings(func(s *settings.Settings) { s.UninstallTimeout = 30 * time.Second }),
-		withClock(func() time.Time { return time.Now().Add(time.Minute) }))
+		withClock(func() time.Time { return time.Now().Add(time.Minute) }),
+		withCounter(counter))
 	a := call(t, late, pathBCD, request(t, "before-cluster-delete.v1beta1.json", ns, "c"))
 	expectAnswer(t, a, 0, "did not finish within 30s")
+	// CAAPH adds its finalizer back to a HelmReleaseProxy that is not being
+	// deleted: the release proxy is deleted first, then released.
+	calls := counter.take()
+	hrpPath := "/apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/" + ns + "/helmreleaseproxies/konnector-agent-c-x7k2p"
+	deleted, released := slices.Index(calls, "DELETE "+hrpPath), slices.Index(calls, "PATCH "+hrpPath)
+	if deleted < 0 || released < deleted {
+		t.Fatalf("HelmReleaseProxy deleted at request %d and released at %d, want the delete first:\n%s", deleted, released, strings.Join(calls, "\n"))
+	}
 	for _, want := range []string{"may still be registered in Prism Central", "HelmReleaseProxy " + ns + "/konnector-agent-c-x7k2p"} {
 		if !strings.Contains(a.Message, want) {
 			t.Errorf("message %q lacks %q", a.Message, want)
@@ -236,9 +246,24 @@ func TestBeforeClusterDelete_AddonNeverEnabledIsDone(t *testing.T) {
 	ns := newNamespace(t)
 	cluster := createCluster(t, ns, "c", configNoAddon, withFinalizer)
 	deleteCluster(t, cluster)
-	expectAnswer(t, call(t, newServer(t), pathBCD, request(t, "before-cluster-delete.v1beta1.json", ns, "c")), 0, "not enabled")
+	expectAnswer(t, call(t, newServer(t), pathBCD, request(t, "before-cluster-delete.v1beta1.json", ns, "c")), 0, "nothing to uninstall")
 	if reasons := eventsFor(t, ns, "c"); len(reasons) != 0 {
 		t.Fatalf("events %v for a cluster without the addon", reasons)
+	}
+}
+
+// KonnectorAgentRemoved tells of a removal: a Cluster with the addon on
+// whose agent was never deployed (its credentials Secret never existed)
+// gets none.
+func TestBeforeClusterDelete_NeverDeployedRecordsNoRemoval(t *testing.T) {
+	ns := newNamespace(t)
+	cluster := createCluster(t, ns, "c", configBasic, withFinalizer)
+	h := newServer(t)
+	call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
+	deleteCluster(t, cluster)
+	expectAnswer(t, call(t, h, pathBCD, request(t, "before-cluster-delete.v1beta2.json", ns, "c")), 0, "nothing to uninstall")
+	if reasons := eventsFor(t, ns, "c"); slices.Contains(reasons, reasonRemoved) {
+		t.Fatalf("events %v: a removal is told for an agent never deployed", reasons)
 	}
 }
 

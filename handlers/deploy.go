@@ -191,23 +191,25 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 		return failureFrom(err)
 	}
 	// The Event follows the writes, so that it only ever tells of a change
-	// that was made. Calls that race on the same change read the same
-	// objects and so name the same Event: it is recorded once. A Warning
-	// one when the agent is installed otherwise than configured, so that it
-	// stands out in kubectl describe.
+	// that was made, once (see changeKey). A Warning one when the agent is
+	// installed otherwise than configured, so that it stands out in kubectl
+	// describe.
 	eventType := corev1.EventTypeNormal
 	if len(want.Warnings) > 0 {
 		eventType = corev1.EventTypeWarning
 	}
-	s.recordEvent(ctx, c, cluster, kube.Event{Type: eventType, Reason: reasonApplied, Message: message, Key: changeKey(in.current, applied)})
+	s.recordEvent(ctx, c, cluster, kube.Event{Type: eventType, Reason: reasonApplied, Message: message, Key: changeKey(in.current, plan.Writes)})
 	res := success(message)
 	res.changed = true
 	return res
 }
 
-// changeKey names one change for its Event: the resourceVersions it was
-// decided on and what it wrote. It holds no content, so no credential.
-func changeKey(current konnector.Current, wrote []string) string {
+// changeKey names one change for its Event: the resourceVersions of the
+// three objects once written. Calls that race on the same change write the
+// same content, and a server-side apply that changes nothing leaves the
+// resourceVersion as it is, so they name the same Event and it is recorded
+// once. The key holds no content, so no credential.
+func changeKey(current konnector.Current, written []client.Object) string {
 	versions := []string{"-", "-", "-"}
 	if o := current.HelmChartProxy; o != nil {
 		versions[0] = o.ResourceVersion
@@ -218,7 +220,17 @@ func changeKey(current konnector.Current, wrote []string) string {
 	if o := current.ResourceSetSecret; o != nil {
 		versions[2] = o.ResourceVersion
 	}
-	return strings.Join(versions, "/") + " " + strings.Join(wrote, ",")
+	for _, obj := range written {
+		switch obj.(type) {
+		case *caaphv1.HelmChartProxy:
+			versions[0] = obj.GetResourceVersion()
+		case *addonsv1.ClusterResourceSet:
+			versions[1] = obj.GetResourceVersion()
+		case *corev1.Secret:
+			versions[2] = obj.GetResourceVersion()
+		}
+	}
+	return strings.Join(versions, "/")
 }
 
 // clusterDeleting is the deploy path's answer for a Cluster being deleted.
@@ -294,8 +306,8 @@ func get(ctx context.Context, c client.Client, key types.NamespacedName, obj cli
 
 func clusterNotFound(key types.NamespacedName) error {
 	return &konnector.InputError{
-		Field:    "Cluster " + key.String(),
-		Problem:  "not found on the management cluster",
+		Field:     "Cluster " + key.String(),
+		Problem:   "not found on the management cluster",
 		Fix:       "the hook is only answered for Clusters that exist; check the request's cluster.metadata.namespace and name",
 		NotFound:  true,
 		Transient: true,

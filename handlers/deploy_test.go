@@ -176,7 +176,7 @@ func TestAfterControlPlaneInitialized_ClusterNotFoundIsFailure(t *testing.T) {
 	}
 }
 
-func TestAfterControlPlaneInitialized_InvalidInputIsFailureNamingTheFix(t *testing.T) {
+func TestHooks_InvalidInputAnswersByWhoCanFixIt(t *testing.T) {
 	withAgent := func(agent string) string { return `{` + pcEndpoint + `,"addons":{"konnectorAgent":` + agent + `}}` }
 	cases := []struct {
 		name          string
@@ -196,32 +196,90 @@ func TestAfterControlPlaneInitialized_InvalidInputIsFailureNamingTheFix(t *testi
 		{"http Prism Central URL", `{"nutanix":{"prismCentralEndpoint":{"url":"http://pc.example.com"}},"addons":{"konnectorAgent":{}}}`, nil,
 			[]string{"clusterConfig.nutanix.prismCentralEndpoint.url", "https"}},
 		{"addon is a list", `{"addons":{"konnectorAgent":[]}}`, nil, []string{"clusterConfig.addons.konnectorAgent", "object"}},
+		{"categories not a list", `{` + pcEndpoint + `,"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":"AppType=Kubernetes"}}},"addons":{"konnectorAgent":{}}}`, nil,
+			[]string{"clusterConfig.controlPlane.nutanix.machineDetails.additionalCategories", "list"}},
 	}
-	h := newServer(t)
-	for _, version := range payloadVersions {
-		for _, c := range cases {
-			t.Run(version+"/"+c.name, func(t *testing.T) {
-				ns := newNamespace(t)
-				if c.secret != nil {
-					c.secret.Namespace = ns
-					if err := mgmt.Client.Create(context.Background(), c.secret.DeepCopy()); err != nil {
-						t.Fatal(err)
+	for _, mode := range []string{settings.OnInvalidConfigContinue, settings.OnInvalidConfigBlock} {
+		h := newServer(t, withSettings(func(s *settings.Settings) { s.OnInvalidConfig = mode }))
+		for _, version := range payloadVersions {
+			for _, c := range cases {
+				t.Run(mode+"/"+version+"/"+c.name, func(t *testing.T) {
+					ns := newNamespace(t)
+					if c.secret != nil {
+						c.secret.Namespace = ns
+						if err := mgmt.Client.Create(context.Background(), c.secret.DeepCopy()); err != nil {
+							t.Fatal(err)
+						}
 					}
-				}
-				createCluster(t, ns, "c", c.clusterConfig)
-				a := call(t, h, pathACPI, request(t, "after-control-plane-initialized."+version+".json", ns, "c"))
-				if a.HTTPStatus != http.StatusOK || a.Status != "Failure" {
-					t.Fatalf("answer: %s", a.Raw)
-				}
-				for _, s := range c.says {
-					if s = strings.ReplaceAll(s, "%s", ns); !strings.Contains(a.Message, s) {
-						t.Errorf("message %q does not say %q", a.Message, s)
+					createCluster(t, ns, "c", c.clusterConfig)
+					for _, hook := range []struct{ path, file string }{
+						{pathACPI, "after-control-plane-initialized." + version + ".json"},
+						{pathBCU, "before-cluster-upgrade." + version + ".json"},
+					} {
+						a := call(t, h, hook.path, request(t, hook.file, ns, "c"))
+						want := map[string]string{settings.OnInvalidConfigContinue: "Success", settings.OnInvalidConfigBlock: "Failure"}[mode]
+						if a.HTTPStatus != http.StatusOK || a.Status != want || !strings.Contains(a.Message, "the Konnector Agent is not deployed on Cluster "+ns+"/c") {
+							t.Fatalf("%s answer, want %s: %s", hook.path, want, a.Raw)
+						}
+						if hook.path == pathBCU && (a.RetryAfterSeconds == nil || *a.RetryAfterSeconds != 0) {
+							t.Fatalf("BeforeClusterUpgrade must never ask CAPI to wait: %s", a.Raw)
+						}
+						for _, s := range c.says {
+							if s = strings.ReplaceAll(s, "%s", ns); !strings.Contains(a.Message, s) {
+								t.Errorf("message %q does not say %q", a.Message, s)
+							}
+						}
+						if n := countObjects(objectsIn(t, ns)); n != 0 {
+							t.Fatalf("%d objects written", n)
+						}
 					}
-				}
-				if n := countObjects(objectsIn(t, ns)); n != 0 || len(eventsFor(t, ns, "c")) != 0 {
-					t.Fatalf("a Failure wrote %d objects", n)
-				}
-			})
+					// One Warning Event with the answer's words, counted
+					// twice: both hooks met the same problem.
+					events := clusterEvents(t, ns, "c")
+					if len(events) != 1 || events[0].Type != corev1.EventTypeWarning || events[0].Reason != "KonnectorAgentNotDeployed" || events[0].Count != 2 ||
+						!strings.Contains(events[0].Message, "not deployed") {
+						t.Fatalf("events: %+v", events)
+					}
+				})
+			}
+		}
+	}
+}
+
+// What passes without a person (the Cluster not created yet, its control
+// plane not initialized) is a Failure under Continue too, so that CAPI calls
+// again; it records no Event.
+func TestHooks_TransientProblemsAreFailureInBothModes(t *testing.T) {
+	for _, mode := range []string{settings.OnInvalidConfigContinue, settings.OnInvalidConfigBlock} {
+		h := newServer(t, withSettings(func(s *settings.Settings) { s.OnInvalidConfig = mode }))
+		ns, _ := newAddonCluster(t, notInitialized)
+		if a := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c")); a.Status != "Failure" || !strings.Contains(a.Message, "not initialized") {
+			t.Fatalf("%s, control plane not initialized: %s", mode, a.Raw)
+		}
+		if a := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta1.json", ns, "ghost")); a.Status != "Failure" || !strings.Contains(a.Message, "not found") {
+			t.Fatalf("%s, Cluster not found: %s", mode, a.Raw)
+		}
+		if events := eventsFor(t, ns, "c"); len(events) != 0 {
+			t.Fatalf("%s: events %v", mode, events)
+		}
+	}
+}
+
+// Whether the addon is on is decided from addons.konnectorAgent alone: a
+// malformed field it would read fails only Clusters with the addon on.
+func TestHooks_AddonOffIgnoresMalformedFieldsItWouldRead(t *testing.T) {
+	h := newServer(t, withSettings(func(s *settings.Settings) { s.OnInvalidConfig = settings.OnInvalidConfigBlock }))
+	for _, clusterConfig := range []string{
+		`{"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":"AppType=Kubernetes"}}}}`,
+		`{"nutanix":{"prismCentralEndpoint":"pc.example.com"},"addons":{}}`,
+		`{"nutanix":[],"addons":{"konnectorAgent":null}}`,
+		`{"addons":"none"}`,
+	} {
+		ns := newNamespace(t)
+		createCluster(t, ns, "c", clusterConfig)
+		a := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
+		if a.Status != "Success" || !strings.Contains(a.Message, "not enabled") {
+			t.Fatalf("clusterConfig %s: %s", clusterConfig, a.Raw)
 		}
 	}
 }
@@ -269,7 +327,7 @@ func verbs(requests []string) map[string]int {
 	return out
 }
 
-func TestAfterControlPlaneInitialized_ConcurrentCallsLeaveOneOfEach(t *testing.T) {
+func TestAfterControlPlaneInitialized_ConcurrentCallsRecordTheChangeOnce(t *testing.T) {
 	h := newServer(t)
 	ns, _ := newAddonCluster(t)
 	var wg sync.WaitGroup
@@ -288,11 +346,17 @@ func TestAfterControlPlaneInitialized_ConcurrentCallsLeaveOneOfEach(t *testing.T
 			t.Errorf("call %d: %s", i, a.Raw)
 		}
 	}
-	objs := objectsIn(t, ns)
-	for kind, items := range objs {
-		if len(items) != 1 {
-			t.Errorf("%d %s objects, want 1", len(items), kind)
-		}
+	// What a race can break: the change told more than once, or a write
+	// lost (the objects not holding the desired state).
+	events := clusterEvents(t, ns, "c")
+	if len(events) != 1 || events[0].Reason != "KonnectorAgentApplied" || events[0].Count != 1 {
+		t.Fatalf("20 concurrent calls for one change recorded %d Events, want one KonnectorAgentApplied: %+v", len(events), events)
+	}
+	if got := resourceSetPassword(t, ns, "c"); got != sentinelPassword {
+		t.Fatalf("resource-set Secret password after the race: %q", got)
+	}
+	if a := call(t, h, pathBCU, request(t, "before-cluster-upgrade.v1beta2.json", ns, "c")); !strings.Contains(a.Message, "up to date") {
+		t.Fatalf("after the race the objects are not up to date: %s", a.Raw)
 	}
 }
 

@@ -32,7 +32,9 @@ type hook struct {
 
 // ignore: an unreachable konnector-hooks never stops a Cluster; Sync
 // deploys the agent once it is back.
-func ignore(settings.Settings) runtimehooksv1.FailurePolicy { return runtimehooksv1.FailurePolicyIgnore }
+func ignore(settings.Settings) runtimehooksv1.FailurePolicy {
+	return runtimehooksv1.FailurePolicyIgnore
+}
 
 // deleteFailurePolicy is KONNECTOR_DELETE_FAILURE_POLICY: Fail by default,
 // because the chart's pre-delete hook can only unregister the cluster from

@@ -21,10 +21,10 @@ const (
 	// outcomeUninstallStuck: the uninstall of a live Cluster's agent is past
 	// KONNECTOR_UNINSTALL_TIMEOUT; nothing is forced and the sync waits.
 	outcomeUninstallStuck = "uninstallStuck"
-	outcomeFailed       = "failed"
-	outcomeNotReached   = "notReached"
-	outcomeLeftToHooks  = "leftToHooks"
-	outcomeNotEnabled   = "notEnabled"
+	outcomeFailed         = "failed"
+	outcomeNotReached     = "notReached"
+	outcomeLeftToHooks    = "leftToHooks"
+	outcomeNotEnabled     = "notEnabled"
 )
 
 // clusterOutcome is what the sync did for one Cluster; message is the answer
@@ -170,10 +170,10 @@ type SyncCounts struct {
 	Uninstalled  int `json:"uninstalled"`
 	// UninstallStuck counts live Clusters whose uninstall is past its timeout.
 	UninstallStuck int `json:"uninstallStuck"`
-	Failed       int `json:"failed"`
-	NotReached   int `json:"notReached"`
-	LeftToHooks  int `json:"leftToHooks"`
-	NotEnabled   int `json:"notEnabled"`
+	Failed         int `json:"failed"`
+	NotReached     int `json:"notReached"`
+	LeftToHooks    int `json:"leftToHooks"`
+	NotEnabled     int `json:"notEnabled"`
 }
 
 // Succeeded reports whether every Cluster was reached and none failed.
@@ -195,7 +195,7 @@ func (s *Server) report(outcomes []clusterOutcome) SyncReport {
 		outcomeUpToDate: &r.Counts.UpToDate, outcomeApplied: &r.Counts.Applied,
 		outcomeUninstalling: &r.Counts.Uninstalling, outcomeUninstalled: &r.Counts.Uninstalled,
 		outcomeUninstallStuck: &r.Counts.UninstallStuck,
-		outcomeFailed: &r.Counts.Failed, outcomeNotReached: &r.Counts.NotReached,
+		outcomeFailed:         &r.Counts.Failed, outcomeNotReached: &r.Counts.NotReached,
 		outcomeLeftToHooks: &r.Counts.LeftToHooks, outcomeNotEnabled: &r.Counts.NotEnabled,
 	}
 	for _, o := range outcomes {

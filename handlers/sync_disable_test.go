@@ -2,17 +2,21 @@ package handlers
 
 import (
 	"context"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/rest"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // syncedCluster creates a cluster with the addon in a served namespace,
@@ -82,63 +86,186 @@ func TestSync_DisableUninstallsThroughTheBeforeClusterDeleteSteps(t *testing.T) 
 	f.sync(t, "/sync", pingBinary).mustCount(t, SyncCounts{Checked: 1, NotEnabled: 1})
 }
 
-func TestSync_DisableTimesOutLikeBeforeClusterDelete(t *testing.T) {
+// On a Cluster that is not being deleted, nothing removes CAAPH's
+// finalizers: past the timeout the uninstall is reported stuck with CAAPH's
+// reason, the credentials delivery stays for the chart's hooks, and the next
+// sync after CAAPH succeeds completes the uninstall.
+func TestSync_DisableNeverForcesALiveClusterAndReportsTheUninstallStuck(t *testing.T) {
 	now := time.Now()
 	clock := func() time.Time { return now }
 	f := newSyncFixture(t, withClock(func() time.Time { return clock() }))
 	ns, _ := syncedCluster(t, f, "c")
+	hcp := &caaphv1.HelmChartProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}
+	hrp := &caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c-x7k2p"}}
 	setClusterConfig(t, ns, "c", configNoAddon)
-	if a := f.sync(t, "/sync", plainPOST); a.Counts.Uninstalling != 1 {
-		t.Fatalf("first sync after disabling: %s", a.Raw)
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Uninstalling: 1})
+
+	// CAAPH deletes the release proxy, and helm uninstall fails on the
+	// chart's pre-delete hook, as CAAPH reports it.
+	if err := mgmt.Client.Delete(context.Background(), hrp); err != nil {
+		t.Fatal(err)
 	}
-	// CAAPH never finishes: past KONNECTOR_UNINSTALL_TIMEOUT the finalizers go.
+	if !exists(t, hrp) {
+		t.Fatal("the HelmReleaseProxy went without CAAPH")
+	}
+	hrp.Status.Conditions = []metav1.Condition{{Type: caaphv1.HelmReleaseReadyCondition, Status: metav1.ConditionFalse, Reason: caaphv1.HelmReleaseDeletionFailedReason,
+		Message: "pre-delete hook hook-predelete failed: pod hook-predelete failed", LastTransitionTime: metav1.Now()}}
+	if err := mgmt.Client.Status().Update(context.Background(), hrp); err != nil {
+		t.Fatal(err)
+	}
+
 	clock = func() time.Time { return time.Now().Add(testSettings(t).UninstallTimeout + time.Minute) }
-	a := f.sync(t, "/sync", plainPOST)
-	got := a.outcomeOf(ns + "/c")
-	if got.Outcome != outcomeUninstalled || !strings.Contains(got.Message, "did not finish within 5m0s") || !strings.Contains(got.Message, "may still be registered in Prism Central") || !strings.Contains(got.Message, "ntnx-system/konnector-agent") {
-		t.Fatalf("answer after the timeout: %+v", got)
+	for range 3 {
+		a := f.sync(t, "/sync", plainPOST)
+		a.mustCount(t, SyncCounts{Checked: 1, UninstallStuck: 1})
+		got := a.outcomeOf(ns + "/c")
+		for _, says := range []string{"has not finished within 5m0s", "HelmReleaseDeletionFailed: pre-delete hook hook-predelete failed", "Nothing is forced", "Make Prism Central reachable", "uninstall the release by hand"} {
+			if !strings.Contains(got.Message, says) {
+				t.Fatalf("stuck answer lacks %q: %s", says, got.Message)
+			}
+		}
+		if a.Status != "Failure" {
+			t.Fatalf("a sync with a stuck uninstall is not a success: %s", a.Raw)
+		}
 	}
+	for _, obj := range []client.Object{hcp, hrp} {
+		if !exists(t, obj) || len(obj.GetFinalizers()) == 0 {
+			t.Fatalf("%T %s lost its finalizers on a live Cluster", obj, obj.GetName())
+		}
+	}
+	if n := len(objectsIn(t, ns)["ClusterResourceSet"]) + len(objectsIn(t, ns)["Secret"]); n != 2 {
+		t.Fatalf("the credentials delivery must stay while the uninstall is stuck; %d of its 2 objects left", n)
+	}
+	var stuck []corev1.Event
+	for _, e := range clusterEvents(t, ns, "c") {
+		if e.Reason == reasonUninstallStuck {
+			stuck = append(stuck, e)
+		}
+	}
+	if len(stuck) != 1 || stuck[0].Type != corev1.EventTypeWarning || stuck[0].Count != 3 {
+		t.Fatalf("want one Warning %s Event counted 3 times: %+v", reasonUninstallStuck, stuck)
+	}
+
+	// The hook succeeds at last: CAAPH lets both go, and the next sync
+	// completes the uninstall.
+	dropFinalizers(t, hrp)
+	dropFinalizers(t, hcp)
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Uninstalled: 1})
 	if n := countObjects(objectsIn(t, ns)); n != 0 {
-		t.Fatalf("%d of our objects left after the timed-out uninstall", n)
-	}
-	if exists(t, &caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c-x7k2p"}}) {
-		t.Fatal("the HelmReleaseProxy is still there after its finalizer was released")
+		t.Fatalf("%d of our objects left after the uninstall", n)
 	}
 }
 
-func TestSync_RacingBeforeClusterDeleteConverges(t *testing.T) {
+// Enabling the addon again while its uninstall is under way creates
+// nothing until the old HelmChartProxy and its HelmReleaseProxies are gone.
+func TestHooksAndSync_ReEnableWaitsForThePendingUninstall(t *testing.T) {
 	f := newSyncFixture(t)
-	ns, cluster := syncedCluster(t, f, "c", withFinalizer)
-	bcd := request(t, "before-cluster-delete.v1beta2.json", ns, "c")
+	ns, _ := syncedCluster(t, f, "c")
 	hcp := &caaphv1.HelmChartProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}
 	hrp := &caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c-x7k2p"}}
+	setClusterConfig(t, ns, "c", configNoAddon)
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Uninstalling: 1})
+	setClusterConfig(t, ns, "c", configBasic)
 
-	// CAPI deletes the Cluster and calls BeforeClusterDelete while syncs run.
-	var wg sync.WaitGroup
-	for range 3 {
-		wg.Go(func() {
-			if a := f.sync(t, "/sync", pingBinary); a.Counts.Failed != 0 {
-				t.Errorf("a sync racing the deletion failed: %s", a.Raw)
+	expectWaiting := func(says string) {
+		t.Helper()
+		a := call(t, f.router, pathBCU, request(t, "before-cluster-upgrade.v1beta2.json", ns, "c"))
+		if a.Status != "Success" || !strings.Contains(a.Message, "not deployed") || !strings.Contains(a.Message, says) {
+			t.Fatalf("BeforeClusterUpgrade while the uninstall is pending: %s", a.Raw)
+		}
+		s := f.sync(t, "/sync", plainPOST)
+		s.mustCount(t, SyncCounts{Checked: 1, Failed: 1})
+		if got := s.outcomeOf(ns + "/c"); !strings.Contains(got.Message, says) {
+			t.Fatalf("sync while the uninstall is pending: %+v", got)
+		}
+	}
+	// The HelmChartProxy is being deleted, then gone while CAAPH still
+	// uninstalls the release.
+	expectWaiting("HelmChartProxy " + ns + "/konnector-agent-c: is being deleted")
+	if !exists(t, hcp) || hcp.DeletionTimestamp == nil {
+		t.Fatal("the HelmChartProxy being deleted was touched")
+	}
+	if err := mgmt.Client.Delete(context.Background(), hrp); err != nil {
+		t.Fatal(err)
+	}
+	dropFinalizers(t, hcp)
+	expectWaiting("HelmReleaseProxy " + ns + "/konnector-agent-c-x7k2p")
+	if exists(t, hcp) {
+		t.Fatal("a HelmChartProxy was created while CAAPH still uninstalls the release")
+	}
+
+	// CAAPH is done: the next sync deploys the agent again.
+	dropFinalizers(t, hrp)
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
+	if !exists(t, hcp) || hcp.DeletionTimestamp != nil {
+		t.Fatal("the agent was not deployed again once the uninstall finished")
+	}
+}
+
+// Sync decides on what it read; a Cluster whose deletion began after that
+// read and whose HelmChartProxy BeforeClusterDelete removed never gets it
+// back. The test holds the sync's read of the HelmChartProxy until the
+// Cluster's read has answered "not deleting", then deletes the Cluster and
+// runs BeforeClusterDelete to the end before letting the read go on.
+func TestSync_NeverRecreatesForAClusterWhoseDeletionBeganAfterItsRead(t *testing.T) {
+	var armed atomic.Bool
+	clusterRead := make(chan struct{})
+	var once, readOnce sync.Once
+	var f *syncFixture
+	var ns string
+	var cluster *clusterv1.Cluster
+	hold := func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			if !armed.Load() || r.Method != http.MethodGet {
+				return rt.RoundTrip(r)
 			}
+			switch r.URL.Path {
+			case "/apis/cluster.x-k8s.io/v1beta2/namespaces/" + ns + "/clusters/c":
+				resp, err := rt.RoundTrip(r)
+				readOnce.Do(func() { close(clusterRead) })
+				return resp, err
+			case "/apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/" + ns + "/helmchartproxies/konnector-agent-c":
+				once.Do(func() {
+					<-clusterRead
+					deleteCluster(t, cluster)
+					runBeforeClusterDeleteToTheEnd(t, newServer(t), ns, "c")
+				})
+			}
+			return rt.RoundTrip(r)
 		})
 	}
-	wg.Go(func() {
-		deleteCluster(t, cluster)
-		call(t, f.router, pathBCD, bcd)
-	})
-	wg.Wait()
+	f = newSyncFixture(t, func(_ *Server, cfg *rest.Config) { cfg.Wrap(hold) })
+	ns, cluster = syncedCluster(t, f, "c", withFinalizer)
+	// A hand-deleted resource-set Secret makes the sync read the Cluster's
+	// objects by name, as it does for any Cluster missing one.
+	if err := mgmt.Client.Delete(context.Background(), &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	a := f.sync(t, "/sync", plainPOST)
+	a.mustCount(t, SyncCounts{Checked: 1, LeftToHooks: 1})
+	if hcp := (&caaphv1.HelmChartProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}); exists(t, hcp) {
+		t.Fatal("the sync gave back the HelmChartProxy BeforeClusterDelete removed")
+	}
+}
 
-	// CAPI calls again until the answer says done; CAAPH does its part.
+// runBeforeClusterDeleteToTheEnd calls BeforeClusterDelete as CAPI does
+// until it says done, playing CAAPH in between.
+func runBeforeClusterDeleteToTheEnd(t *testing.T, h http.Handler, ns, name string) {
+	t.Helper()
+	bcd := request(t, "before-cluster-delete.v1beta2.json", ns, name)
+	hcp := &caaphv1.HelmChartProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-" + name}}
+	hrp := &caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-" + name + "-x7k2p"}}
 	for i := 0; ; i++ {
 		if i == 10 {
 			t.Fatal("BeforeClusterDelete did not finish after 10 calls")
 		}
-		a := call(t, f.router, pathBCD, bcd)
+		a := call(t, h, pathBCD, bcd)
 		if a.Status != "Success" {
 			t.Fatalf("BeforeClusterDelete: %s", a.Raw)
 		}
 		if *a.RetryAfterSeconds == 0 {
-			break
+			return
 		}
 		if exists(t, hrp) {
 			if hrp.DeletionTimestamp == nil {
@@ -152,6 +279,40 @@ func TestSync_RacingBeforeClusterDeleteConverges(t *testing.T) {
 			dropFinalizers(t, hcp)
 		}
 	}
+}
+
+func TestSync_RacingBeforeClusterDeleteConverges(t *testing.T) {
+	f := newSyncFixture(t)
+	ns, cluster := syncedCluster(t, f, "c", withFinalizer)
+	hcp := &caaphv1.HelmChartProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}
+	hrp := &caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c-x7k2p"}}
+	// Rotated credentials and a hand-deleted ClusterResourceSet give the
+	// racing syncs writes to make, a create among them.
+	rotateDefaultSecret(t, ns)
+	if err := mgmt.Client.Delete(context.Background(), &addonsv1.ClusterResourceSet{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}); err != nil {
+		t.Fatal(err)
+	}
+
+	// CAPI deletes the Cluster and calls BeforeClusterDelete while syncs run.
+	var wg sync.WaitGroup
+	var applied atomic.Int32
+	for range 3 {
+		wg.Go(func() {
+			a := f.sync(t, "/sync", pingBinary)
+			if a.Counts.Failed != 0 {
+				t.Errorf("a sync racing the deletion failed: %s", a.Raw)
+			}
+			applied.Add(int32(a.Counts.Applied))
+		})
+	}
+	wg.Go(func() {
+		deleteCluster(t, cluster)
+		call(t, f.router, pathBCD, request(t, "before-cluster-delete.v1beta2.json", ns, "c"))
+	})
+	wg.Wait()
+	t.Logf("%d of the racing syncs wrote", applied.Load())
+
+	runBeforeClusterDeleteToTheEnd(t, f.router, ns, "c")
 	if exists(t, hcp) || exists(t, hrp) {
 		t.Fatal("the HelmChartProxy or HelmReleaseProxy is back after BeforeClusterDelete finished")
 	}

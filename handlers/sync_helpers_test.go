@@ -176,6 +176,20 @@ func resourceSetPassword(t testing.TB, namespace, cluster string) string {
 	return ""
 }
 
+// rotateDefaultSecret gives the default credentials Secret of a namespace
+// the rotated password.
+func rotateDefaultSecret(t testing.TB, ns string) {
+	t.Helper()
+	secret := &corev1.Secret{}
+	if err := mgmt.Client.Get(context.Background(), key(ns, defaultSecret), secret); err != nil {
+		t.Fatal(err)
+	}
+	secret.Data["password"] = []byte(rotatedPassword)
+	if err := mgmt.Client.Update(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // setClusterConfig replaces a Cluster's clusterConfig, as a user editing it.
 func setClusterConfig(t testing.TB, namespace, name, clusterConfig string) {
 	t.Helper()

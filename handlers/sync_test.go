@@ -49,8 +49,10 @@ func TestSync_ClusterCreatedBeforeInstallationGetsTheAgent(t *testing.T) {
 func TestSync_NothingToChangeWritesNothingAndCostsFixedRequests(t *testing.T) {
 	counter := &requestCounter{}
 	f := newSyncFixture(t, withCounter(counter))
+	var namespaces []string
 	for range 2 {
 		ns := f.servedNamespace(t)
+		namespaces = append(namespaces, ns)
 		for i := range 5 {
 			createCluster(t, ns, fmt.Sprintf("c%d", i), configBasic)
 		}
@@ -65,12 +67,14 @@ func TestSync_NothingToChangeWritesNothingAndCostsFixedRequests(t *testing.T) {
 	}
 	calls := counter.take()
 	slices.Sort(calls)
-	// The ExtensionConfig, its Namespaces, and one LIST each of Clusters,
-	// HelmChartProxies, ClusterResourceSets, resource-set Secrets and
-	// default-named Secrets: for 10 Clusters as for 1,000.
+	// The ExtensionConfig, its Namespaces, one LIST each of Clusters,
+	// HelmChartProxies, ClusterResourceSets and resource-set Secrets, and
+	// the default-named Secret of each served namespace with a Cluster with
+	// the addon: for 10 Clusters as for 1,000 in two namespaces.
 	want := []string{
 		"GET /api/v1/namespaces",
-		"GET /api/v1/secrets",
+		"GET /api/v1/namespaces/" + namespaces[0] + "/secrets/" + defaultSecret,
+		"GET /api/v1/namespaces/" + namespaces[1] + "/secrets/" + defaultSecret,
 		"GET /api/v1/secrets",
 		"GET /apis/addons.cluster.x-k8s.io/v1alpha1/helmchartproxies",
 		"GET /apis/addons.cluster.x-k8s.io/v1beta2/clusterresourcesets",
@@ -92,14 +96,7 @@ func TestSync_RotationReachesEveryResourceSetSecret(t *testing.T) {
 	}
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 3, Applied: 3})
 
-	secret := &corev1.Secret{}
-	if err := mgmt.Client.Get(context.Background(), key(ns, defaultSecret), secret); err != nil {
-		t.Fatal(err)
-	}
-	secret.Data["password"] = []byte(rotatedPassword)
-	if err := mgmt.Client.Update(context.Background(), secret); err != nil {
-		t.Fatal(err)
-	}
+	rotateDefaultSecret(t, ns)
 	counter.take()
 
 	a := f.sync(t, "/sync", pingStructured)
@@ -307,7 +304,7 @@ func TestSync_RefusesWhatItCannotProcess(t *testing.T) {
 	}
 }
 
-func TestSync_TwoSyncsAtOnceConverge(t *testing.T) {
+func TestSync_TwoSyncsAtOnceRecordEachChangeOnce(t *testing.T) {
 	f := newSyncFixture(t)
 	ns := f.servedNamespace(t)
 	for i := range 6 {
@@ -324,10 +321,13 @@ func TestSync_TwoSyncsAtOnceConverge(t *testing.T) {
 			t.Fatalf("a concurrent sync failed: %s", a.Raw)
 		}
 	}
-	objs := objectsIn(t, ns)
-	for kind, items := range objs {
-		if len(items) != 6 {
-			t.Fatalf("%d %s objects after two concurrent syncs, want 6", len(items), kind)
+	for i := range 6 {
+		name := fmt.Sprintf("c%d", i)
+		if events := eventsFor(t, ns, name); !slices.Equal(events, []string{"KonnectorAgentApplied"}) {
+			t.Fatalf("Cluster %s after two concurrent syncs: events %v, want one KonnectorAgentApplied", name, events)
+		}
+		if got := resourceSetPassword(t, ns, name); got != sentinelPassword {
+			t.Fatalf("Cluster %s: resource-set password %q", name, got)
 		}
 	}
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 6, UpToDate: 6})
