@@ -37,6 +37,11 @@ func TestReadConfig_ValidInputs(t *testing.T) {
 		{"no addons: addon off", variables(`{` + pc + `}`), nil},
 		{"other addons only: addon off", variables(`{` + pc + `,"addons":{"cni":{"provider":"Cilium"}}}`), nil},
 		{"konnectorAgent null: addon off", variables(`{"addons":{"konnectorAgent":null}}`), nil},
+		// Whether the addon is on is decided from addons.konnectorAgent
+		// alone: what else of clusterConfig is malformed does not matter.
+		{"addons a list: addon off", variables(`{"addons":[1]}`), nil},
+		{"clusterConfig a string: addon off", variables(`"config"`), nil},
+		{"malformed fields the addon reads, addon absent: off", variables(`{"nutanix":{"prismCentralEndpoint":"pc"},"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":"x"}}}}`), nil},
 		{"seed Basic / Minimal example: {}", variables(`{` + pc + `,"addons":{"konnectorAgent":{}}}`),
 			&Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint, KubeconfigUpload: true}},
 		{"seed Advanced example", variables(`{` + pc + `,"addons":{"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"prism-central-credentials-for-konnector-agent"}}}}}`),
@@ -84,9 +89,9 @@ func TestReadConfig_InvalidInputsNameTheFieldAndTheFix(t *testing.T) {
 		{"secret name too long", addon(`{"credentials":{"secretRef":{"name":"` + strings.Repeat("a", 300) + `"}}}`), "credentials.secretRef.name", "not a valid Secret name"},
 		{"secret name with slash", addon(`{"credentials":{"secretRef":{"name":"ns/name"}}}`), "credentials.secretRef.name", "not a valid Secret name"},
 		{"addon is a string", variables(`{"addons":{"konnectorAgent":"yes"}}`), "clusterConfig.addons.konnectorAgent", "is a JSON string where an object is expected"},
-		{"addons is a list", variables(`{"addons":[1]}`), "clusterConfig.addons", "is a JSON array"},
 		{"strategy is a number", addon(`{"strategy":3}`), "clusterConfig.addons.konnectorAgent.strategy", "is a JSON number where a string is expected"},
-		{"clusterConfig is a string", variables(`"config"`), "clusterConfig", "is a JSON string"},
+		{"addon on, controlPlane categories not a list", variables(`{` + pc + `,"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":"AppType=Kubernetes"}}},"addons":{"konnectorAgent":{}}}`),
+			"clusterConfig.controlPlane.nutanix.machineDetails.additionalCategories", "where a list is expected"},
 		{"no Prism Central endpoint", variables(`{"addons":{"konnectorAgent":{}}}`), "clusterConfig.nutanix.prismCentralEndpoint.url", "is required"},
 		{"empty url", endpoint(`{"url":""}`), "prismCentralEndpoint.url", "is required"},
 		{"http url", endpoint(`{"url":"http://pc.example.com:9440"}`), "prismCentralEndpoint.url", "does not use https"},

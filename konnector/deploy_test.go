@@ -1,0 +1,103 @@
+package konnector
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+)
+
+func TestPlanDeploy(t *testing.T) {
+	s := testSettings(t)
+	cfg, err := ReadConfig(topology(variables(`{`+pc+`,"addons":{"konnectorAgent":{}}}`)), s.DefaultCredentialsSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desired := func() Desired {
+		return DesiredObjects(testCluster("c"), cfg, Credentials{Username: []byte("u"), Password: []byte("p")}, s)
+	}
+	// As the API server returns them: what was written, with a deletion
+	// timestamp or other labels where a case says so.
+	have := func(edit func(d Desired)) Current {
+		d := desired()
+		if edit != nil {
+			edit(d)
+		}
+		return Current{HelmChartProxy: d.HelmChartProxy, ClusterResourceSet: d.ClusterResourceSet, ResourceSetSecret: d.ResourceSetSecret}
+	}
+	now := metav1.Now()
+	release := caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "konnector-agent-c-x7k2p", DeletionTimestamp: &now}}
+	cases := []struct {
+		name    string
+		current Current
+		writes  []string // kinds written, in order
+		creates bool
+		refused string // part of the InputError's text
+	}{
+		{"nothing yet: create all", Current{}, []string{"HelmChartProxy", "ClusterResourceSet", "Secret"}, true, ""},
+		{"all up to date", have(nil), nil, false, ""},
+		{"a stale password", have(func(d Desired) { d.ResourceSetSecret.Data[ResourceSetKey] = []byte("old") }), []string{"Secret"}, false, ""},
+		{"the ClusterResourceSet missing", Current{HelmChartProxy: have(nil).HelmChartProxy, ResourceSetSecret: have(nil).ResourceSetSecret}, []string{"ClusterResourceSet"}, true, ""},
+		{"a HelmChartProxy of our name, not ours", have(func(d Desired) { d.HelmChartProxy.Labels = nil }), nil, false,
+			"HelmChartProxy ns1/konnector-agent-c: already exists and is not managed by konnector-hooks"},
+		{"a Secret of our name for another cluster", have(func(d Desired) { d.ResourceSetSecret.Labels["cluster.x-k8s.io/cluster-name"] = "other" }), nil, false,
+			"Secret ns1/konnector-agent-c: already exists and is not managed"},
+		{"our HelmChartProxy being deleted, even if up to date", have(func(d Desired) { d.HelmChartProxy.DeletionTimestamp = &now }), nil, false,
+			"HelmChartProxy ns1/konnector-agent-c: is being deleted"},
+		{"our ClusterResourceSet being deleted", have(func(d Desired) { d.ClusterResourceSet.DeletionTimestamp = &now }), nil, false,
+			"ClusterResourceSet ns1/konnector-agent-c: is being deleted"},
+		{"the previous uninstall's release proxies left", Current{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{release}}, nil, false,
+			"HelmChartProxy ns1/konnector-agent-c: is not created while the previous uninstall of the agent is under way ([HelmReleaseProxy ns1/konnector-agent-c-x7k2p] still present)"},
+		{"release proxies of our present HelmChartProxy: no matter", func() Current { c := have(nil); c.HelmReleaseProxies = []caaphv1.HelmReleaseProxy{release}; return c }(), nil, false, ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			plan, err := PlanDeploy("c", c.current, desired())
+			if c.refused != "" {
+				var input *InputError
+				if !errors.As(err, &input) || !strings.Contains(err.Error(), c.refused) || input.Fix == "" || input.Transient {
+					t.Fatalf("PlanDeploy = %v, %v; want an *InputError saying %q with a fix", plan, err, c.refused)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, obj := range plan.Writes {
+				kinds = append(kinds, KindOf(obj))
+			}
+			if fmt.Sprint(kinds) != fmt.Sprint(c.writes) || plan.Creates != c.creates {
+				t.Fatalf("writes %v creates %v, want %v creates %v", kinds, plan.Creates, c.writes, c.creates)
+			}
+		})
+	}
+}
+
+func TestAnswerFor(t *testing.T) {
+	person := &InputError{Field: "Secret ns/x", Problem: "not found", Fix: "create it"}
+	passing := &InputError{Field: "Cluster ns/c", Problem: "not found", Fix: "wait", Transient: true}
+	cases := []struct {
+		name  string
+		err   error
+		block bool
+		want  Answer
+	}{
+		{"a person fixes it, Continue", person, false, Answer{NotDeployed: true}},
+		{"a person fixes it, Block", person, true, Answer{Failure: true, NotDeployed: true}},
+		{"wrapped, Continue", fmt.Errorf("reading: %w", person), false, Answer{NotDeployed: true}},
+		{"passes by itself, Continue", passing, false, Answer{Failure: true}},
+		{"passes by itself, Block", passing, true, Answer{Failure: true}},
+		{"an API error, Continue", errors.New("connection refused"), false, Answer{Failure: true}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := AnswerFor(c.err, c.block); got != c.want {
+				t.Fatalf("AnswerFor = %+v, want %+v", got, c.want)
+			}
+		})
+	}
+}
