@@ -3,11 +3,13 @@ package manifests
 import (
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -85,5 +87,25 @@ func TestNamespaced_RendersRoleBindingsInsteadOfTheClusterRoleBinding(t *testing
 	want := map[string]any{"matchLabels": map[string]any{"konnector-hooks.io/enabled": "true"}}
 	if !reflect.DeepEqual(selector, want) {
 		t.Errorf("the ExtensionConfig's namespaceSelector is %v, want %v", selector, want)
+	}
+}
+
+// deploy/namespaced gives Sync the namespaces it binds: the setting and the
+// RoleBindings are one list as shipped.
+func TestNamespaced_SyncServesTheNamespacesItBinds(t *testing.T) {
+	objs := render(t, namespacedInstall)
+	var bound []string
+	for _, o := range objs {
+		if o.GetKind() == "RoleBinding" {
+			bound = append(bound, o.GetNamespace())
+		}
+	}
+	settingsMap := find(t, objs, "ConfigMap", "namespaced-konnector-hooks-settings")
+	value, _, _ := unstructured.NestedString(settingsMap.Object, "data", "KONNECTOR_SYNC_NAMESPACES")
+	listed := strings.Split(value, ",")
+	slices.Sort(bound)
+	slices.Sort(listed)
+	if len(bound) == 0 || !slices.Equal(bound, listed) {
+		t.Fatalf("KONNECTOR_SYNC_NAMESPACES is %q, the RoleBindings are in %v: keep them one list", value, bound)
 	}
 }

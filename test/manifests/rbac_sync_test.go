@@ -70,25 +70,36 @@ func (a syncAnswer) outcome(t testing.TB, step string) string {
 
 // syncFlows runs Sync as the ServiceAccount through what it does between
 // the hooks: install on a running cluster, nothing to change, and the
-// uninstall of a disabled addon down to the credentials delivery. The
-// ExtensionConfig is one of the flow's own, selecting only its namespace.
-func syncFlows(t *testing.T, cfg *rest.Config, defaults settings.Settings) {
+// uninstall of a disabled addon down to the credentials delivery. Cluster-
+// wide, the ExtensionConfig is one of the flow's own, selecting only its
+// namespace; in a namespaced install (namespaces set), Sync serves the
+// install's namespaces through KONNECTOR_SYNC_NAMESPACES, as
+// deploy/namespaced sets it, and the flow runs in the first of them.
+func syncFlows(t *testing.T, cfg *rest.Config, defaults settings.Settings, namespaces []string) {
 	ctx := t.Context()
-	ns := newNamespace(t, "rbac-sync-")
-	ec := &runtimev1.ExtensionConfig{
-		ObjectMeta: metav1.ObjectMeta{Name: ns},
-		Spec: runtimev1.ExtensionConfigSpec{
-			ClientConfig:      runtimev1.ClientConfig{URL: "https://konnector-hooks.konnector-hooks.svc.cluster.local"},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
-		},
-	}
-	createWithScheme(t, ec)
 	s := defaults
-	s.ExtensionConfig = ec.Name
+	var ns string
+	if len(namespaces) > 0 {
+		ns = namespaces[0]
+		s.SyncNamespaces = namespaces
+	} else {
+		ns = newNamespace(t, "rbac-sync-")
+		ec := &runtimev1.ExtensionConfig{
+			ObjectMeta: metav1.ObjectMeta{Name: ns},
+			Spec: runtimev1.ExtensionConfigSpec{
+				ClientConfig:      runtimev1.ClientConfig{URL: "https://konnector-hooks.konnector-hooks.svc.cluster.local"},
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"kubernetes.io/metadata.name": ns}},
+			},
+		}
+		createWithScheme(t, ec)
+		s.ExtensionConfig = ec.Name
+	}
 	hooks := newHooks(t, cfg, s)
 
 	const name = "synced-cluster"
-	create(t, managementcluster.NewCredentials(ns, defaults.DefaultCredentialsSecret, "admin", "not-a-real-password"))
+	if len(namespaces) == 0 {
+		create(t, managementcluster.NewCredentials(ns, defaults.DefaultCredentialsSecret, "admin", "not-a-real-password"))
+	}
 	cluster := managementcluster.NewCluster(ns, name, clusterConfig)
 	if err := managementcluster.CreateCluster(ctx, admin, cluster); err != nil {
 		t.Fatal(err)
@@ -139,22 +150,18 @@ func syncFlows(t *testing.T, cfg *rest.Config, defaults settings.Settings) {
 	}
 }
 
-// syncGrants are the grants only Sync uses. Sync reads the ExtensionConfig
-// and lists cluster-wide, which a namespaced install does not grant: there
-// the hook flows are checked without them.
-var syncGrants = map[access]bool{
-	{"cluster.x-k8s.io", "clusters", "list"}:                     true,
-	{"", "secrets", "list"}:                                      true,
-	{"", "secrets", "delete"}:                                    true,
-	{"addons.cluster.x-k8s.io", "clusterresourcesets", "list"}:   true,
-	{"addons.cluster.x-k8s.io", "clusterresourcesets", "delete"}: true,
-	{"addons.cluster.x-k8s.io", "helmchartproxies", "list"}:      true,
-	{"runtime.cluster.x-k8s.io", "extensionconfigs", "get"}:      true,
-	{"", "namespaces", "list"}:                                   true,
+// clusterScopedSyncGrants are the grants only a cluster-wide Sync uses: it
+// reads the ExtensionConfig and lists the Namespaces it selects. A
+// RoleBinding cannot grant cluster-scoped reads, so in a namespaced install
+// Sync serves KONNECTOR_SYNC_NAMESPACES instead and the flows are checked
+// without these.
+var clusterScopedSyncGrants = map[access]bool{
+	{"runtime.cluster.x-k8s.io", "extensionconfigs", "get"}: true,
+	{"", "namespaces", "list"}:                              true,
 }
 
-// withoutSyncGrants returns the rules less the verbs only Sync uses.
-func withoutSyncGrants(rules []rbacv1.PolicyRule) []rbacv1.PolicyRule {
+// withoutGrants returns the rules less the given verbs.
+func withoutGrants(rules []rbacv1.PolicyRule, syncGrants map[access]bool) []rbacv1.PolicyRule {
 	var out []rbacv1.PolicyRule
 	for _, r := range rules {
 		kept := r.DeepCopy()

@@ -40,6 +40,9 @@ const clusterConfig = `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-
 // CAPI's own finalizer would while BeforeClusterDelete runs.
 const holdFinalizer = "test.konnector-hooks.io/hold"
 
+// clusterConfigMissingSecret names a credentials Secret that never exists.
+const clusterConfigMissingSecret = `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}},"addons":{"konnectorAgent":{"credentials":{"secretRef":{"name":"never-created"}}}}}`
+
 // Paths CAPI calls, as discovery announces them.
 const (
 	pathACPI = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/aftercontrolplaneinitialized/after-control-plane-initialized"
@@ -73,6 +76,23 @@ func runHookFlows(t *testing.T, sa serviceAccount, ns, name string) {
 	cluster.Finalizers = []string{holdFinalizer}
 	if err := managementcluster.CreateCluster(ctx, admin, cluster); err != nil {
 		t.Fatal(err)
+	}
+
+	// A Cluster whose credentials Secret is missing: both hooks answer
+	// Success and record one Warning Event, counted twice (read and
+	// patched the second time).
+	missing := types.NamespacedName{Namespace: ns, Name: name + "-no-secret"}
+	if err := managementcluster.CreateCluster(ctx, admin, managementcluster.NewCluster(ns, missing.Name, clusterConfigMissingSecret)); err != nil {
+		t.Fatal(err)
+	}
+	callHook(t, hooks, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", missing)).mustSucceed(t, "AfterControlPlaneInitialized without the credentials Secret")
+	callHook(t, hooks, pathBCU, request(t, "before-cluster-upgrade.v1beta2.json", missing)).mustSucceed(t, "BeforeClusterUpgrade without the credentials Secret")
+	var events corev1.EventList
+	if err := admin.List(ctx, &events, client.InNamespace(ns), client.MatchingFields{"involvedObject.name": missing.Name}); err != nil {
+		t.Fatal(err)
+	}
+	if len(events.Items) != 1 || events.Items[0].Reason != "KonnectorAgentNotDeployed" || events.Items[0].Count != 2 {
+		t.Fatalf("Events on Cluster %s: %+v, want one KonnectorAgentNotDeployed counted twice", missing, events.Items)
 	}
 
 	// AfterControlPlaneInitialized writes the HelmChartProxy, the
@@ -174,10 +194,9 @@ func runHookFlows(t *testing.T, sa serviceAccount, ns, name string) {
 		t.Fatalf("HelmReleaseProxy %s should be deleting: %v", orphan.Name, err)
 	}
 	releaseFinalizers(t, orphan)
-	if len(sa.namespaces) == 0 {
-		syncFlows(t, cfg, defaults)
-	} else {
-		sa.rules = withoutSyncGrants(sa.rules)
+	syncFlows(t, cfg, defaults, sa.namespaces)
+	if len(sa.namespaces) > 0 {
+		sa.rules = withoutGrants(sa.rules, clusterScopedSyncGrants)
 	}
 	completed = true
 }
