@@ -48,7 +48,7 @@ func (s *Server) beforeClusterDelete(ctx context.Context, key types.NamespacedNa
 	// it), so it tells whether the agent was ever deployed here: only then
 	// is there something removed to tell of.
 	if delivery == nil {
-		return success(fmt.Sprintf("none of the Konnector Agent's objects exist for Cluster %s: nothing to uninstall", key))
+		return success(fmt.Sprintf("no HelmChartProxy, HelmReleaseProxy or credentials delivery of the Konnector Agent exists for Cluster %s: nothing left to uninstall", key))
 	}
 	message := fmt.Sprintf("Konnector Agent removed from Cluster %s: its HelmChartProxy and HelmReleaseProxies are gone", key)
 	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeNormal, Reason: reasonRemoved, Message: message, Key: string(delivery.UID)})
@@ -123,6 +123,12 @@ func (s *Server) releaseFinalizers(ctx context.Context, c client.Client, state k
 		hrp := &state.HelmReleaseProxies[i]
 		if hrp.DeletionTimestamp == nil {
 			if err := deleteObject(ctx, c, hrp); err != nil {
+				return err
+			}
+			// The delete changed it (deletionTimestamp): read it again so
+			// that the finalizer's removal is checked against what is there.
+			found, err := get(ctx, c, client.ObjectKeyFromObject(hrp), hrp)
+			if err != nil || !found {
 				return err
 			}
 		}

@@ -246,7 +246,7 @@ func TestBeforeClusterDelete_AddonNeverEnabledIsDone(t *testing.T) {
 	ns := newNamespace(t)
 	cluster := createCluster(t, ns, "c", configNoAddon, withFinalizer)
 	deleteCluster(t, cluster)
-	expectAnswer(t, call(t, newServer(t), pathBCD, request(t, "before-cluster-delete.v1beta1.json", ns, "c")), 0, "nothing to uninstall")
+	expectAnswer(t, call(t, newServer(t), pathBCD, request(t, "before-cluster-delete.v1beta1.json", ns, "c")), 0, "nothing left to uninstall")
 	if reasons := eventsFor(t, ns, "c"); len(reasons) != 0 {
 		t.Fatalf("events %v for a cluster without the addon", reasons)
 	}
@@ -261,7 +261,7 @@ func TestBeforeClusterDelete_NeverDeployedRecordsNoRemoval(t *testing.T) {
 	h := newServer(t)
 	call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
 	deleteCluster(t, cluster)
-	expectAnswer(t, call(t, h, pathBCD, request(t, "before-cluster-delete.v1beta2.json", ns, "c")), 0, "nothing to uninstall")
+	expectAnswer(t, call(t, h, pathBCD, request(t, "before-cluster-delete.v1beta2.json", ns, "c")), 0, "nothing left to uninstall")
 	if reasons := eventsFor(t, ns, "c"); slices.Contains(reasons, reasonRemoved) {
 		t.Fatalf("events %v: a removal is told for an agent never deployed", reasons)
 	}
@@ -293,7 +293,7 @@ func TestBeforeClusterDelete_DeletesOrphanedReleaseProxies(t *testing.T) {
 	}
 	expectAnswer(t, call(t, h, pathBCD, request(t, "before-cluster-delete.v1beta2.json", ns, "c")), 5, "HelmReleaseProxy "+ns+"/konnector-agent-c-orphan still present")
 	dropFinalizers(t, orphan)
-	expectAnswer(t, call(t, h, pathBCD, request(t, "before-cluster-delete.v1beta2.json", ns, "c")), 0, "removed")
+	expectAnswer(t, call(t, h, pathBCD, request(t, "before-cluster-delete.v1beta2.json", ns, "c")), 0, "nothing left to uninstall")
 }
 
 func TestBeforeClusterDelete_ConcurrentCallsAllSucceed(t *testing.T) {

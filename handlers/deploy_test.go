@@ -312,10 +312,11 @@ func TestAfterControlPlaneInitialized_SecondCallChangesNothing(t *testing.T) {
 			t.Fatalf("discovery request %q", r)
 		}
 	}
-	// New cluster: 5 reads in parallel (Cluster, the three objects, the
-	// credentials Secret), 3 applies, 1 event. Repeated call: the 5 reads.
-	if len(firstRequests) != 9 || len(secondRequests) != 5 {
-		t.Fatalf("requests: new cluster %d (want 9), repeated call %d (want 5)", len(firstRequests), len(secondRequests))
+	// New cluster: 6 reads in parallel (Cluster, the three objects, the
+	// credentials Secret, the LIST of a previous uninstall's release
+	// proxies), 3 applies, then 1 event. Repeated call: the 6 reads.
+	if len(firstRequests) != 10 || len(secondRequests) != 6 {
+		t.Fatalf("requests: new cluster %d (want 10), repeated call %d (want 6)", len(firstRequests), len(secondRequests))
 	}
 }
 
@@ -397,8 +398,11 @@ func TestAfterControlPlaneInitialized_LeavesForeignObjectsAlone(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := call(t, newServer(t), pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
-	if a.Status != "Failure" || !strings.Contains(a.Message, "HelmChartProxy "+ns+"/konnector-agent-c already exists and is not managed by konnector-hooks") {
+	if a.Status != "Success" || !strings.Contains(a.Message, "not deployed") || !strings.Contains(a.Message, "HelmChartProxy "+ns+"/konnector-agent-c: already exists and is not managed by konnector-hooks") {
 		t.Fatalf("answer: %s", a.Raw)
+	}
+	if reasons := eventsFor(t, ns, "c"); !slices.Equal(reasons, []string{reasonNotDeployed}) {
+		t.Fatalf("events %v, want one %s", reasons, reasonNotDeployed)
 	}
 	var got caaphv1.HelmChartProxy
 	if err := mgmt.Client.Get(context.Background(), client.ObjectKeyFromObject(foreign), &got); err != nil || got.Spec.ChartName != "other" {

@@ -11,6 +11,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	"github.com/konnector-hooks/konnector-hooks/settings"
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
 
@@ -37,7 +38,9 @@ func TestHardening_BadInputIsAnsweredAndWritesNothing(t *testing.T) {
 			`","annotations":{"big":"` + strings.Repeat("a", 10<<20) + `"}}}}`)
 	}
 	cases := []input{
-		{name: "clusterConfig is a number", clusterConfig: `42`, says: "clusterConfig: is a JSON number where an object is expected"},
+		// The addon is on only with addons.konnectorAgent: a clusterConfig
+		// that cannot hold it leaves the addon off.
+		{name: "clusterConfig is a number", clusterConfig: `42`, status: "Success", says: "not enabled"},
 		{name: "addons is null, konnectorAgent absent", clusterConfig: `{"addons":null}`, status: "Success", says: "not enabled"},
 		{name: "konnectorAgent is an array", clusterConfig: `{"addons":{"konnectorAgent":[{}]}}`, says: "clusterConfig.addons.konnectorAgent: is a JSON array"},
 		{name: "credentials is a string", clusterConfig: `{` + pcEndpoint + `,"addons":{"konnectorAgent":{"credentials":"x"}}}`, says: "clusterConfig.addons.konnectorAgent.credentials: is a JSON string"},
@@ -62,7 +65,10 @@ func TestHardening_BadInputIsAnsweredAndWritesNothing(t *testing.T) {
 			return []byte(`{"apiVersion":"hooks.runtime.cluster.x-k8s.io/v1alpha1","kind":"AfterControlPlaneInitializedRequest","cluster":{"metadata":{"name":"other","namespace":"` + ns + `","name":"c"}}}`)
 		}, httpStatus: http.StatusBadRequest, says: `duplicate field "cluster.metadata.name"`},
 	}
-	h := newServer(t)
+	// Block answers Failure, so that each case's answer shows the problem
+	// was caught; TestHooks_InvalidInputAnswersByWhoCanFixIt covers
+	// Continue, which answers the same problems Success.
+	h := newServer(t, withSettings(func(s *settings.Settings) { s.OnInvalidConfig = settings.OnInvalidConfigBlock }))
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			ns := newNamespace(t)

@@ -204,9 +204,10 @@ func TestHooksAndSync_ReEnableWaitsForThePendingUninstall(t *testing.T) {
 
 // Sync decides on what it read; a Cluster whose deletion began after that
 // read and whose HelmChartProxy BeforeClusterDelete removed never gets it
-// back. The test holds the sync's read of the HelmChartProxy until the
-// Cluster's read has answered "not deleting", then deletes the Cluster and
-// runs BeforeClusterDelete to the end before letting the read go on.
+// back. The test holds the sync's reads of the HelmChartProxy and its
+// HelmReleaseProxies until the Cluster's read has answered "not deleting",
+// then deletes the Cluster and runs BeforeClusterDelete to the end before
+// letting the reads go on.
 func TestSync_NeverRecreatesForAClusterWhoseDeletionBeganAfterItsRead(t *testing.T) {
 	var armed atomic.Bool
 	clusterRead := make(chan struct{})
@@ -224,7 +225,8 @@ func TestSync_NeverRecreatesForAClusterWhoseDeletionBeganAfterItsRead(t *testing
 				resp, err := rt.RoundTrip(r)
 				readOnce.Do(func() { close(clusterRead) })
 				return resp, err
-			case "/apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/" + ns + "/helmchartproxies/konnector-agent-c":
+			case "/apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/" + ns + "/helmchartproxies/konnector-agent-c",
+				"/apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/" + ns + "/helmreleaseproxies":
 				once.Do(func() {
 					<-clusterRead
 					deleteCluster(t, cluster)

@@ -178,7 +178,7 @@ func TestSync_LeavesForeignObjectsOfOurNameAlone(t *testing.T) {
 	}
 	a := f.sync(t, "/sync", plainPOST)
 	a.mustCount(t, SyncCounts{Checked: 1, Failed: 1})
-	if msg := a.outcomeOf(ns + "/c").Message; !strings.Contains(msg, "ClusterResourceSet "+ns+"/konnector-agent-c already exists and is not managed by konnector-hooks") {
+	if msg := a.outcomeOf(ns + "/c").Message; !strings.Contains(msg, "ClusterResourceSet "+ns+"/konnector-agent-c: already exists and is not managed by konnector-hooks") {
 		t.Fatalf("the answer should refuse the foreign ClusterResourceSet: %q", msg)
 	}
 	if err := mgmt.Client.Get(context.Background(), client.ObjectKeyFromObject(foreign), foreign); err != nil || foreign.Spec.ClusterSelector.MatchLabels["team"] != "other" {
