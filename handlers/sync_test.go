@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -372,4 +373,45 @@ func TestSync_DeadlineNamesTheClustersNotReached(t *testing.T) {
 	hold.Store(false)
 	a = f.sync(t, "/sync", pingBinary)
 	a.mustCount(t, SyncCounts{Checked: 4, UpToDate: 1, Applied: 3})
+}
+
+// Sync reads credentials only where it serves Clusters with the addon: the
+// default-named Secret of a namespace the ExtensionConfig does not select,
+// or of a served one without such a Cluster, is never read.
+func TestSync_ReadsDefaultSecretsOnlyInServedNamespacesWithTheAddon(t *testing.T) {
+	var mu sync.Mutex
+	var secretReads []string
+	record := func(rt http.RoundTripper) http.RoundTripper {
+		return roundTripper(func(r *http.Request) (*http.Response, error) {
+			if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/secrets") {
+				mu.Lock()
+				secretReads = append(secretReads, r.URL.Path+"?"+r.URL.RawQuery)
+				mu.Unlock()
+			}
+			return rt.RoundTrip(r)
+		})
+	}
+	f := newSyncFixture(t, func(_ *Server, cfg *rest.Config) { cfg.Wrap(record) })
+	served := f.servedNamespace(t)
+	createCluster(t, served, "c", configBasic)
+	withoutAddon := f.servedNamespace(t)
+	createCluster(t, withoutAddon, "c", configNoAddon)
+	unserved := newNamespace(t)
+	createCredentials(t, unserved, defaultSecret)
+	createCluster(t, unserved, "c", configBasic)
+
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 2, Applied: 1, NotEnabled: 1})
+	// The resource-set Secrets are listed by our labels; any other Secret
+	// read is by name, in the served namespace with the addon only.
+	mu.Lock()
+	defer mu.Unlock()
+	ours := "labelSelector=" + url.QueryEscape("app.kubernetes.io/managed-by=konnector-hooks,app.kubernetes.io/name=konnector-agent")
+	for _, r := range secretReads {
+		if r != "/api/v1/secrets?"+ours && !strings.HasPrefix(r, "/api/v1/namespaces/"+served+"/secrets/") {
+			t.Errorf("a sync read %s; it serves Clusters with the addon in %s only", r, served)
+		}
+	}
+	if !slices.Contains(secretReads, "/api/v1/namespaces/"+served+"/secrets/"+defaultSecret+"?") {
+		t.Fatalf("the served namespace's credentials were not read: %v", secretReads)
+	}
 }
