@@ -96,6 +96,10 @@ func Load() (Settings, error) {
 	if err := envconfig.Process(Prefix, &s); err != nil {
 		return Settings{}, fmt.Errorf("reading settings: %w", err)
 	}
+	if len(s.SyncNamespaces) == 0 {
+		// The install's ConfigMap sets it empty: the same as unset.
+		s.SyncNamespaces = nil
+	}
 	if err := s.validate(); err != nil {
 		return Settings{}, err
 	}

@@ -10,20 +10,23 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 )
 
-func TestManifests_SyncCronJobPassesStrictServerSideValidation(t *testing.T) {
-	objs := render(t, "test/manifests/testdata/with-sync-cronjob")
+// The hooks rely on Sync to catch up, so the default install (the top-level
+// kustomization.yaml) holds a Sync trigger: the CronJob, which needs nothing
+// but Kubernetes.
+func TestManifests_DefaultInstallHoldsTheSyncCronJob(t *testing.T) {
+	objs := render(t, ".")
 	createNamespaces(t, objs)
 	cronJob := find(t, objs, "CronJob", "konnector-hooks-sync")
 	if err := apply(t.Context(), withoutKoImages(cronJob), strictDryRun...); err != nil {
 		t.Fatalf("the API server rejects the CronJob: %v", err)
 	}
-	if n := len(objs); n != len(render(t, "."))+1 {
-		t.Fatalf("the CronJob component adds %d objects, want only the CronJob", n-len(render(t, ".")))
+	if n, without := len(objs), len(render(t, "deploy"))+len(render(t, "knative")); n != without+1 {
+		t.Fatalf("the CronJob component adds %d objects, want only the CronJob", n-without)
 	}
 }
 
 func TestManifests_SyncCronJobRunsTheOneShotModeAsTheServiceAccount(t *testing.T) {
-	objs := render(t, "test/manifests/testdata/with-sync-cronjob")
+	objs := render(t, ".")
 	var cronJob batchv1.CronJob
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(find(t, objs, "CronJob", "konnector-hooks-sync").Object, &cronJob); err != nil {
 		t.Fatal(err)
@@ -78,6 +81,11 @@ func TestManifests_SyncPingSourceComposesWithTheInstall(t *testing.T) {
 	// with a strict structural test and Knative's own Destination validation.
 	objs := render(t, "test/manifests/testdata/with-sync-pingsource")
 	ping := find(t, objs, "PingSource", "konnector-hooks-sync")
+	for _, o := range objs {
+		if o.GetKind() == "CronJob" {
+			t.Errorf("the install with the PingSource also holds CronJob %s: one trigger, not both", objectName(o))
+		}
+	}
 	ksvc := find(t, objs, "Service", "konnector-hooks")
 	if ping.GetNamespace() != ksvc.GetNamespace() {
 		t.Errorf("the PingSource is in namespace %q, the Knative Service in %q: sink.ref names a Service of its own namespace", ping.GetNamespace(), ksvc.GetNamespace())

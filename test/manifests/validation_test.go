@@ -57,6 +57,7 @@ func TestManifests_EveryObjectPassesStrictServerSideValidation(t *testing.T) {
 		"admissionregistration.k8s.io/v1 ValidatingAdmissionPolicy konnector-hooks-fence",
 		"admissionregistration.k8s.io/v1 ValidatingAdmissionPolicyBinding konnector-hooks-fence",
 		"serving.knative.dev/v1 Service konnector-hooks/konnector-hooks",
+		"batch/v1 CronJob konnector-hooks/konnector-hooks-sync",
 	}
 	slices.Sort(got)
 	slices.Sort(want)
