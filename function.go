@@ -39,14 +39,23 @@ func Setup() error {
 	return err
 }
 
+// serve returns the function's handler, built once on its first call: the
+// router's ServeMux and endpoints are not rebuilt for every request.
 func serve(name string) func(http.ResponseWriter, *http.Request) {
-	return func(w http.ResponseWriter, r *http.Request) {
+	handler := sync.OnceValues(func() (http.Handler, error) {
 		srv, err := server()
+		if err != nil {
+			return nil, err
+		}
+		h, _ := srv.Function(name)
+		return h, nil
+	})
+	return func(w http.ResponseWriter, r *http.Request) {
+		h, err := handler()
 		if err != nil {
 			http.Error(w, "konnector-hooks cannot serve: "+err.Error(), http.StatusInternalServerError)
 			return
 		}
-		h, _ := srv.Function(name)
 		h.ServeHTTP(w, r)
 	}
 }

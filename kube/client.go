@@ -42,12 +42,12 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/config"
 )
 
 // Scheme holds core/v1, CAPI v1beta2 (Cluster, ClusterResourceSet,
@@ -104,9 +104,8 @@ func RESTMapper() meta.RESTMapper {
 type Opener struct {
 	load func() (*rest.Config, error)
 
-	once   sync.Once
+	mu     sync.Mutex
 	client client.Client
-	err    error
 }
 
 // NewOpener returns an Opener that builds its rest config with load, on the
@@ -115,19 +114,31 @@ func NewOpener(load func() (*rest.Config, error)) *Opener {
 	return &Opener{load: load}
 }
 
-// FromEnvironment returns an Opener for the cluster named by KUBECONFIG, or
-// the in-cluster configuration when KUBECONFIG is not set.
+// FromEnvironment returns an Opener for the management cluster as
+// controller-runtime finds it (config.GetConfig): the file KUBECONFIG names,
+// else the in-cluster configuration, else ~/.kube/config, so that a pod
+// never picks up a stray kubeconfig file over its own ServiceAccount.
 func FromEnvironment() *Opener {
-	return NewOpener(func() (*rest.Config, error) {
-		rules := clientcmd.NewDefaultClientConfigLoadingRules()
-		return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	})
+	return NewOpener(config.GetConfig)
 }
 
-// Open returns the client for a hook call. It makes no API request.
+// Open returns the client for a hook call. It makes no API request. The
+// client is built on the first call and shared; a build that fails is tried
+// again on the next call, so that one bad read of the configuration at
+// start-up (a token not mounted yet) does not keep the process from ever
+// serving.
 func (o *Opener) Open() (client.Client, error) {
-	o.once.Do(func() { o.client, o.err = o.build() })
-	return o.client, o.err
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.client != nil {
+		return o.client, nil
+	}
+	c, err := o.build()
+	if err != nil {
+		return nil, err
+	}
+	o.client = c
+	return c, nil
 }
 
 func (o *Opener) build() (client.Client, error) {

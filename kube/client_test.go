@@ -116,3 +116,27 @@ func TestOpen_ConfigErrorIsReported(t *testing.T) {
 		t.Fatal("Open succeeded without a configuration")
 	}
 }
+
+// A failed build is not kept: the next call builds again, and once a client
+// is built it is shared and the configuration not read again.
+func TestOpen_BuildsAgainAfterAFailure(t *testing.T) {
+	loads := 0
+	opener := kube.NewOpener(func() (*rest.Config, error) {
+		loads++
+		if loads == 1 {
+			return nil, fmt.Errorf("service account token not mounted yet")
+		}
+		return rest.CopyConfig(testConfig), nil
+	})
+	if _, err := opener.Open(); err == nil {
+		t.Fatal("the first Open succeeded")
+	}
+	first, err := opener.Open()
+	if err != nil {
+		t.Fatalf("Open after a failed build: %v", err)
+	}
+	again, err := opener.Open()
+	if err != nil || again != first || loads != 2 {
+		t.Fatalf("a built client is not shared: same %v, loads %d, err %v", again == first, loads, err)
+	}
+}
