@@ -17,6 +17,7 @@ import (
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/kube"
@@ -332,13 +333,13 @@ func (s *Server) recordEvent(ctx context.Context, c client.Client, cluster *clus
 	}
 }
 
-func objectKey(obj client.Object) string { return obj.GetNamespace() + "/" + obj.GetName() }
+func objectKey(obj client.Object) string { return client.ObjectKeyFromObject(obj).String() }
 
 // kindName names the kind of a typed object from the scheme: TypeMeta may be empty.
 func kindName(obj client.Object) string {
-	gvks, _, err := kube.Scheme.ObjectKinds(obj)
-	if err != nil || len(gvks) == 0 {
+	gvk, err := apiutil.GVKForObject(obj, kube.Scheme)
+	if err != nil {
 		return fmt.Sprintf("%T", obj)
 	}
-	return gvks[0].Kind
+	return gvk.Kind
 }

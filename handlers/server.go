@@ -3,22 +3,16 @@
 // hook that reads the cluster, calls the konnector package and applies the
 // result through the kube package.
 //
-// RBAC the handlers need on the management cluster; deploy/ grants exactly
-// this. Server-side apply is a patch, and also a create when the object does
-// not exist yet.
+// The rules the handlers need on the management cluster, each with why, are
+// in deploy/rbac.yaml alone; test/manifests runs every flow as that
+// ServiceAccount and fails on a rule missing or unused.
 //
-//	clusters.cluster.x-k8s.io                     get, list
-//	secrets                                       get, list, create, patch, delete
-//	clusterresourcesets.addons.cluster.x-k8s.io   get, list, create, patch, delete
-//	helmchartproxies.addons.cluster.x-k8s.io      get, list, create, patch, delete
-//	helmreleaseproxies.addons.cluster.x-k8s.io    list, patch, delete
-//	events                                        create
-//	extensionconfigs.runtime.cluster.x-k8s.io     get    (Sync)
-//	namespaces                                    list   (Sync)
-//
-// The list verbs and the deletes of ClusterResourceSets and Secrets are
-// Sync's: it lists instead of reading each cluster, and removes the
-// credentials delivery when the addon is disabled.
+// The router, discovery and protocol code repeat in part what CAPI's
+// exp/runtime/server does for a controller-runtime webhook server: that
+// server owns its listener and TLS, while a function hands its handlers to
+// functions-framework (and Knative terminates TLS), so the path layout,
+// decoding and answers are written here against CAPI's own catalog and
+// types.
 package handlers
 
 import (

@@ -81,7 +81,7 @@ type syncRead struct {
 // default-named credentials Secret is read in each served namespace that
 // has a Cluster with the addon on, and in no other.
 func (s *Server) readSync(ctx context.Context, c client.Client, scope syncScope) (*syncRead, error) {
-	ours := client.MatchingLabels{"app.kubernetes.io/name": konnector.AppName, "app.kubernetes.io/managed-by": konnector.FieldManager}
+	ours := client.MatchingLabels(konnector.OurLabels())
 	clusterOpts := []client.ListOption{}
 	if scope.one() {
 		ours[clusterv1.ClusterNameLabel] = scope.cluster.Name

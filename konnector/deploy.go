@@ -7,6 +7,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -97,7 +98,7 @@ func foreignObject(obj client.Object, cluster string) error {
 	return &InputError{
 		Field: fmt.Sprintf("%s %s", KindOf(obj), client.ObjectKeyFromObject(obj)),
 		Problem: fmt.Sprintf("already exists and is not managed by konnector-hooks (labels %s=%s, %s=%s missing)",
-			labelManagedBy, FieldManager, "cluster.x-k8s.io/cluster-name", cluster),
+			labelManagedBy, FieldManager, clusterv1.ClusterNameLabel, cluster),
 		Fix: "delete or rename it so that the Konnector Agent can be deployed",
 	}
 }

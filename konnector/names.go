@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 
+	"k8s.io/apimachinery/pkg/labels"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 )
 
@@ -54,6 +55,12 @@ func shorten(name string, max int, cluster string) string {
 	return name[:max-hashLength-1] + "-" + hex.EncodeToString(sum[:])[:hashLength]
 }
 
+// OurLabels are the labels every object the hooks write carries, whatever
+// the cluster: Sync lists our objects by them.
+func OurLabels() map[string]string {
+	return map[string]string{labelAppName: AppName, labelManagedBy: FieldManager}
+}
+
 // Labels are the labels of every object the hooks write for a cluster.
 func Labels(cluster string) map[string]string {
 	return map[string]string{
@@ -65,11 +72,6 @@ func Labels(cluster string) map[string]string {
 
 // IsOurs reports whether an object's labels mark it as written by the hooks
 // for that cluster, so that the hooks never take over or delete anyone else's.
-func IsOurs(labels map[string]string, cluster string) bool {
-	for k, v := range Labels(cluster) {
-		if labels[k] != v {
-			return false
-		}
-	}
-	return true
+func IsOurs(objectLabels map[string]string, cluster string) bool {
+	return labels.SelectorFromSet(Labels(cluster)).Matches(labels.Set(objectLabels))
 }
