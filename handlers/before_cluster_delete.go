@@ -4,14 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
-	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
-	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/kube"
@@ -28,10 +24,11 @@ func (s *Server) beforeClusterDelete(ctx context.Context, key types.NamespacedNa
 	if err != nil {
 		return failureFrom(err)
 	}
-	cluster, state, delivery, err := s.readUninstallState(ctx, c, key)
+	read, err := kube.ReadUninstall(ctx, c, key)
 	if err != nil {
 		return failureFrom(err)
 	}
+	cluster, state, delivery := read.Cluster, read.State, read.Delivery
 	switch {
 	case cluster == nil:
 		return success(fmt.Sprintf("Cluster %s not found: nothing to uninstall", key))
@@ -55,56 +52,10 @@ func (s *Server) beforeClusterDelete(ctx context.Context, key types.NamespacedNa
 	return success(message)
 }
 
-// readUninstallState reads, in one round of parallel requests, the Cluster
-// (nil when absent), this addon's HelmChartProxy for it, the
-// HelmReleaseProxies CAAPH made from that proxy for that cluster, and this
-// addon's ClusterResourceSet (nil when absent).
-func (s *Server) readUninstallState(ctx context.Context, c client.Client, key types.NamespacedName) (*clusterv1.Cluster, konnector.UninstallState, *addonsv1.ClusterResourceSet, error) {
-	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
-	cluster := &clusterv1.Cluster{}
-	hcp := &caaphv1.HelmChartProxy{}
-	crs := &addonsv1.ClusterResourceSet{}
-	releases := &caaphv1.HelmReleaseProxyList{}
-	var clusterFound, hcpFound, crsFound bool
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		clusterFound, err = get(gctx, c, key, cluster)
-		return err
-	})
-	g.Go(func() (err error) {
-		hcpFound, err = get(gctx, c, name, hcp)
-		return err
-	})
-	g.Go(func() (err error) {
-		crsFound, err = get(gctx, c, name, crs)
-		return err
-	})
-	g.Go(func() error { return listReleaseProxies(gctx, c, key, releases) })
-	if err := g.Wait(); err != nil {
-		return nil, konnector.UninstallState{}, nil, err
-	}
-	if !clusterFound {
-		cluster = nil
-	}
-	if !crsFound || !konnector.IsOurs(crs.Labels, key.Name) {
-		crs = nil
-	}
-	// A proxy of that name without our labels belongs to someone else, and so
-	// do the release proxies made from it: never touch them.
-	if hcpFound && !konnector.IsOurs(hcp.Labels, key.Name) {
-		return cluster, konnector.UninstallState{}, crs, nil
-	}
-	state := konnector.UninstallState{HelmReleaseProxies: releases.Items}
-	if hcpFound {
-		state.HelmChartProxy = hcp
-	}
-	return cluster, state, crs, nil
-}
-
 func (s *Server) deleteReleaseProxies(ctx context.Context, c client.Client, releases []caaphv1.HelmReleaseProxy) error {
 	for i := range releases {
 		if releases[i].DeletionTimestamp == nil {
-			if err := deleteObject(ctx, c, &releases[i]); err != nil {
+			if err := kube.Delete(ctx, c, &releases[i]); err != nil {
 				return err
 			}
 		}
@@ -122,46 +73,22 @@ func (s *Server) releaseFinalizers(ctx context.Context, c client.Client, state k
 	for i := range state.HelmReleaseProxies {
 		hrp := &state.HelmReleaseProxies[i]
 		if hrp.DeletionTimestamp == nil {
-			if err := deleteObject(ctx, c, hrp); err != nil {
+			if err := kube.Delete(ctx, c, hrp); err != nil {
 				return err
 			}
 			// The delete changed it (deletionTimestamp): read it again so
 			// that the finalizer's removal is checked against what is there.
-			found, err := get(ctx, c, client.ObjectKeyFromObject(hrp), hrp)
+			found, err := kube.Get(ctx, c, client.ObjectKeyFromObject(hrp), hrp)
 			if err != nil || !found {
 				return err
 			}
 		}
-		if err := removeFinalizer(ctx, c, hrp, caaphv1.HelmReleaseProxyFinalizer); err != nil {
+		if err := kube.RemoveFinalizer(ctx, c, hrp, caaphv1.HelmReleaseProxyFinalizer); err != nil {
 			return err
 		}
 	}
 	if hcp := state.HelmChartProxy; hcp != nil {
-		return removeFinalizer(ctx, c, hcp, caaphv1.HelmChartProxyFinalizer)
-	}
-	return nil
-}
-
-// removeFinalizer patches one finalizer away, with the object's
-// resourceVersion as precondition so that a concurrent change by another
-// controller is never overwritten (the conflict fails the call; CAPI retries).
-func removeFinalizer(ctx context.Context, c client.Client, obj client.Object, finalizer string) error {
-	base := obj.DeepCopyObject().(client.Object)
-	if !controllerutil.RemoveFinalizer(obj, finalizer) {
-		return nil
-	}
-	if err := c.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil && !isNotFound(err) {
-		return fmt.Errorf("removing finalizer %s from %s %s: %w", finalizer, kindName(obj), objectKey(obj), err)
-	}
-	return nil
-}
-
-// deleteObject deletes obj if it is still the object that was read (same UID).
-func deleteObject(ctx context.Context, c client.Client, obj client.Object) error {
-	uid := obj.GetUID()
-	err := c.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy("Background"))
-	if err != nil && !isNotFound(err) {
-		return fmt.Errorf("deleting %s %s: %w", kindName(obj), objectKey(obj), err)
+		return kube.RemoveFinalizer(ctx, c, hcp, caaphv1.HelmChartProxyFinalizer)
 	}
 	return nil
 }

@@ -6,18 +6,15 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/kube"
@@ -49,59 +46,17 @@ type deployInputs struct {
 	defaultSecret *corev1.Secret
 }
 
-// readDeployInputs reads the Cluster, the addon's current objects, the
-// HelmReleaseProxies of a previous uninstall and the default credentials
-// Secret in one round of parallel requests: their names follow from the
-// request and the settings.
+// readDeployInputs reads what the deploy path decides from (kube.ReadAddon)
+// and the Cluster's configuration.
 func (s *Server) readDeployInputs(ctx context.Context, c client.Client, key types.NamespacedName) (*deployInputs, error) {
-	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
-	in := &deployInputs{cluster: &clusterv1.Cluster{}}
-	var (
-		clusterFound bool
-		hcp          = &caaphv1.HelmChartProxy{}
-		crs          = &addonsv1.ClusterResourceSet{}
-		secret       = &corev1.Secret{}
-		defaults     = &corev1.Secret{}
-		releases     = &caaphv1.HelmReleaseProxyList{}
-		found        = map[client.Object]bool{}
-		mu           sync.Mutex
-	)
-	g, gctx := errgroup.WithContext(ctx)
-	read := func(key types.NamespacedName, obj client.Object) {
-		g.Go(func() error {
-			ok, err := get(gctx, c, key, obj)
-			mu.Lock()
-			found[obj] = ok
-			mu.Unlock()
-			return err
-		})
-	}
-	read(key, in.cluster)
-	read(types.NamespacedName{Namespace: key.Namespace, Name: s.settings.DefaultCredentialsSecret}, defaults)
-	read(name, hcp)
-	read(name, crs)
-	read(name, secret)
-	g.Go(func() error { return listReleaseProxies(gctx, c, key, releases) })
-	if err := g.Wait(); err != nil {
+	read, err := kube.ReadAddon(ctx, c, key, s.settings.DefaultCredentialsSecret)
+	if err != nil {
 		return nil, err
 	}
-	clusterFound = found[in.cluster]
-	if !clusterFound {
+	if read.Cluster == nil {
 		return nil, clusterNotFound(key)
 	}
-	if found[defaults] {
-		in.defaultSecret = defaults
-	}
-	if found[hcp] {
-		in.current.HelmChartProxy = hcp
-	}
-	if found[crs] {
-		in.current.ClusterResourceSet = crs
-	}
-	if found[secret] {
-		in.current.ResourceSetSecret = secret
-	}
-	in.current.HelmReleaseProxies = releases.Items
+	in := &deployInputs{cluster: read.Cluster, current: read.Current, defaultSecret: read.DefaultSecret}
 	in.config, in.configErr = konnector.ReadConfig(&in.cluster.Spec.Topology, s.settings.DefaultCredentialsSecret)
 	return in, nil
 }
@@ -168,12 +123,11 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 		return success("Konnector Agent is up to date: " + installs + warnings)
 	}
 	if opts.recheckBeforeCreate && plan.Creates {
-		now := &clusterv1.Cluster{}
-		found, err := get(ctx, c, key, now)
+		now, err := kube.ReadCluster(ctx, c, key)
 		switch {
 		case err != nil:
 			return failureFrom(err)
-		case !found || now.DeletionTimestamp != nil:
+		case now == nil || now.DeletionTimestamp != nil:
 			return clusterDeleting(key)
 		}
 	}
@@ -270,13 +224,9 @@ func (s *Server) readCredentials(ctx context.Context, c client.Client, in *deplo
 	namespace, name := in.cluster.Namespace, in.config.CredentialsSecret
 	secret := in.defaultSecret
 	if name != s.settings.DefaultCredentialsSecret {
-		secret = &corev1.Secret{}
-		found, err := get(ctx, c, types.NamespacedName{Namespace: namespace, Name: name}, secret)
-		if err != nil {
+		var err error
+		if secret, err = kube.ReadSecret(ctx, c, types.NamespacedName{Namespace: namespace, Name: name}); err != nil {
 			return konnector.Credentials{}, err
-		}
-		if !found {
-			secret = nil
 		}
 	}
 	if secret == nil {
@@ -290,19 +240,6 @@ func controlPlaneInitialized(cluster *clusterv1.Cluster) bool {
 		return *init
 	}
 	return meta.IsStatusConditionTrue(cluster.Status.Conditions, clusterv1.ClusterControlPlaneInitializedCondition)
-}
-
-// get reads obj and reports whether it exists; only other errors are errors.
-func get(ctx context.Context, c client.Client, key types.NamespacedName, obj client.Object) (bool, error) {
-	err := c.Get(ctx, key, obj)
-	switch {
-	case err == nil:
-		return true, nil
-	case apierrors.IsNotFound(err):
-		return false, nil
-	default:
-		return false, fmt.Errorf("reading %s %s: %w", kindName(obj), key, err)
-	}
 }
 
 func clusterNotFound(key types.NamespacedName) error {
@@ -334,12 +271,3 @@ func (s *Server) recordEvent(ctx context.Context, c client.Client, cluster *clus
 }
 
 func objectKey(obj client.Object) string { return client.ObjectKeyFromObject(obj).String() }
-
-// kindName names the kind of a typed object from the scheme: TypeMeta may be empty.
-func kindName(obj client.Object) string {
-	gvk, err := apiutil.GVKForObject(obj, kube.Scheme)
-	if err != nil {
-		return fmt.Sprintf("%T", obj)
-	}
-	return gvk.Kind
-}

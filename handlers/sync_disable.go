@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
@@ -31,11 +30,11 @@ import (
 func (s *Server) syncDisabled(ctx context.Context, c client.Client, t *syncTarget) clusterOutcome {
 	key := t.key()
 	cluster := t.in.cluster
-	releases := &caaphv1.HelmReleaseProxyList{}
-	if err := listReleaseProxies(ctx, c, key, releases); err != nil {
+	releases, err := kube.ListReleaseProxies(ctx, c, key)
+	if err != nil {
 		return clusterOutcome{key.String(), outcomeFailed, failureFrom(err).message}
 	}
-	state := konnector.UninstallState{HelmChartProxy: t.proxy, HelmReleaseProxies: releases.Items}
+	state := konnector.UninstallState{HelmChartProxy: t.in.current.HelmChartProxy, HelmReleaseProxies: releases}
 	step, res := s.uninstallStep(ctx, c, cluster, state)
 	switch {
 	case res.failure:
@@ -50,14 +49,14 @@ func (s *Server) syncDisabled(ctx context.Context, c client.Client, t *syncTarge
 
 	var deleted []string
 	var delivery string
-	for _, obj := range []client.Object{objectOrNil(t.set), objectOrNil(t.secret)} {
+	for _, obj := range []client.Object{objectOrNil(t.in.current.ClusterResourceSet), objectOrNil(t.in.current.ResourceSetSecret)} {
 		if !notDeleting(obj) {
 			continue
 		}
-		if err := deleteObject(ctx, c, obj); err != nil {
+		if err := kube.Delete(ctx, c, obj); err != nil {
 			return clusterOutcome{key.String(), outcomeFailed, failureFrom(err).message}
 		}
-		deleted = append(deleted, kindName(obj)+" "+objectKey(obj))
+		deleted = append(deleted, kube.KindOf(obj)+" "+objectKey(obj))
 		delivery += string(obj.GetUID())
 	}
 	message := fmt.Sprintf("Konnector Agent uninstalled from Cluster %s, whose clusterConfig no longer enables the addon: its HelmChartProxy and HelmReleaseProxies are gone", key)

@@ -5,8 +5,6 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
-	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -29,7 +27,7 @@ func (s *Server) uninstallStep(ctx context.Context, c client.Client, cluster *cl
 	switch step {
 	case konnector.UninstallStart:
 		hcp := state.HelmChartProxy
-		if err := deleteObject(ctx, c, hcp); err != nil {
+		if err := kube.Delete(ctx, c, hcp); err != nil {
 			return step, failureFrom(err)
 		}
 		message := fmt.Sprintf("started Helm uninstall of %s: deleted HelmChartProxy %s; waiting for CAAPH to uninstall the release", release, objectKey(hcp))
@@ -59,18 +57,4 @@ func (s *Server) uninstallStep(ctx context.Context, c client.Client, cluster *cl
 		return step, success(message)
 	}
 	return konnector.UninstallDone, result{}
-}
-
-// listReleaseProxies lists the HelmReleaseProxies CAAPH made from this
-// addon's HelmChartProxy for the cluster: CAAPH labels each with both.
-func listReleaseProxies(ctx context.Context, c client.Client, cluster types.NamespacedName, into *caaphv1.HelmReleaseProxyList) error {
-	name := konnector.ObjectName(cluster.Name)
-	err := c.List(ctx, into, client.InNamespace(cluster.Namespace), client.MatchingLabels{
-		clusterv1.ClusterNameLabel:      cluster.Name,
-		caaphv1.HelmChartProxyLabelName: name,
-	})
-	if err != nil {
-		return fmt.Errorf("listing HelmReleaseProxies of HelmChartProxy %s/%s: %w", cluster.Namespace, name, err)
-	}
-	return nil
 }
