@@ -55,6 +55,13 @@ type Settings struct {
 	// PingSource's request); clusters it did not reach are named and left
 	// to the next run.
 	SyncTimeout time.Duration `envconfig:"SYNC_TIMEOUT" default:"30s"`
+
+	// ServeRender makes GET /render answer. Off (the default), it answers
+	// 404: a preview served with the function's cluster-wide rights would
+	// show any Cluster's Prism Central endpoint, trust bundle and categories
+	// to every pod that reaches the service. `konnector-hooks render` shows
+	// the same with the caller's own rights; `make run` turns this on.
+	ServeRender bool `envconfig:"SERVE_RENDER" default:"false"`
 }
 
 // imageReference matches the parts of an image reference the settings give.
