@@ -228,7 +228,7 @@ func TestAfterControlPlaneInitialized_InvalidInputIsFailureNamingTheFix(t *testi
 
 func TestAfterControlPlaneInitialized_SecondCallChangesNothing(t *testing.T) {
 	counter := &requestCounter{}
-	h := newServer(t, withCounter(counter))
+	h := newServer(t, withCounter(counter), serveRender)
 	ns, _ := newAddonCluster(t)
 
 	first := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
@@ -379,7 +379,7 @@ func TestBeforeClusterUpgrade_AppliesChangedSettingsAndCredentials(t *testing.T)
 
 func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 	counter := &requestCounter{}
-	h := newServer(t, withCounter(counter))
+	h := newServer(t, withCounter(counter), serveRender)
 	ns, _ := newAddonCluster(t)
 
 	w := httptest.NewRecorder()
