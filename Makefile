@@ -18,7 +18,7 @@ envtest-assets: ## build and cache kube-apiserver and etcd for the tests (about 
 
 run: build ## serve the hooks on $(PORT); without KUBECONFIG, against an embedded local management API server
 	@if [[ -n "$$KUBECONFIG" ]]; then \
-	  PORT=$(PORT) $(BIN)/konnector-hooks; \
+	  KONNECTOR_SERVE_RENDER=true PORT=$(PORT) $(BIN)/konnector-hooks; \
 	else \
 	  KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" PORT=$(PORT) go run ./test/localrun $(BIN)/konnector-hooks; \
 	fi

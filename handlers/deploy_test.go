@@ -286,7 +286,7 @@ func TestHooks_AddonOffIgnoresMalformedFieldsItWouldRead(t *testing.T) {
 
 func TestAfterControlPlaneInitialized_SecondCallChangesNothing(t *testing.T) {
 	counter := &requestCounter{}
-	h := newServer(t, withCounter(counter))
+	h := newServer(t, withCounter(counter), serveRender)
 	ns, _ := newAddonCluster(t)
 
 	first := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
@@ -447,7 +447,7 @@ func TestBeforeClusterUpgrade_AppliesChangedSettingsAndCredentials(t *testing.T)
 
 func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 	counter := &requestCounter{}
-	h := newServer(t, withCounter(counter))
+	h := newServer(t, withCounter(counter), serveRender)
 	ns, _ := newAddonCluster(t)
 
 	w := httptest.NewRecorder()

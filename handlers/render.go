@@ -13,15 +13,24 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-// redacted replaces the credential values in rendered objects.
-var redacted = konnector.Credentials{Username: []byte("REDACTED"), Password: []byte("REDACTED")}
+// renderNotServed is the answer to GET /render without
+// KONNECTOR_SERVE_RENDER=true: the preview reads any Cluster's
+// configuration, and served it would do so with the function's
+// cluster-wide rights for every pod that reaches the service.
+const renderNotServed = "GET /render is not served: it is off unless KONNECTOR_SERVE_RENDER=true (make run sets it); " +
+	"preview with your own rights instead: konnector-hooks render <namespace>/<cluster>, with your KUBECONFIG"
 
 // renderEndpoint answers GET .../<namespace>/<cluster> with the objects the
 // hooks would write for that cluster, as YAML, credentials redacted. It
-// writes nothing.
+// writes nothing. Without KONNECTOR_SERVE_RENDER=true it answers 404 to
+// every request, before reading anything.
 func (s *Server) renderEndpoint() http.Handler {
 	respond := func(res result) any { return genericResponse(res) }
 	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
+		if !s.settings.ServeRender {
+			writeJSON(w, http.StatusNotFound, respond(failure(renderNotServed)))
+			return
+		}
 		if r.Method != http.MethodGet {
 			w.Header().Set("Allow", http.MethodGet)
 			writeJSON(w, http.StatusMethodNotAllowed, respond(failure("use GET /render/<namespace>/<cluster>")))
@@ -29,12 +38,11 @@ func (s *Server) renderEndpoint() http.Handler {
 		}
 		// The router serves /render/<namespace>/<cluster>; the Render function
 		// alone serves /<namespace>/<cluster> as well.
-		parts := strings.Split(strings.Trim(strings.TrimPrefix(r.URL.Path, "/render/"), "/"), "/")
-		if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		key, ok := renderTarget(strings.TrimPrefix(r.URL.Path, "/render/"))
+		if !ok {
 			writeJSON(w, http.StatusBadRequest, respond(failure("name the cluster: GET /render/<namespace>/<cluster>")))
 			return
 		}
-		key := types.NamespacedName{Namespace: parts[0], Name: parts[1]}
 		ctx, cancel, rerr := s.callContext(r)
 		if rerr != nil {
 			rerr.write(w, respond)
@@ -49,6 +57,29 @@ func (s *Server) renderEndpoint() http.Handler {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(out)
 	})
+}
+
+// renderTarget reads <namespace>/<cluster>.
+func renderTarget(s string) (types.NamespacedName, bool) {
+	parts := strings.Split(strings.Trim(s, "/"), "/")
+	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+		return types.NamespacedName{}, false
+	}
+	return types.NamespacedName{Namespace: parts[0], Name: parts[1]}, true
+}
+
+// Render returns what GET /render/<namespace>/<cluster> shows, for the
+// preview of `konnector-hooks render`, which runs with the caller's own
+// kubeconfig: the objects the hooks would write for the Cluster as YAML,
+// the warnings as leading comments, every credential redacted. It only
+// reads. target is <namespace>/<cluster>.
+func (s *Server) Render(ctx context.Context, target string) ([]byte, error) {
+	key, ok := renderTarget(target)
+	if !ok {
+		return nil, fmt.Errorf("%q does not name a Cluster: give <namespace>/<cluster>", target)
+	}
+	out, _, err := s.render(ctx, key)
+	return out, err
 }
 
 func (s *Server) render(ctx context.Context, key types.NamespacedName) ([]byte, int, error) {
@@ -69,7 +100,12 @@ func (s *Server) render(ctx context.Context, key types.NamespacedName) ([]byte, 
 	if _, err := s.readCredentials(ctx, c, in); err != nil {
 		return nil, statusOf(err), err
 	}
-	desired := konnector.DesiredObjects(in.cluster, in.config, redacted, s.settings)
+	// Redacted: the Prism Central credentials, and those of the operator's
+	// values (image pull credentials), which the written HelmChartProxy
+	// carries but a preview never shows.
+	preview := s.settings
+	preview.Values = konnector.RedactValues(s.settings.Values)
+	desired := konnector.DesiredObjects(in.cluster, in.config, konnector.RedactedCredentials, preview)
 	// Show the resource-set Secret's manifests as text rather than base64.
 	secret := desired.ResourceSetSecret
 	secret.StringData = map[string]string{konnector.ResourceSetKey: string(secret.Data[konnector.ResourceSetKey])}

@@ -7,7 +7,8 @@ import (
 )
 
 // Router serves the CAPI Runtime SDK path layout, GET /healthz,
-// GET /render/<namespace>/<cluster> and POST /sync[/<namespace>/<cluster>]. CAPI calls
+// GET /render/<namespace>/<cluster> (404 unless KONNECTOR_SERVE_RENDER=true)
+// and POST /sync[/<namespace>/<cluster>] (one sync at a time). CAPI calls
 // <url>/hooks.runtime.cluster.x-k8s.io/v1alpha1/<lowercase hook>/<handler name>.
 func (s *Server) Router() http.Handler {
 	mux := http.NewServeMux()

@@ -36,11 +36,15 @@ type Server struct {
 	kube     ClientOpener
 	log      *slog.Logger
 	now      func() time.Time
+	// syncs lets one sync run at a time. The process serves with one
+	// Server (function.go builds it once), so at most one sync runs per
+	// process.
+	syncs *syncGuard
 }
 
 // New returns the Server for the given settings and management cluster.
 func New(s settings.Settings, kube ClientOpener, log *slog.Logger) *Server {
-	return &Server{settings: s, kube: kube, log: log, now: time.Now}
+	return &Server{settings: s, kube: kube, log: log, now: time.Now, syncs: &syncGuard{}}
 }
 
 // FunctionHooks is the router of every path; the other functions are the rows

@@ -224,7 +224,11 @@ func (s *Server) report(outcomes []clusterOutcome) SyncReport {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
 		}
 	}
-	r.Message = fmt.Sprintf("synced %d Clusters in the namespaces ExtensionConfig %s selects", n.Checked, s.settings.ExtensionConfig)
+	if len(s.settings.SyncNamespaces) > 0 {
+		r.Message = fmt.Sprintf("synced %d Clusters in the namespaces of KONNECTOR_SYNC_NAMESPACES (%s)", n.Checked, strings.Join(s.settings.SyncNamespaces, ", "))
+	} else {
+		r.Message = fmt.Sprintf("synced %d Clusters in the namespaces ExtensionConfig %s selects", n.Checked, s.settings.ExtensionConfig)
+	}
 	if len(parts) > 0 {
 		r.Message += ": " + strings.Join(parts, ", ")
 	}

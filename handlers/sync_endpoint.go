@@ -1,10 +1,12 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -19,6 +21,11 @@ import (
 // a Knative PingSource sends it in binary mode (ce-* headers) or in
 // structured mode (Content-Type application/cloudevents+json), must be a
 // valid one.
+//
+// One sync runs at a time (syncGuard): a call that arrives while a sync
+// covering it runs gets that run's report; one it does not cover answers
+// 429 with Retry-After. ?timeout= may shorten a sync, never lengthen it past
+// KONNECTOR_SYNC_TIMEOUT.
 func (s *Server) syncEndpoint() http.Handler {
 	respond := func(res result) any { return failedSync(res.message) }
 	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
@@ -35,20 +42,72 @@ func (s *Server) syncEndpoint() http.Handler {
 			rerr.write(w, respond)
 			return
 		}
+		// ctx is the caller's wait: ?timeout= (else KONNECTOR_SYNC_TIMEOUT).
 		ctx, cancel, rerr := s.boundedContext(r, s.settings.SyncTimeout)
 		if rerr != nil {
 			rerr.write(w, respond)
 			return
 		}
 		defer cancel()
-		report := s.sync(ctx, scope)
+		run, joined, busy := s.syncOnce(ctx, scope, s.syncDeadline(ctx, start), func(ctx context.Context) SyncReport {
+			report := s.sync(ctx, scope)
+			s.logSync(report, eventID, time.Since(start))
+			return report
+		})
+		if busy != nil {
+			s.refuseSync(w, busy, scope, eventID, "a sync of "+busy.scope.describe()+" is running")
+			return
+		}
+		// The starter waits for its run, which ends by the starter's
+		// deadline and then reports within the margin left for the answer;
+		// a joined call waits as long as its own ?timeout= allows.
+		wait := ctx.Done()
+		if !joined {
+			wait = r.Context().Done()
+		}
+		select {
+		case <-run.done:
+		case <-wait:
+			if r.Context().Err() != nil {
+				return // the caller went away; the run goes on for the others
+			}
+			// The run goes on; its report is for the calls still waiting.
+			s.refuseSync(w, run, scope, eventID, "the running sync of "+run.scope.describe()+" did not end within this call's ?timeout=")
+			return
+		}
 		status := http.StatusOK
-		if report.notServed {
+		if run.report.notServed {
 			status = http.StatusNotFound
 		}
-		writeJSON(w, status, report)
-		s.logSync(report, eventID, time.Since(start))
+		writeJSON(w, status, run.report)
+		if joined {
+			s.log.Info("sync call", "function", FunctionSync, "joined", run.scope.describe(), "outcome", run.report.Status,
+				"cloudEventId", eventID, "durationMs", float64(time.Since(start).Microseconds())/1000)
+		}
 	})
+}
+
+// syncDeadline is when a sync started now must end: the caller's deadline
+// (?timeout=), but never later than KONNECTOR_SYNC_TIMEOUT from start, less
+// the margin callContext keeps for the answer.
+func (s *Server) syncDeadline(ctx context.Context, start time.Time) time.Time {
+	limit := s.settings.SyncTimeout
+	deadline := start.Add(limit - min(limit/10, time.Second))
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		return d
+	}
+	return deadline
+}
+
+// refuseSync answers 429 with Retry-After to a call that running, a sync
+// that does not answer it, keeps from running now.
+func (s *Server) refuseSync(w http.ResponseWriter, running *syncRun, scope syncScope, eventID, why string) {
+	retry := running.retryAfterSeconds(time.Now())
+	w.Header().Set("Retry-After", strconv.Itoa(retry))
+	message := fmt.Sprintf("%s in this konnector-hooks process and one sync runs at a time: the sync of %s was not started; retry after %d seconds", why, scope.describe(), retry)
+	writeJSON(w, http.StatusTooManyRequests, failedSync(message))
+	s.log.Info("sync call", "function", FunctionSync, "httpStatus", http.StatusTooManyRequests, "outcome", statusFailure,
+		"cloudEventId", eventID, "message", message)
 }
 
 // syncScopeOf reads the scope from the path: /sync or /, else

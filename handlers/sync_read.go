@@ -17,6 +17,8 @@ type syncScope struct {
 	cluster types.NamespacedName
 }
 
+func (sc syncScope) one() bool { return sc.cluster.Name != "" }
+
 // syncTarget is one Cluster as the sync's LISTs show it: the inputs of the
 // hooks' deploy path, its current objects as the LISTs found them.
 type syncTarget struct {

@@ -15,5 +15,8 @@
 // cluster kubeconfig and no network path to the workload cluster, and CAPI
 // re-applies the Secret (strategy Reconcile) when the credentials change.
 // They do not go into the Helm values, where they would be stored in the
-// HelmChartProxy and in every Helm release revision.
+// HelmChartProxy and in every Helm release revision. The one credential that
+// does is the operator's image pull secret, when the values file gives one
+// (the chart reads agent.image.imageCredentials from its values): it comes
+// from a Secret and every preview redacts it (RedactValues).
 package konnector

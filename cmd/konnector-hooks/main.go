@@ -6,6 +6,10 @@
 // `konnector-hooks sync` instead runs one sync of every served Cluster and
 // exits (the CronJob in deploy/ runs it): it prints the JSON report and exits
 // non-zero when a Cluster failed.
+//
+// `konnector-hooks render <namespace>/<cluster>` prints, redacted, the
+// objects the hooks would write for that Cluster and the warnings, writing
+// nothing, with the caller's own KUBECONFIG.
 package main
 
 import (
@@ -19,11 +23,14 @@ import (
 
 func main() {
 	if len(os.Args) > 1 {
-		if os.Args[1] != "sync" || len(os.Args) > 2 {
-			fmt.Fprintf(os.Stderr, "konnector-hooks: unknown arguments %q: run it with no argument to serve, or `konnector-hooks sync` for one sync\n", os.Args[1:])
-			os.Exit(2)
+		switch args := os.Args[1:]; {
+		case len(args) == 1 && args[0] == "sync":
+			os.Exit(runSync(os.Stdout, os.Stderr))
+		case len(args) == 2 && args[0] == "render":
+			os.Exit(runRender(args[1], os.Stdout, os.Stderr))
 		}
-		os.Exit(runSync(os.Stdout, os.Stderr))
+		fmt.Fprintf(os.Stderr, "konnector-hooks: unknown arguments %q: run it with no argument to serve, `konnector-hooks sync` for one sync, or `konnector-hooks render <namespace>/<cluster>` to preview what the hooks would write for a Cluster\n", os.Args[1:])
+		os.Exit(2)
 	}
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		_ = os.Setenv("FUNCTION_TARGET", "Hooks")

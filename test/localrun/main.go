@@ -118,12 +118,14 @@ func run(binary string) error {
 		port = "8080"
 	}
 	cmd := exec.Command(binary)
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PORT="+port)
+	// GET /render reads with the function's rights: served here, against a
+	// local API server of demo Clusters, and off by default elsewhere.
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PORT="+port, "KONNECTOR_SERVE_RENDER=true")
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", binary, err)
 	}
-	printExamples(kubeconfig, port)
+	printExamples(kubeconfig, port, binary)
 
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
@@ -140,7 +142,7 @@ func run(binary string) error {
 	return nil
 }
 
-func printExamples(kubeconfig, port string) {
+func printExamples(kubeconfig, port, binary string) {
 	base := "http://localhost:" + port + "/hooks.runtime.cluster.x-k8s.io/v1alpha1"
 	fmt.Printf(`
 konnector-hooks is serving on :%[1]s against a local management API server.
@@ -155,8 +157,9 @@ Demo Clusters in namespace %[3]s: my-cluster, custom-credentials-cluster, minima
   curl -s -X POST '%[4]s/beforeclusterdelete/before-cluster-delete?timeout=10s' -d @test/testdata/before-cluster-delete.v1beta2.json
   curl -s http://localhost:%[1]s/render/%[3]s/my-cluster
   curl -s http://localhost:%[1]s/render/%[3]s/verified-cluster
+  KUBECONFIG=%[2]s %[5]s render %[3]s/my-cluster
   curl -s -X POST http://localhost:%[1]s/sync
 
 Press Ctrl-C to stop.
-`, port, kubeconfig, namespace, base)
+`, port, kubeconfig, namespace, base, binary)
 }

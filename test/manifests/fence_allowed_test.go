@@ -3,6 +3,12 @@ package manifests
 import (
 	"strings"
 	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
@@ -89,6 +95,31 @@ func TestFence_AllowsWhatTheHooksAndTheSyncUninstallWrite(t *testing.T) {
 			if err := admin.Get(ctx, client.ObjectKeyFromObject(obj), obj.DeepCopyObject().(client.Object)); !apierrors.IsNotFound(err) {
 				t.Errorf("cluster %s: %T %s should be gone: %v", name, obj, objectName(obj), err)
 			}
+		}
+
+		// Events about the Cluster in its namespace, as the hooks record
+		// them (core/v1), and through events.k8s.io/v1, which the widened
+		// RBAC grants here.
+		// A lasting problem is one Event whose count grows: its second record
+		// is an update of the Event.
+		lasting := kube.Event{Type: corev1.EventTypeWarning, Reason: "KonnectorAgentNotDeployed", Message: "not deployed", Key: "not deployed", Count: true}
+		for range 2 {
+			if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, lasting, time.Now()); err != nil {
+				t.Fatalf("cluster %s: a core/v1 Event about it: %v", name, err)
+			}
+		}
+		counted := &corev1.Event{}
+		if err := admin.Get(ctx, client.ObjectKey{Namespace: ns, Name: kube.EventName(cluster, lasting.Reason, lasting.Key)}, counted); err != nil || counted.Count != 2 {
+			t.Fatalf("cluster %s: the lasting problem's Event: count %d, %v", name, counted.Count, err)
+		}
+		event := &eventsv1.Event{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: name + "-"},
+			EventTime:  metav1.NowMicro(), ReportingController: konnector.FieldManager, ReportingInstance: konnector.FieldManager,
+			Action: "Applied", Reason: "KonnectorAgentApplied", Note: "applied", Type: corev1.EventTypeNormal,
+			Regarding: corev1.ObjectReference{APIVersion: clusterv1.GroupVersion.String(), Kind: "Cluster", Namespace: ns, Name: name, UID: cluster.UID},
+		}
+		if err := c.Create(ctx, event); err != nil {
+			t.Fatalf("cluster %s: an events.k8s.io/v1 Event about it: %v", name, err)
 		}
 	}
 }

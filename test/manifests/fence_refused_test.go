@@ -18,8 +18,8 @@ func TestFence_RefusesWhatTheHooksNeverWrite(t *testing.T) {
 	widenRBACForNamespace(t, sa, ns)
 	c := sa.client(t)
 	cases := refusedCases(newFenceFixtures(t, ns))
-	if len(cases) < 12 {
-		t.Fatalf("%d refused cases, the issue asks for at least 12", len(cases))
+	if len(cases) < 35 {
+		t.Fatalf("%d refused cases, want the 22 of the first fence and the 13 of what our objects point at", len(cases))
 	}
 	for _, tc := range cases {
 		t.Run(tc.what, func(t *testing.T) {
@@ -34,6 +34,9 @@ func TestFence_RefusesWhatTheHooksNeverWrite(t *testing.T) {
 			policy := fmt.Sprintf("ValidatingAdmissionPolicy '%s'", sa.fence)
 			if !strings.Contains(err.Error(), policy) || !strings.Contains(err.Error(), "konnector-hooks fence: refused") {
 				t.Fatalf("%s: the refusal should name %s and say what it refused: %v", tc.what, policy, err)
+			}
+			if !strings.Contains(err.Error(), tc.says) {
+				t.Fatalf("%s: the refusal should say %q: %v", tc.what, tc.says, err)
 			}
 			if after := snapshot(t, tc.touches); after != before {
 				t.Fatalf("%s changed the server although it was refused: before %s, after %s", tc.what, before, after)

@@ -94,6 +94,9 @@ func runHookFlows(t *testing.T, sa serviceAccount, ns, name string) {
 	if len(events.Items) != 1 || events.Items[0].Reason != "KonnectorAgentNotDeployed" || events.Items[0].Count != 2 {
 		t.Fatalf("Events on Cluster %s: %+v, want one KonnectorAgentNotDeployed counted twice", missing, events.Items)
 	}
+	if err := admin.Delete(ctx, &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: missing.Name}}); err != nil {
+		t.Fatal(err)
+	}
 
 	// AfterControlPlaneInitialized writes the HelmChartProxy, the
 	// ClusterResourceSet and its Secret.
@@ -109,9 +112,12 @@ func runHookFlows(t *testing.T, sa serviceAccount, ns, name string) {
 		t.Fatalf("HelmChartProxy %s installs chart version %q, want %q", proxyKey, hcp.Spec.Version, defaults.ChartVersion)
 	}
 
-	// The render endpoint of the same router reads what the hooks read.
+	// The render endpoint of the same router, where it is served
+	// (KONNECTOR_SERVE_RENDER=true), reads what the hooks read.
+	withRender := defaults
+	withRender.ServeRender = true
 	rendered := httptest.NewRecorder()
-	hooks.ServeHTTP(rendered, httptest.NewRequest(http.MethodGet, "/render/"+ns+"/"+name+"?timeout=10s", nil))
+	newHooks(t, cfg, withRender).ServeHTTP(rendered, httptest.NewRequest(http.MethodGet, "/render/"+ns+"/"+name+"?timeout=10s", nil))
 	if rendered.Code != http.StatusOK {
 		t.Fatalf("GET /render/%s: HTTP %d\n%s", key, rendered.Code, rendered.Body)
 	}

@@ -16,14 +16,16 @@ import (
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // serviceAccount is the function's ServiceAccount of one install, the
-// ClusterRole bound to it and its admission fence, as applied to the test
-// API server.
+// ClusterRole bound to it and its admission fence with the settings
+// ConfigMap that gives the fence its parameters, as applied to the test API
+// server.
 type serviceAccount struct {
 	// user is the name the API server authenticates the pods' token as.
 	user string
@@ -35,12 +37,14 @@ type serviceAccount struct {
 	namespaces []string
 	// fence is the name of the ValidatingAdmissionPolicy that fences it.
 	fence string
+	// settings is the install's settings ConfigMap, the fence's parameters.
+	settings *unstructured.Unstructured
 }
 
 // installKinds are the kinds of an install that make the ServiceAccount what
 // it is, in the order they are applied.
 var installKinds = []string{
-	"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "RoleBinding",
+	"Namespace", "ServiceAccount", "ConfigMap", "ClusterRole", "ClusterRoleBinding", "RoleBinding",
 	"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
 }
 
@@ -76,6 +80,10 @@ func installServiceAccount(t testing.TB, dir string) serviceAccount {
 				sa.namespaces = append(sa.namespaces, obj.GetNamespace())
 			case "ValidatingAdmissionPolicy":
 				sa.fence = obj.GetName()
+			case "ConfigMap":
+				if strings.HasSuffix(obj.GetName(), "konnector-hooks-settings") {
+					sa.settings = obj
+				}
 			}
 		}
 	}
@@ -83,6 +91,9 @@ func installServiceAccount(t testing.TB, dir string) serviceAccount {
 		if count[kind] != 1 {
 			t.Fatalf("%s renders %d %s objects, want 1", dir, count[kind], kind)
 		}
+	}
+	if sa.settings == nil {
+		t.Fatalf("%s renders no settings ConfigMap", dir)
 	}
 	if bindings := count["ClusterRoleBinding"]; bindings > 1 || (bindings == 1) == (count["RoleBinding"] > 0) {
 		t.Fatalf("%s renders %d ClusterRoleBindings and %d RoleBindings: want one ClusterRoleBinding, or RoleBindings only", dir, bindings, count["RoleBinding"])
@@ -92,9 +103,11 @@ func installServiceAccount(t testing.TB, dir string) serviceAccount {
 }
 
 // waitForFence waits until the API server enforces the ServiceAccount's
-// fence: a policy takes effect once the API server has compiled it, shortly
-// after it is written. The probe is a dry-run create of a Secret that RBAC
-// allows and the fence refuses; a dry run stores nothing either way.
+// fence: a policy takes effect once the API server has compiled it and
+// found its parameters, shortly after they are written. The probe is a
+// dry-run create of a Secret that RBAC allows and the fence refuses with
+// its own message (not for want of parameters); a dry run stores nothing
+// either way.
 func waitForFence(t testing.TB, sa serviceAccount) {
 	t.Helper()
 	c := sa.client(t)
@@ -108,7 +121,7 @@ func waitForFence(t testing.TB, sa serviceAccount) {
 	}
 	waitUntil(t, fmt.Sprintf("the API server enforces ValidatingAdmissionPolicy %s for %s", sa.fence, sa.user), func() error {
 		err := c.Create(t.Context(), probe.DeepCopy(), client.DryRunAll)
-		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "'"+sa.fence+"'") {
+		if apierrors.IsForbidden(err) && strings.Contains(err.Error(), "'"+sa.fence+"'") && strings.Contains(err.Error(), "konnector-hooks fence: refused") {
 			return nil
 		}
 		return fmt.Errorf("a dry-run create of Opaque Secret %s/%s answered %v", namespace, probe.Name, err)

@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/handlers"
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
@@ -297,9 +298,54 @@ func TestManifests_ValuesConfigMapIsAcceptedAtStartUp(t *testing.T) {
 	if _, err := settings.Load(); err != nil {
 		t.Fatalf("the function would not start with the shipped values file: %v", err)
 	}
+	// The ConfigMap is for values without credentials: it suggests none.
+	for _, key := range konnector.CredentialValues {
+		last := key[strings.LastIndex(key, ".")+1:]
+		if strings.Contains(values, last) {
+			t.Errorf("the values ConfigMap mentions %s, a credential: credentials go in the Secret konnector-hooks-values", key)
+		}
+	}
+}
+
+func TestManifests_ValuesComeFromTheSecretOrTheConfigMap(t *testing.T) {
 	svc := find(t, render(t, "knative"), "Service", "konnector-hooks")
-	volumes := nested[[]any](t, svc, "spec", "template", "spec", "volumes")
-	if len(volumes) != 1 || volumes[0].(map[string]any)["configMap"].(map[string]any)["name"] != "konnector-hooks-values" {
-		t.Fatalf("the Knative Service does not mount the values ConfigMap: %v", volumes)
+	spec := nested[map[string]any](t, svc, "spec", "template", "spec")
+	mounts := map[string]string{}
+	for _, m := range spec["containers"].([]any)[0].(map[string]any)["volumeMounts"].([]any) {
+		m := m.(map[string]any)
+		mounts[m["name"].(string)] = m["mountPath"].(string)
+	}
+	want := map[string]struct{ kind, path string }{
+		// Credentials only ever in the Secret, which the operator creates.
+		"secret":    {"konnector-hooks-values", "/etc/konnector-hooks/values"},
+		"configMap": {"konnector-hooks-values", "/etc/konnector-hooks/values-configmap"},
+	}
+	found := map[string]bool{}
+	for _, v := range spec["volumes"].([]any) {
+		v := v.(map[string]any)
+		for source, w := range want {
+			src, ok := v[source].(map[string]any)
+			if !ok {
+				continue
+			}
+			name := src["name"]
+			if source == "secret" {
+				name = src["secretName"]
+			}
+			if name != w.kind || src["optional"] != true || mounts[v["name"].(string)] != w.path {
+				t.Errorf("volume %v (mounted at %q): want the optional %s %s at %s", v, mounts[v["name"].(string)], source, w.kind, w.path)
+			}
+			found[source] = true
+		}
+	}
+	if !found["secret"] || !found["configMap"] {
+		t.Fatalf("the Knative Service mounts %v, want the values Secret and ConfigMap", spec["volumes"])
+	}
+	// The install does not ship the Secret: applying it again would
+	// overwrite the operator's credentials.
+	for _, obj := range render(t, ".") {
+		if obj.GetKind() == "Secret" {
+			t.Errorf("the install ships Secret %s", objectName(obj))
+		}
 	}
 }

@@ -1,0 +1,101 @@
+package handlers
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"runtime/debug"
+	"sync"
+	"time"
+)
+
+// syncGuard lets one sync run at a time. A sync costs cluster-wide LISTs
+// (one of them of Secrets) and writes, so a caller that loops, or many
+// callers at once, must not multiply them:
+//
+//   - a call that arrives while a sync runs whose scope covers its own
+//     (every served Cluster, or the same Cluster) starts nothing: it waits
+//     for that run and answers its report (a single flight);
+//   - a call the running sync does not cover (a sync of every Cluster while
+//     one Cluster's runs, or another Cluster's) answers 429 with
+//     Retry-After, the seconds left until the running sync's deadline.
+//
+// A run's deadline is its starter's ?timeout=, capped at
+// KONNECTOR_SYNC_TIMEOUT, so one caller cannot hold the guard longer. The
+// run is detached from its starter's request: a starter that goes away does
+// not cancel the report that others wait for.
+type syncGuard struct {
+	mu      sync.Mutex
+	running *syncRun
+}
+
+// syncRun is one sync: done is closed when report is set.
+type syncRun struct {
+	scope    syncScope
+	deadline time.Time
+	done     chan struct{}
+	report   SyncReport
+	// calls counts the calls this run answers: its starter and those that
+	// joined it.
+	calls int
+}
+
+// covers reports whether this run gives the caller of scope its answer.
+func (r *syncRun) covers(scope syncScope) bool {
+	return !r.scope.one() || r.scope.cluster == scope.cluster
+}
+
+// retryAfterSeconds is the Retry-After of a call the run does not cover.
+func (r *syncRun) retryAfterSeconds(now time.Time) int {
+	return max(1, int(math.Ceil(r.deadline.Sub(now).Seconds())))
+}
+
+// describe names what the run syncs, for messages.
+func (sc syncScope) describe() string {
+	if sc.one() {
+		return "Cluster " + sc.cluster.String()
+	}
+	return "every served Cluster"
+}
+
+// syncOnce returns the run that answers a call of scope: the running sync
+// when it covers scope (joined set), else a new run started with run,
+// deadline and ctx's values. When a sync runs that does not cover scope, it
+// starts nothing and returns that sync as busy.
+func (s *Server) syncOnce(ctx context.Context, scope syncScope, deadline time.Time, run func(context.Context) SyncReport) (r *syncRun, joined bool, busy *syncRun) {
+	g := s.syncs
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if current := g.running; current != nil {
+		if current.covers(scope) {
+			current.calls++
+			return current, true, nil
+		}
+		return nil, false, current
+	}
+	r = &syncRun{scope: scope, deadline: deadline, done: make(chan struct{}), calls: 1}
+	g.running = r
+	runCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	go func() {
+		defer cancel()
+		report := s.guardedRun(runCtx, scope, run)
+		g.mu.Lock()
+		g.running = nil
+		g.mu.Unlock()
+		r.report = report
+		close(r.done)
+	}()
+	return r, false, nil
+}
+
+// guardedRun runs a sync off the request's goroutine, where the endpoint's
+// recovery does not reach: a panic becomes a Failure report and a log line.
+func (s *Server) guardedRun(ctx context.Context, scope syncScope, run func(context.Context) SyncReport) (report SyncReport) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic during a sync", "scope", scope.describe(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			report = failedSync("internal error in konnector-hooks during the sync of " + scope.describe() + "; it was logged: report it to the konnector-hooks maintainers")
+		}
+	}()
+	return run(ctx)
+}
