@@ -86,22 +86,24 @@ func ReadAddon(ctx context.Context, c client.Client, key types.NamespacedName, d
 
 // ReadSecret reads a Secret, nil when it does not exist.
 func ReadSecret(ctx context.Context, c client.Client, key types.NamespacedName) (*corev1.Secret, error) {
-	secret := &corev1.Secret{}
-	found, err := Get(ctx, c, key, secret)
-	if err != nil || !found {
-		return nil, err
-	}
-	return secret, nil
+	return readOrNil[corev1.Secret](ctx, c, key)
 }
 
 // ReadCluster reads a Cluster, nil when it does not exist.
 func ReadCluster(ctx context.Context, c client.Client, key types.NamespacedName) (*clusterv1.Cluster, error) {
-	cluster := &clusterv1.Cluster{}
-	found, err := Get(ctx, c, key, cluster)
+	return readOrNil[clusterv1.Cluster](ctx, c, key)
+}
+
+func readOrNil[T any, P interface {
+	*T
+	client.Object
+}](ctx context.Context, c client.Client, key types.NamespacedName) (P, error) {
+	obj := P(new(T))
+	found, err := Get(ctx, c, key, obj)
 	if err != nil || !found {
 		return nil, err
 	}
-	return cluster, nil
+	return obj, nil
 }
 
 // UninstallObjects is what the uninstall reads of one Cluster.

@@ -55,6 +55,25 @@ func run(m *testing.M) int {
 	return m.Run()
 }
 
+// runBinary runs the built binary with args and the test process's
+// environment (see environment) plus extra, and returns its exit status,
+// stdout and stderr.
+func runBinary(t *testing.T, extra []string, args ...string) (int, string, string) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = environment(extra...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	if exit, ok := err.(*exec.ExitError); ok {
+		code = exit.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return code, stdout.String(), stderr.String()
+}
+
 // environment is the test process's environment without KUBECONFIG and
 // KONNECTOR_* settings, plus extra.
 func environment(extra ...string) []string {

@@ -4,15 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
-
-	"github.com/konnector-hooks/konnector-hooks/handlers"
-	"github.com/konnector-hooks/konnector-hooks/kube"
-	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // runRender is the preview, `konnector-hooks render <namespace>/<cluster>`:
@@ -24,16 +16,13 @@ import (
 // Cluster cannot be previewed (the message says why), 2 when the settings
 // are bad.
 func runRender(target string, stdout, stderr io.Writer) int {
-	s, err := settings.Load()
-	if err != nil {
-		fmt.Fprintln(stderr, "konnector-hooks:", err)
+	s, srv, ctx, stop, ok := oneShot(stderr)
+	if !ok {
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.HandlerTimeoutSeconds)*time.Second)
 	defer cancel()
-	srv := handlers.New(s, kube.FromEnvironment(), slog.New(slog.NewJSONHandler(stderr, nil)))
 	out, err := srv.Render(ctx, target)
 	if err != nil {
 		fmt.Fprintln(stderr, "konnector-hooks render:", err)

@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -31,23 +29,13 @@ var renderDockerconfig = base64.StdEncoding.EncodeToString([]byte(`{"auths":{"re
 // extra environment given, and returns its exit status, stdout and stderr.
 func preview(t *testing.T, kubeconfig, target string, extra ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(binary, "render", target)
-	cmd.Env = environment(append([]string{"KUBECONFIG=" + kubeconfig}, extra...)...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if exit, ok := err.(*exec.ExitError); ok {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	code, stdout, stderr := runBinary(t, append([]string{"KUBECONFIG=" + kubeconfig}, extra...), "render", target)
 	for _, leak := range []string{renderPassword, base64.StdEncoding.EncodeToString([]byte(renderPassword)), renderDockerconfig} {
-		if strings.Contains(stdout.String()+stderr.String(), leak) {
-			t.Fatalf("the preview printed a credential:\n%s\n%s", stdout.String(), stderr.String())
+		if strings.Contains(stdout+stderr, leak) {
+			t.Fatalf("the preview printed a credential:\n%s\n%s", stdout, stderr)
 		}
 	}
-	return code, stdout.String(), stderr.String()
+	return code, stdout, stderr
 }
 
 // userKubeconfig writes a kubeconfig that acts as user (the administrator's

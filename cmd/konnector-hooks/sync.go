@@ -1,18 +1,9 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"os"
-	"os/signal"
-	"syscall"
-
-	"github.com/konnector-hooks/konnector-hooks/handlers"
-	"github.com/konnector-hooks/konnector-hooks/kube"
-	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // runSync is the one-shot mode the CronJob runs: one sync of every served
@@ -20,14 +11,11 @@ import (
 // status 1 when a Cluster failed or was not reached (2 when the sync could
 // not start).
 func runSync(stdout, stderr io.Writer) int {
-	s, err := settings.Load()
-	if err != nil {
-		fmt.Fprintln(stderr, "konnector-hooks:", err)
+	_, srv, ctx, stop, ok := oneShot(stderr)
+	if !ok {
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := handlers.New(s, kube.FromEnvironment(), slog.New(slog.NewJSONHandler(stderr, nil)))
 	report := srv.SyncOnce(ctx)
 	out, err := json.MarshalIndent(report, "", "  ")
 	if err != nil {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os/exec"
@@ -15,29 +14,19 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
 
-// oneShot runs `konnector-hooks sync` as the CronJob does, against the test
+// syncOneShot runs `konnector-hooks sync` as the CronJob does, against the test
 // API server, and returns its exit status, the decoded report and stderr.
-func oneShot(t *testing.T, extensionConfig string) (int, map[string]any, string) {
+func syncOneShot(t *testing.T, extensionConfig string) (int, map[string]any, string) {
 	t.Helper()
-	cmd := exec.Command(binary, "sync")
-	cmd.Env = environment("KUBECONFIG="+kubeconfig, "KONNECTOR_EXTENSION_CONFIG="+extensionConfig)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if exit, ok := err.(*exec.ExitError); ok {
-		code = exit.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
+	code, stdout, stderr := runBinary(t, []string{"KUBECONFIG=" + kubeconfig, "KONNECTOR_EXTENSION_CONFIG=" + extensionConfig}, "sync")
 	var report map[string]any
-	if err := json.Unmarshal(stdout.Bytes(), &report); err != nil {
-		t.Fatalf("stdout is not the JSON report (%v):\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
+	if err := json.Unmarshal([]byte(stdout), &report); err != nil {
+		t.Fatalf("stdout is not the JSON report (%v):\n%s\nstderr:\n%s", err, stdout, stderr)
 	}
-	if strings.Contains(stdout.String()+stderr.String(), "one-shot-Pa55word") {
+	if strings.Contains(stdout+stderr, "one-shot-Pa55word") {
 		t.Fatal("the one-shot mode printed the credentials' password")
 	}
-	return code, report, stderr.String()
+	return code, report, stderr
 }
 
 func TestSyncOneShot_ExitsNonZeroWhenAClusterFailedAndReportsIt(t *testing.T) {
@@ -62,7 +51,7 @@ func TestSyncOneShot_ExitsNonZeroWhenAClusterFailedAndReportsIt(t *testing.T) {
 	}
 
 	// No credentials Secret yet: the cluster fails, and so does the Job.
-	code, report, stderr := oneShot(t, ec.Name)
+	code, report, stderr := syncOneShot(t, ec.Name)
 	if code != 1 || report["status"] != "Failure" || !strings.Contains(mustJSON(t, report["clusters"]), "Secret one-shot/prism-central-credentials-for-konnector-agent") {
 		t.Fatalf("exit %d, report %v\nstderr:\n%s", code, report, stderr)
 	}
@@ -73,7 +62,7 @@ func TestSyncOneShot_ExitsNonZeroWhenAClusterFailedAndReportsIt(t *testing.T) {
 	if err := mgmt.Client.Create(ctx, managementcluster.NewCredentials(ns.Name, "prism-central-credentials-for-konnector-agent", "admin", "one-shot-Pa55word")); err != nil {
 		t.Fatal(err)
 	}
-	code, report, stderr = oneShot(t, ec.Name)
+	code, report, stderr = syncOneShot(t, ec.Name)
 	counts, _ := report["counts"].(map[string]any)
 	if code != 0 || report["status"] != "Success" || counts["applied"] != float64(1) {
 		t.Fatalf("exit %d, report %v\nstderr:\n%s", code, report, stderr)
@@ -81,7 +70,7 @@ func TestSyncOneShot_ExitsNonZeroWhenAClusterFailedAndReportsIt(t *testing.T) {
 }
 
 func TestSyncOneShot_WithoutItsExtensionConfigFails(t *testing.T) {
-	code, report, _ := oneShot(t, "not-installed")
+	code, report, _ := syncOneShot(t, "not-installed")
 	if code != 1 || !strings.Contains(report["message"].(string), "ExtensionConfig not-installed") {
 		t.Fatalf("exit %d, report %v", code, report)
 	}
