@@ -131,10 +131,10 @@ func (c *testCluster) provision(t *testing.T) {
 // initialize creates the Cluster and plays its providers: the control
 // plane provider writes the <cluster>-kubeconfig Secret pointing at the
 // workload API server and sets the endpoint, the infrastructure is
-// provisioned, then the control plane reports itself initialized and at
-// its version (status.version, which tells CAPI it is provisioned and not
-// upgrading: stable). It returns when the control plane was reported
-// initialized, and fails if CAPI called AfterControlPlaneInitialized before.
+// provisioned, then the control plane reports itself initialized and at its
+// version (status.version: provisioned and not upgrading). It returns when
+// the control plane was reported initialized, and fails if CAPI called
+// AfterControlPlaneInitialized before.
 func (c *testCluster) initialize(t *testing.T) time.Time {
 	t.Helper()
 	// The control plane provider's kubeconfig is written before the
@@ -170,8 +170,8 @@ func (c *testCluster) initialize(t *testing.T) time.Time {
 	}}})
 	infra := mustGet(t, infraAPIVersion, "E2EInfraCluster", c.namespace, c.infraRef)
 	mergePatch(t, infra, true, map[string]any{"status": map[string]any{"initialization": map[string]any{"provisioned": true}}})
-	if calls := c.calls(t, "AfterControlPlaneInitialized"); len(calls) > 0 {
-		t.Fatalf("CAPI called AfterControlPlaneInitialized before the control plane was initialized: %s", describeCalls(calls))
+	if requests := c.acpiRequests(); len(requests) > 0 {
+		t.Fatalf("CAPI called AfterControlPlaneInitialized for %s before the control plane was initialized: %d requests", c.key(), len(requests))
 	}
 	cp := mustGet(t, controlPlaneAPIVersion, "E2EControlPlane", c.namespace, c.controlRef)
 	mergePatch(t, cp, true, map[string]any{"status": map[string]any{
@@ -181,6 +181,14 @@ func (c *testCluster) initialize(t *testing.T) time.Time {
 	initialized := time.Now()
 	c.timings.add(c.cluster, "Cluster created -> control plane initialized (the test as provider)", c.created, initialized)
 	return initialized
+}
+
+// acpiRequests are the AfterControlPlaneInitialized requests CAPI sent for
+// the Cluster, as its function's TLS proxy saw them: answered or not.
+func (c *testCluster) acpiRequests() []exchange {
+	return c.fn.wire.where(func(e exchange) bool {
+		return e.Cluster == c.key() && e.Kind == "AfterControlPlaneInitializedRequest"
+	})
 }
 
 // pendingHooks is the Cluster's annotation of the hooks CAPI still has to
@@ -205,20 +213,71 @@ func (c *testCluster) machineDeployments(t *testing.T) []unstructured.Unstructur
 	return list.Items
 }
 
-// machineDeploymentCreated waits for CAPI's topology controller to create
-// the Cluster's MachineDeployment of the workers topology, and returns when
-// it saw it.
-func (c *testCluster) machineDeploymentCreated(t *testing.T) time.Time {
+// machineDeploymentCreated waits for CAPI's topology controller to have
+// created the Cluster's MachineDeployment of the workers topology, and
+// returns it. CAPI v1.12.5 creates it in the reconcile that creates the
+// control plane: the control plane does not exist yet, so it is not
+// "provisioning" and counts as stable (computeControlPlaneVersion in
+// exp/topology/desiredstate returns before it marks it); the worker Machines
+// then wait for the MachineSet's ControlPlaneIsStable preflight check
+// (status.version), none of it for AfterControlPlaneInitialized.
+func (c *testCluster) machineDeploymentCreated(t *testing.T) *unstructured.Unstructured {
 	t.Helper()
+	var found *unstructured.Unstructured
 	eventually(t, waitFor, "CAPI's topology controller to create the MachineDeployment "+workersName+" of "+c.key(), func() (bool, string, error) {
 		for _, md := range c.machineDeployments(t) {
 			if md.GetLabels()[machineDeploymentTopologyLabel] == workersName {
+				found = &md
 				return true, "", nil
 			}
 		}
 		return false, c.topologyState(t), nil
 	})
+	return found
+}
+
+// workersReplicas is the spec.replicas of the Cluster's MachineDeployment.
+func (c *testCluster) workersReplicas(t *testing.T) int64 {
+	t.Helper()
+	replicas, _, _ := unstructured.NestedInt64(c.machineDeploymentCreated(t).Object, "spec", "replicas")
+	return replicas
+}
+
+// scaleWorkers changes the replicas of the Cluster's workers topology: a
+// topology change that CAPI's topology controller carries to the
+// MachineDeployment, unless AfterControlPlaneInitialized fails.
+func (c *testCluster) scaleWorkers(t *testing.T, replicas int64) time.Time {
+	t.Helper()
+	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+	mergePatch(t, cluster, false, map[string]any{"spec": map[string]any{"topology": map[string]any{
+		"workers": map[string]any{"machineDeployments": []any{map[string]any{
+			"class": workerClass, "name": workersName, "replicas": replicas,
+		}}},
+	}}})
 	return time.Now()
+}
+
+// workersScaled waits for CAPI's topology controller to have set the
+// MachineDeployment's replicas, and returns when it saw it.
+func (c *testCluster) workersScaled(t *testing.T, replicas int64) time.Time {
+	t.Helper()
+	eventually(t, waitFor, fmt.Sprintf("CAPI's topology controller to scale the MachineDeployment of %s to %d", c.key(), replicas), func() (bool, string, error) {
+		got := c.workersReplicas(t)
+		return got == replicas, fmt.Sprintf("spec.replicas %d; %s", got, c.topologyState(t)), nil
+	})
+	return time.Now()
+}
+
+// workerMachines counts the Cluster's Machines made by a MachineDeployment.
+func (c *testCluster) workerMachines(t *testing.T) int {
+	t.Helper()
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion(clusterAPIVersion)
+	list.SetKind("MachineList")
+	if err := mgmt.client.List(t.Context(), list, client.InNamespace(c.namespace), client.MatchingLabels{clusterNameLabel: c.cluster}, client.HasLabels{machineDeploymentNameLabel}); err != nil {
+		t.Fatal(err)
+	}
+	return len(list.Items)
 }
 
 // topologyState describes the Cluster's TopologyReconciled condition and

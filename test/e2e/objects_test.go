@@ -33,8 +33,10 @@ const (
 	// CAPI's cluster name label.
 	helmChartProxyNameLabel = "helmreleaseproxy.addons.cluster.x-k8s.io/helmchartproxy-name"
 	clusterNameLabel        = "cluster.x-k8s.io/cluster-name"
-	// CAPI's label on a MachineDeployment naming its workers topology.
+	// CAPI's label on a MachineDeployment naming its workers topology, and
+	// on a Machine naming its MachineDeployment.
 	machineDeploymentTopologyLabel = "topology.cluster.x-k8s.io/deployment-name"
+	machineDeploymentNameLabel     = "cluster.x-k8s.io/deployment-name"
 )
 
 // clusterConfig variables: the addon's examples from the seed, each with

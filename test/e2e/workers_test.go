@@ -8,10 +8,13 @@ import (
 )
 
 // The tests of this file build Clusters with workers (a MachineDeployment
-// in their topology): CAPI's topology controller creates the
-// MachineDeployment only once the control plane is stable and
-// AfterControlPlaneInitialized did not fail, so whether it appears shows
-// what an answer of konnector-hooks, or its absence, does to a Cluster.
+// in their topology). CAPI v1.12.5 creates the MachineDeployment with the
+// control plane, before AfterControlPlaneInitialized is ever called, and the
+// worker Machines once the control plane reports its version, so no answer
+// of konnector-hooks holds them. What a failing AfterControlPlaneInitialized
+// does hold is every later change of the topology, which CAPI reconciles
+// after calling the hook: the tests scale the workers (replicas 1 -> 2) to
+// see whether the topology controller goes on.
 
 // reasonNotDeployed is the Warning Event of a deploy stopped by a problem
 // only a person can fix.
@@ -35,13 +38,27 @@ func containsAll(s string, parts []string) bool {
 	return true
 }
 
+// workersGoOn checks that CAPI's topology controller goes on for the
+// Cluster once AfterControlPlaneInitialized is done: a worker Machine
+// exists and a change of the workers topology (replicas 1 -> 2) reaches the
+// MachineDeployment. It returns when the change was made and when seen.
+func (c *testCluster) workersGoOn(t *testing.T) (changed, scaled time.Time) {
+	t.Helper()
+	eventually(t, waitFor, "CAPI's MachineSet to create a worker Machine of "+c.key(), func() (bool, string, error) {
+		return c.workerMachines(t) > 0, c.topologyState(t), nil
+	})
+	changed = c.scaleWorkers(t, 2)
+	return changed, c.workersScaled(t, 2)
+}
+
 // TestMissingSecret_ClusterGetsItsWorkersAndSyncDeploysAfterTheFix creates a
-// Cluster with the addon on and no credentials Secret, under the default
-// KONNECTOR_ON_INVALID_CONFIG=Continue: AfterControlPlaneInitialized answers
-// Success saying what to fix, CAPI creates the MachineDeployment, the
-// Cluster carries one Warning Event; each sync reports the Cluster failed
-// and counts that Event; once the Secret exists, the next sync deploys the
-// agent and CAAPH installs the release in the workload cluster.
+// Cluster with the addon on, workers and no credentials Secret, under the
+// default KONNECTOR_ON_INVALID_CONFIG=Continue: AfterControlPlaneInitialized
+// answers Success saying what to fix, so CAPI's topology controller goes on
+// (a worker Machine, a scale of the workers applied), and the Cluster
+// carries one Warning Event; each sync reports the Cluster failed and counts
+// that Event; once the Secret exists, the next sync deploys the agent and
+// CAAPH installs the release in the workload cluster.
 func TestMissingSecret_ClusterGetsItsWorkersAndSyncDeploysAfterTheFix(t *testing.T) {
 	t.Parallel()
 	const namespace = "e2e-missing-secret"
@@ -49,8 +66,9 @@ func TestMissingSecret_ClusterGetsItsWorkersAndSyncDeploysAfterTheFix(t *testing
 	c := newTestClusters(t, defaultExtension, namespace, suiteTimings, clusterSpec{"e2e-missing-secret", basicConfig})[0]
 	c.workers = true
 	c.provision(t)
-	mdCreated := c.machineDeploymentCreated(t)
-	t.Logf("with the Secret missing, %s", c.topologyState(t))
+	md := c.machineDeploymentCreated(t)
+	changed, scaled := c.workersGoOn(t)
+	t.Logf("with the Secret missing, %s; %d worker Machines", c.topologyState(t), c.workerMachines(t))
 
 	want := notDeployedForMissingSecret(c)
 	calls := c.calls(t, "AfterControlPlaneInitialized")
@@ -96,8 +114,9 @@ func TestMissingSecret_ClusterGetsItsWorkersAndSyncDeploysAfterTheFix(t *testing
 	rel := c.releaseDeployed(t, defaultChartVersion, 1)
 	c.checkAgentDeployment(t, agentArgs(c.cluster))
 
-	c.timings.add(c.cluster, "Secret missing: Cluster created -> MachineDeployment created", c.created, mdCreated)
-	c.timings.add(c.cluster, "Secret missing: MachineDeployment created -> Secret created (the test, two syncs in between)", mdCreated, secretCreated)
+	c.timings.add(c.cluster, "Secret missing: Cluster created -> MachineDeployment created (its creationTimestamp, whole seconds)", c.created, md.GetCreationTimestamp().Time)
+	c.timings.add(c.cluster, "Secret missing: workers scaled in the topology -> MachineDeployment scaled", changed, scaled)
+	c.timings.add(c.cluster, "Secret missing: Cluster created -> Secret created (the test: scale, two syncs)", c.created, secretCreated)
 	c.timings.add(c.cluster, "Secret missing: Secret created -> sync answered applied", secretCreated, applied.answered)
 	c.timings.add(c.cluster, "Secret missing: Secret created -> credentials Secret in the workload cluster", secretCreated, delivered)
 	c.timings.add(c.cluster, "Secret missing: Secret created -> agent deployed (Helm's last-deployed time)", secretCreated, rel.Info.LastDeployed.Time)
@@ -106,10 +125,11 @@ func TestMissingSecret_ClusterGetsItsWorkersAndSyncDeploysAfterTheFix(t *testing
 
 // TestHooksUnreachable_ClusterGetsItsWorkersAndSyncDeploysWhenBack stops the
 // function (its TLS proxy answers CAPI 502, as an ingress does for a Service
-// that is down) and creates a Cluster with the addon on: CAPI's call of
-// AfterControlPlaneInitialized fails, failurePolicy Ignore lets the Cluster
-// go on and CAPI creates its MachineDeployment; once the function is started
-// again, a sync deploys the agent.
+// that is down) and creates a Cluster with the addon on and workers: CAPI's
+// call of AfterControlPlaneInitialized fails, failurePolicy Ignore marks the
+// hook done and the topology controller goes on (a worker Machine, a scale
+// of the workers applied); once the function is started again, a sync
+// deploys the agent.
 func TestHooksUnreachable_ClusterGetsItsWorkersAndSyncDeploysWhenBack(t *testing.T) {
 	t.Parallel()
 	const namespace = "e2e-outage"
@@ -118,20 +138,20 @@ func TestHooksUnreachable_ClusterGetsItsWorkersAndSyncDeploysWhenBack(t *testing
 	c.workers = true
 
 	c.fn.stopProcess()
-	c.initialize(t)
-	mdCreated := c.machineDeploymentCreated(t)
-	t.Logf("with konnector-hooks down, %s", c.topologyState(t))
-	if pending, err := c.pendingHooks(t); err != nil || strings.Contains(pending, "AfterControlPlaneInitialized") {
-		t.Errorf("CAPI created the MachineDeployment of %s but still has AfterControlPlaneInitialized pending (%q, err %v)", c.key(), pending, err)
-	}
-	// CAPI did call the hook, and got the proxy's 502 instead of an answer.
-	acpi := c.fn.wire.where(func(e exchange) bool {
-		return e.Cluster == c.key() && e.Kind == "AfterControlPlaneInitializedRequest"
+	initialized := c.initialize(t)
+	eventually(t, waitFor, "CAPI to mark AfterControlPlaneInitialized done for "+c.key()+" without konnector-hooks (failurePolicy Ignore)", func() (bool, string, error) {
+		pending, err := c.pendingHooks(t)
+		return err == nil && !strings.Contains(pending, "AfterControlPlaneInitialized"), c.topologyState(t), err
 	})
-	if len(acpi) == 0 {
+	done := time.Now()
+	changed, scaled := c.workersGoOn(t)
+	t.Logf("with konnector-hooks down, %s; %d worker Machines", c.topologyState(t), c.workerMachines(t))
+	// CAPI did call the hook, and got the proxy's 502 instead of an answer.
+	requests := c.acpiRequests()
+	if len(requests) == 0 {
 		t.Errorf("CAPI sent no AfterControlPlaneInitialized request for %s", c.key())
 	}
-	for _, e := range acpi {
+	for _, e := range requests {
 		if e.HTTPStatus != http.StatusBadGateway {
 			t.Errorf("AfterControlPlaneInitialized for %s while the function was down: want HTTP 502 from the proxy, got %d", c.key(), e.HTTPStatus)
 		}
@@ -156,18 +176,22 @@ func TestHooksUnreachable_ClusterGetsItsWorkersAndSyncDeploysWhenBack(t *testing
 		t.Errorf("the function answered AfterControlPlaneInitialized for %s, which CAPI had marked done during the outage: %s", c.key(), describeCalls(calls))
 	}
 
-	c.timings.add(c.cluster, "konnector-hooks down: Cluster created -> MachineDeployment created", c.created, mdCreated)
+	c.timings.add(c.cluster, "konnector-hooks down: control plane initialized -> AfterControlPlaneInitialized marked done (502, Ignore)", initialized, done)
+	c.timings.add(c.cluster, "konnector-hooks down: workers scaled in the topology -> MachineDeployment scaled", changed, scaled)
 	c.timings.add(c.cluster, "konnector-hooks down: started again -> sync answered applied", back, a.answered)
 	c.timings.add(c.cluster, "konnector-hooks down: sync answered applied -> agent deployed (Helm's last-deployed time)", a.answered, rel.Info.LastDeployed.Time)
 	t.Logf("after the outage, %s holds: %s; %s", c.workload, c.inventory(t), describeRelease(rel))
 }
 
-// TestBlock_MissingSecretHoldsTheWorkersUntilItExists shows what
-// KONNECTOR_ON_INVALID_CONFIG=Block costs: a Cluster with the addon on and
-// no credentials Secret gets Failure answers, which CAPI retries with
-// backoff, and no MachineDeployment; once the Secret exists, CAPI's next
-// call succeeds, the MachineDeployment is created and the agent deployed.
-func TestBlock_MissingSecretHoldsTheWorkersUntilItExists(t *testing.T) {
+// TestBlock_MissingSecretHoldsTheTopologyUntilItExists shows what
+// KONNECTOR_ON_INVALID_CONFIG=Block costs: a Cluster with the addon on,
+// workers and no credentials Secret gets Failure answers, which CAPI
+// retries with backoff; its MachineDeployment and worker Machine exist all
+// the same (CAPI creates them without the hook), but a change of its
+// topology (replicas 1 -> 2) is held until the Secret exists, when CAPI's
+// next call succeeds, the change reaches the MachineDeployment and the agent
+// is deployed.
+func TestBlock_MissingSecretHoldsTheTopologyUntilItExists(t *testing.T) {
 	t.Parallel()
 	const namespace = "e2e-block"
 	setUpNamespaceWithoutCredentials(t, blockExtension, namespace)
@@ -175,22 +199,36 @@ func TestBlock_MissingSecretHoldsTheWorkersUntilItExists(t *testing.T) {
 	c.workers = true
 	c.initialize(t)
 
-	// Three Failure answers: CAPI has reconciled the topology since the
-	// control plane was initialized and retried, each time stopping before
-	// the MachineDeployments.
 	eventually(t, waitFor, "CAPI to call AfterControlPlaneInitialized for "+c.key()+" three times", func() (bool, string, error) {
 		calls := c.calls(t, "AfterControlPlaneInitialized")
 		return len(calls) >= 3, c.topologyState(t) + "; " + describeCalls(calls), nil
 	})
+	// What Block does not hold: CAPI's MachineDeployment and MachineSet.
+	md := c.machineDeploymentCreated(t)
+	eventually(t, waitFor, "CAPI's MachineSet to create a worker Machine of "+c.key()+" while AfterControlPlaneInitialized fails", func() (bool, string, error) {
+		return c.workerMachines(t) > 0, c.topologyState(t), nil
+	})
+	// What it holds: the topology. CAPI reconciles the change, calls the
+	// hook first and stops at its Failure.
+	changed := c.scaleWorkers(t, 2)
+	eventually(t, waitFor, "CAPI to call AfterControlPlaneInitialized for "+c.key()+" twice after the workers were scaled", func() (bool, string, error) {
+		after := 0
+		for _, call := range c.calls(t, "AfterControlPlaneInitialized") {
+			if call.Time.After(changed) {
+				after++
+			}
+		}
+		return after >= 2, c.topologyState(t), nil
+	})
+	if got := c.workersReplicas(t); got != 1 {
+		t.Errorf("the MachineDeployment of %s was scaled to %d while AfterControlPlaneInitialized answered Failure", c.key(), got)
+	}
 	want := notDeployedForMissingSecret(c)
 	held := c.calls(t, "AfterControlPlaneInitialized")
 	for _, call := range held {
 		if call.HTTPStatus != http.StatusOK || call.Outcome != "Failure" || !containsAll(call.Message, want) {
 			t.Errorf("AfterControlPlaneInitialized with the Secret missing under Block: want HTTP 200 Failure saying %q; got %s", want, call)
 		}
-	}
-	if mds := c.machineDeployments(t); len(mds) != 0 {
-		t.Errorf("CAPI created %d MachineDeployments for %s while AfterControlPlaneInitialized answered Failure", len(mds), c.key())
 	}
 	if pending, err := c.pendingHooks(t); err != nil || !strings.Contains(pending, "AfterControlPlaneInitialized") {
 		t.Errorf("AfterControlPlaneInitialized should still be pending on %s: %q (err %v)", c.key(), pending, err)
@@ -199,15 +237,15 @@ func TestBlock_MissingSecretHoldsTheWorkersUntilItExists(t *testing.T) {
 	if ev.Type != "Warning" || !containsAll(ev.Message, want) || ev.Count < int64(len(held)) {
 		t.Errorf("want one Warning %s Event saying %q, counted at least once per call (%d); got %s (count %d)", reasonNotDeployed, want, len(held), ev, ev.Count)
 	}
-	t.Logf("held by Block after %d calls: %s", len(held), c.topologyState(t))
+	t.Logf("held by Block after %d calls: %s; %d worker Machines", len(held), c.topologyState(t), c.workerMachines(t))
 
 	mustCreate(t, newCredentials(namespace))
 	secretCreated := time.Now()
-	mdCreated := c.machineDeploymentCreated(t)
+	scaled := c.workersScaled(t, 2)
 	calls := c.calls(t, "AfterControlPlaneInitialized")
 	last := calls[len(calls)-1]
 	if last.Outcome != "Success" || !strings.Contains(last.Message, "Konnector Agent applied: ") || last.Time.Before(secretCreated) {
-		t.Errorf("the AfterControlPlaneInitialized call that let the MachineDeployment be created: want Success applying the agent after the Secret was created (%s); got %s",
+		t.Errorf("the AfterControlPlaneInitialized call that let the topology go on: want Success applying the agent after the Secret was created (%s); got %s",
 			secretCreated.Format("15:04:05.000"), last)
 	}
 	for _, call := range calls[:len(calls)-1] {
@@ -218,9 +256,10 @@ func TestBlock_MissingSecretHoldsTheWorkersUntilItExists(t *testing.T) {
 	c.credentialsDelivered(t, credentialsSecret)
 	rel := c.releaseDeployed(t, defaultChartVersion, 1)
 
-	c.timings.add(c.cluster, "Block, Secret missing: Cluster created -> Secret created (no MachineDeployment meanwhile)", c.created, secretCreated)
+	c.timings.add(c.cluster, "Block, Secret missing: Cluster created -> MachineDeployment created (its creationTimestamp, whole seconds)", c.created, md.GetCreationTimestamp().Time)
+	c.timings.add(c.cluster, "Block: workers scaled in the topology -> Secret created (the change held)", changed, secretCreated)
 	c.timings.add(c.cluster, "Block: Secret created -> AfterControlPlaneInitialized answered Success (CAPI's retry)", secretCreated, last.Time)
-	c.timings.add(c.cluster, "Block: Secret created -> MachineDeployment created", secretCreated, mdCreated)
+	c.timings.add(c.cluster, "Block: Secret created -> MachineDeployment scaled", secretCreated, scaled)
 	c.timings.add(c.cluster, "Block: Secret created -> agent deployed (Helm's last-deployed time)", secretCreated, rel.Info.LastDeployed.Time)
 	t.Logf("CAPI %s called, for %s: %s", cfg.capiVersion, c.key(), describeCalls(calls))
 	t.Logf("after the fix, %s", c.topologyState(t))
