@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -25,8 +24,7 @@ type testCluster struct {
 	infraRef, controlRef string
 	timings              *timings
 	// workers: the Cluster's topology asks for a MachineDeployment
-	// (workersName), which CAPI's topology controller creates once the
-	// control plane is stable and AfterControlPlaneInitialized let it go on.
+	// (workersName) of the class's workers class.
 	workers bool
 	// created is when the test created the Cluster.
 	created time.Time
@@ -195,8 +193,11 @@ func (c *testCluster) acpiRequests() []exchange {
 // call with success.
 func (c *testCluster) pendingHooks(t *testing.T) (string, error) {
 	cl, found, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
-	if err != nil || !found {
-		return "", errors.Join(err, fmt.Errorf("Cluster %s not found", c.key()))
+	switch {
+	case err != nil:
+		return "", err
+	case !found:
+		return "", fmt.Errorf("Cluster %s not found", c.key())
 	}
 	return cl.GetAnnotations()[pendingHooksAnnotation], nil
 }
