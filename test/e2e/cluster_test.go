@@ -129,7 +129,8 @@ func (c *testCluster) provision(t *testing.T) {
 // initialize creates the Cluster and plays its providers: the control
 // plane provider writes the <cluster>-kubeconfig Secret pointing at the
 // workload API server and sets the endpoint, the infrastructure is
-// provisioned, then the control plane reports itself initialized and at its
+// provisioned, then, for a Cluster with workers once CAPI has created its
+// MachineDeployment, the control plane reports itself initialized and at its
 // version (status.version: provisioned and not upgrading). It returns when
 // the control plane was reported initialized, and fails if CAPI called
 // AfterControlPlaneInitialized before.
@@ -168,6 +169,13 @@ func (c *testCluster) initialize(t *testing.T) time.Time {
 	}}})
 	infra := mustGet(t, infraAPIVersion, "E2EInfraCluster", c.namespace, c.infraRef)
 	mergePatch(t, infra, true, map[string]any{"status": map[string]any{"initialization": map[string]any{"provisioned": true}}})
+	if c.workers {
+		// CAPI creates the MachineDeployment with the control plane,
+		// before the control plane is initialized and so before
+		// AfterControlPlaneInitialized (see machineDeploymentCreated).
+		c.machineDeploymentCreated(t)
+		c.timings.add(c.cluster, "Cluster created -> MachineDeployment created (before the control plane is initialized)", c.created, time.Now())
+	}
 	if requests := c.acpiRequests(); len(requests) > 0 {
 		t.Fatalf("CAPI called AfterControlPlaneInitialized for %s before the control plane was initialized: %d requests", c.key(), len(requests))
 	}

@@ -66,7 +66,6 @@ func TestMissingSecret_ClusterGetsItsWorkersAndSyncDeploysAfterTheFix(t *testing
 	c := newTestClusters(t, defaultExtension, namespace, suiteTimings, clusterSpec{"e2e-missing-secret", basicConfig})[0]
 	c.workers = true
 	c.provision(t)
-	md := c.machineDeploymentCreated(t)
 	changed, scaled := c.workersGoOn(t)
 	t.Logf("with the Secret missing, %s; %d worker Machines", c.topologyState(t), c.workerMachines(t))
 
@@ -114,7 +113,6 @@ func TestMissingSecret_ClusterGetsItsWorkersAndSyncDeploysAfterTheFix(t *testing
 	rel := c.releaseDeployed(t, defaultChartVersion, 1)
 	c.checkAgentDeployment(t, agentArgs(c.cluster))
 
-	c.timings.add(c.cluster, "Secret missing: Cluster created -> MachineDeployment created (its creationTimestamp, whole seconds)", c.created, md.GetCreationTimestamp().Time)
 	c.timings.add(c.cluster, "Secret missing: workers scaled in the topology -> MachineDeployment scaled", changed, scaled)
 	c.timings.add(c.cluster, "Secret missing: Cluster created -> Secret created (the test: scale, two syncs)", c.created, secretCreated)
 	c.timings.add(c.cluster, "Secret missing: Secret created -> sync answered applied", secretCreated, applied.answered)
@@ -203,8 +201,8 @@ func TestBlock_MissingSecretHoldsTheTopologyUntilItExists(t *testing.T) {
 		calls := c.calls(t, "AfterControlPlaneInitialized")
 		return len(calls) >= 3, c.topologyState(t) + "; " + describeCalls(calls), nil
 	})
-	// What Block does not hold: CAPI's MachineDeployment and MachineSet.
-	md := c.machineDeploymentCreated(t)
+	// What Block does not hold: CAPI's MachineDeployment (created with
+	// the control plane, initialize waited for it) and MachineSet.
 	eventually(t, waitFor, "CAPI's MachineSet to create a worker Machine of "+c.key()+" while AfterControlPlaneInitialized fails", func() (bool, string, error) {
 		return c.workerMachines(t) > 0, c.topologyState(t), nil
 	})
@@ -256,7 +254,6 @@ func TestBlock_MissingSecretHoldsTheTopologyUntilItExists(t *testing.T) {
 	c.credentialsDelivered(t, credentialsSecret)
 	rel := c.releaseDeployed(t, defaultChartVersion, 1)
 
-	c.timings.add(c.cluster, "Block, Secret missing: Cluster created -> MachineDeployment created (its creationTimestamp, whole seconds)", c.created, md.GetCreationTimestamp().Time)
 	c.timings.add(c.cluster, "Block: workers scaled in the topology -> Secret created (the change held)", changed, secretCreated)
 	c.timings.add(c.cluster, "Block: Secret created -> AfterControlPlaneInitialized answered Success (CAPI's retry)", secretCreated, last.Time)
 	c.timings.add(c.cluster, "Block: Secret created -> MachineDeployment scaled", secretCreated, scaled)
