@@ -51,6 +51,36 @@ func (c *testCluster) credentialsDelivered(t *testing.T, sourceSecret string) ti
 	return time.Now()
 }
 
+// agentObjects describes this addon's objects of the Cluster that exist on
+// the management cluster: the HelmChartProxy, the ClusterResourceSet and the
+// resource-set Secret, each with its deletionTimestamp and finalizers.
+func (c *testCluster) agentObjects(t *testing.T) []string {
+	t.Helper()
+	var present []string
+	for _, o := range []struct{ apiVersion, kind string }{{caaphAPIVersion, "HelmChartProxy"}, {crsAPIVersion, "ClusterResourceSet"}, {"v1", "Secret"}} {
+		obj, found, err := get(t.Context(), o.apiVersion, o.kind, c.namespace, c.proxy)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if found {
+			present = append(present, fmt.Sprintf("%s %s/%s (deletionTimestamp %v, finalizers %v)", o.kind, c.namespace, c.proxy, obj.GetDeletionTimestamp(), obj.GetFinalizers()))
+		}
+	}
+	return present
+}
+
+// agentObjectsGone waits for the HelmChartProxy, the ClusterResourceSet and
+// the resource-set Secret of the Cluster to be gone. The ClusterResourceSet
+// carries CAPI's finalizer: a delete leaves it to CAPI's controller, which
+// removes it within moments.
+func (c *testCluster) agentObjectsGone(t *testing.T) {
+	t.Helper()
+	eventually(t, waitFor, "the HelmChartProxy, ClusterResourceSet and resource-set Secret of "+c.key()+" to be gone", func() (bool, string, error) {
+		left := c.agentObjects(t)
+		return len(left) == 0, "still present: " + strings.Join(left, ", "), nil
+	})
+}
+
 // crsState describes the ClusterResourceSet's view, for failure messages.
 func (c *testCluster) crsState(t *testing.T) string {
 	crs, found, err := get(t.Context(), crsAPIVersion, "ClusterResourceSet", c.namespace, c.proxy)

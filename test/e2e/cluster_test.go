@@ -23,6 +23,11 @@ type testCluster struct {
 	workload             *workloadCluster
 	infraRef, controlRef string
 	timings              *timings
+	// workers: the Cluster's topology asks for a MachineDeployment
+	// (workersName) of the class's workers class.
+	workers bool
+	// created is when the test created the Cluster.
+	created time.Time
 }
 
 // setUpNamespace creates a namespace whose label selects the function CAPI
@@ -30,7 +35,15 @@ type testCluster struct {
 // ClusterClass, and waits for CAPI to have reconciled the class.
 func setUpNamespace(t *testing.T, extension, namespace string) {
 	t.Helper()
-	mustCreate(t, newNamespace(namespace, extension), newCredentials(namespace))
+	setUpNamespaceWithoutCredentials(t, extension, namespace)
+	mustCreate(t, newCredentials(namespace))
+}
+
+// setUpNamespaceWithoutCredentials is setUpNamespace without the default
+// credentials Secret, which a test creates later.
+func setUpNamespaceWithoutCredentials(t *testing.T, extension, namespace string) {
+	t.Helper()
+	mustCreate(t, newNamespace(namespace, extension))
 	mustCreate(t, newClusterClass(namespace)...)
 	// CAPI's ClusterClass controller must have reconciled the class (its
 	// VariablesReady condition and observedGeneration) before the topology
@@ -89,13 +102,39 @@ func (c *testCluster) deleteCallsSoFar(t *testing.T) string {
 	return "BeforeClusterDelete calls: " + describeCalls(c.calls(t, "BeforeClusterDelete"))
 }
 
-// provision creates the Cluster and plays its providers: the control plane
-// provider writes the <cluster>-kubeconfig Secret pointing at the workload
-// API server and sets the endpoint, the infrastructure is provisioned, then
-// the control plane is reported initialized. It returns once
-// CAPI has called AfterControlPlaneInitialized and accepted the answer,
-// which must not happen before the control plane is initialized.
+// provision creates the Cluster and plays its providers (initialize), then
+// returns once CAPI has called AfterControlPlaneInitialized and accepted the
+// answer, which must not happen before the control plane is initialized.
 func (c *testCluster) provision(t *testing.T) {
+	t.Helper()
+	initialized := c.initialize(t)
+	eventually(t, waitFor, "CAPI to call AfterControlPlaneInitialized for "+c.key()+" and accept the answer", func() (bool, string, error) {
+		calls := c.calls(t, "AfterControlPlaneInitialized")
+		pending, err := c.pendingHooks(t)
+		if err != nil {
+			return false, describeCalls(calls), err
+		}
+		ok := len(calls) > 0 && calls[len(calls)-1].Outcome == "Success" && !strings.Contains(pending, "AfterControlPlaneInitialized")
+		return ok, fmt.Sprintf("pending-hooks %q; %s", pending, describeCalls(calls)), nil
+	})
+	calls := c.calls(t, "AfterControlPlaneInitialized")
+	for _, call := range calls {
+		if call.HTTPStatus != 200 || call.Outcome != "Success" {
+			t.Errorf("AfterControlPlaneInitialized answered %s", call)
+		}
+	}
+	c.timings.add(c.cluster, "control plane initialized -> AfterControlPlaneInitialized answered Success", initialized, calls[len(calls)-1].Time)
+}
+
+// initialize creates the Cluster and plays its providers: the control
+// plane provider writes the <cluster>-kubeconfig Secret pointing at the
+// workload API server and sets the endpoint, the infrastructure is
+// provisioned, then, for a Cluster with workers once CAPI has created its
+// MachineDeployment, the control plane reports itself initialized and at its
+// version (status.version: provisioned and not upgrading). It returns when
+// the control plane was reported initialized, and fails if CAPI called
+// AfterControlPlaneInitialized before.
+func (c *testCluster) initialize(t *testing.T) time.Time {
 	t.Helper()
 	// The control plane provider's kubeconfig is written before the
 	// Cluster: CAPI's ClusterCache connects as soon as the infrastructure
@@ -107,8 +146,8 @@ func (c *testCluster) provision(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCreate(t, secret)
-	created := time.Now()
-	mustCreate(t, newCluster(c.namespace, c.cluster, fromVersion, c.clusterConfig))
+	c.created = time.Now()
+	mustCreate(t, newCluster(c.namespace, c.cluster, fromVersion, c.clusterConfig, c.workers))
 
 	// The topology controller creates the infrastructure cluster and the
 	// control plane from the class's templates and references them.
@@ -130,8 +169,15 @@ func (c *testCluster) provision(t *testing.T) {
 	}}})
 	infra := mustGet(t, infraAPIVersion, "E2EInfraCluster", c.namespace, c.infraRef)
 	mergePatch(t, infra, true, map[string]any{"status": map[string]any{"initialization": map[string]any{"provisioned": true}}})
-	if calls := c.calls(t, "AfterControlPlaneInitialized"); len(calls) > 0 {
-		t.Fatalf("CAPI called AfterControlPlaneInitialized before the control plane was initialized: %s", describeCalls(calls))
+	if c.workers {
+		// CAPI creates the MachineDeployment with the control plane,
+		// before the control plane is initialized and so before
+		// AfterControlPlaneInitialized (see machineDeploymentCreated).
+		c.machineDeploymentCreated(t)
+		c.timings.add(c.cluster, "Cluster created -> MachineDeployment created (before the control plane is initialized)", c.created, time.Now())
+	}
+	if requests := c.acpiRequests(); len(requests) > 0 {
+		t.Fatalf("CAPI called AfterControlPlaneInitialized for %s before the control plane was initialized: %d requests", c.key(), len(requests))
 	}
 	cp := mustGet(t, controlPlaneAPIVersion, "E2EControlPlane", c.namespace, c.controlRef)
 	mergePatch(t, cp, true, map[string]any{"status": map[string]any{
@@ -139,25 +185,120 @@ func (c *testCluster) provision(t *testing.T) {
 		"version":        fromVersion,
 	}})
 	initialized := time.Now()
+	c.timings.add(c.cluster, "Cluster created -> control plane initialized (the test as provider)", c.created, initialized)
+	return initialized
+}
 
-	eventually(t, waitFor, "CAPI to call AfterControlPlaneInitialized for "+c.key()+" and accept the answer", func() (bool, string, error) {
-		calls := c.calls(t, "AfterControlPlaneInitialized")
-		cl, _, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
-		if err != nil || cl == nil {
-			return false, describeCalls(calls), err
-		}
-		pending := cl.GetAnnotations()[pendingHooksAnnotation]
-		ok := len(calls) > 0 && calls[len(calls)-1].Outcome == "Success" && !strings.Contains(pending, "AfterControlPlaneInitialized")
-		return ok, fmt.Sprintf("pending-hooks %q; %s", pending, describeCalls(calls)), nil
+// acpiRequests are the AfterControlPlaneInitialized requests CAPI sent for
+// the Cluster, as its function's TLS proxy saw them: answered or not.
+func (c *testCluster) acpiRequests() []exchange {
+	return c.fn.wire.where(func(e exchange) bool {
+		return e.Cluster == c.key() && e.Kind == "AfterControlPlaneInitializedRequest"
 	})
-	calls := c.calls(t, "AfterControlPlaneInitialized")
-	for _, call := range calls {
-		if call.HTTPStatus != 200 || call.Outcome != "Success" {
-			t.Errorf("AfterControlPlaneInitialized answered %s", call)
-		}
+}
+
+// pendingHooks is the Cluster's annotation of the hooks CAPI still has to
+// call with success.
+func (c *testCluster) pendingHooks(t *testing.T) (string, error) {
+	cl, found, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+	switch {
+	case err != nil:
+		return "", err
+	case !found:
+		return "", fmt.Errorf("Cluster %s not found", c.key())
 	}
-	c.timings.add(c.cluster, "Cluster created -> control plane initialized (the test as provider)", created, initialized)
-	c.timings.add(c.cluster, "control plane initialized -> AfterControlPlaneInitialized answered Success", initialized, calls[len(calls)-1].Time)
+	return cl.GetAnnotations()[pendingHooksAnnotation], nil
+}
+
+// machineDeployments lists the Cluster's MachineDeployments.
+func (c *testCluster) machineDeployments(t *testing.T) []unstructured.Unstructured {
+	t.Helper()
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion(clusterAPIVersion)
+	list.SetKind("MachineDeploymentList")
+	if err := mgmt.client.List(t.Context(), list, client.InNamespace(c.namespace), client.MatchingLabels{clusterNameLabel: c.cluster}); err != nil {
+		t.Fatal(err)
+	}
+	return list.Items
+}
+
+// machineDeploymentCreated waits for CAPI's topology controller to have
+// created the Cluster's MachineDeployment of the workers topology, and
+// returns it. CAPI v1.12.5 creates it in the reconcile that creates the
+// control plane: the control plane does not exist yet, so it is not
+// "provisioning" and counts as stable (computeControlPlaneVersion in
+// exp/topology/desiredstate returns before it marks it); the worker Machines
+// then wait for the MachineSet's ControlPlaneIsStable preflight check
+// (status.version), none of it for AfterControlPlaneInitialized.
+func (c *testCluster) machineDeploymentCreated(t *testing.T) *unstructured.Unstructured {
+	t.Helper()
+	var found *unstructured.Unstructured
+	eventually(t, waitFor, "CAPI's topology controller to create the MachineDeployment "+workersName+" of "+c.key(), func() (bool, string, error) {
+		for _, md := range c.machineDeployments(t) {
+			if md.GetLabels()[machineDeploymentTopologyLabel] == workersName {
+				found = &md
+				return true, "", nil
+			}
+		}
+		return false, c.topologyState(t), nil
+	})
+	return found
+}
+
+// workersReplicas is the spec.replicas of the Cluster's MachineDeployment.
+func (c *testCluster) workersReplicas(t *testing.T) int64 {
+	t.Helper()
+	replicas, _, _ := unstructured.NestedInt64(c.machineDeploymentCreated(t).Object, "spec", "replicas")
+	return replicas
+}
+
+// scaleWorkers changes the replicas of the Cluster's workers topology: a
+// topology change that CAPI's topology controller carries to the
+// MachineDeployment, unless AfterControlPlaneInitialized fails.
+func (c *testCluster) scaleWorkers(t *testing.T, replicas int64) time.Time {
+	t.Helper()
+	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+	mergePatch(t, cluster, false, map[string]any{"spec": map[string]any{"topology": map[string]any{
+		"workers": map[string]any{"machineDeployments": []any{map[string]any{
+			"class": workerClass, "name": workersName, "replicas": replicas,
+		}}},
+	}}})
+	return time.Now()
+}
+
+// workersScaled waits for CAPI's topology controller to have set the
+// MachineDeployment's replicas, and returns when it saw it.
+func (c *testCluster) workersScaled(t *testing.T, replicas int64) time.Time {
+	t.Helper()
+	eventually(t, waitFor, fmt.Sprintf("CAPI's topology controller to scale the MachineDeployment of %s to %d", c.key(), replicas), func() (bool, string, error) {
+		got := c.workersReplicas(t)
+		return got == replicas, fmt.Sprintf("spec.replicas %d; %s", got, c.topologyState(t)), nil
+	})
+	return time.Now()
+}
+
+// workerMachines counts the Cluster's Machines made by a MachineDeployment.
+func (c *testCluster) workerMachines(t *testing.T) int {
+	t.Helper()
+	list := &unstructured.UnstructuredList{}
+	list.SetAPIVersion(clusterAPIVersion)
+	list.SetKind("MachineList")
+	if err := mgmt.client.List(t.Context(), list, client.InNamespace(c.namespace), client.MatchingLabels{clusterNameLabel: c.cluster}, client.HasLabels{machineDeploymentNameLabel}); err != nil {
+		t.Fatal(err)
+	}
+	return len(list.Items)
+}
+
+// topologyState describes the Cluster's TopologyReconciled condition and
+// pending hooks, for failure messages and logs.
+func (c *testCluster) topologyState(t *testing.T) string {
+	cl, found, err := get(t.Context(), clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+	if err != nil || !found {
+		return fmt.Sprintf("Cluster %s not found (%v)", c.key(), err)
+	}
+	status, reason, message, _ := condition(cl, "TopologyReconciled")
+	return fmt.Sprintf("%d MachineDeployments; pending-hooks %q; TopologyReconciled=%s %s: %s",
+		len(c.machineDeployments(t)), cl.GetAnnotations()[pendingHooksAnnotation], status, reason, message)
 }
 
 // acpiAnswered is when the function answered the last

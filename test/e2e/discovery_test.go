@@ -11,12 +11,15 @@ import (
 // TestDiscovery_CAPIRegistersTheThreeHandlers checks what CAPI's runtime
 // client made of the function's DiscoveryResponse, as it stored it in the
 // ExtensionConfig's status: exactly our three handlers, named
-// <handler>.<ExtensionConfig>, failurePolicy Fail and a timeout CAPI accepts.
+// <handler>.<ExtensionConfig>, a timeout CAPI accepts, and failurePolicy
+// Ignore for AfterControlPlaneInitialized and BeforeClusterUpgrade (an
+// unreachable konnector-hooks never stops a Cluster) and the default Fail
+// of KONNECTOR_DELETE_FAILURE_POLICY for BeforeClusterDelete.
 func TestDiscovery_CAPIRegistersTheThreeHandlers(t *testing.T) {
 	want := []string{
-		"AfterControlPlaneInitialized after-control-plane-initialized.%s hooks.runtime.cluster.x-k8s.io/v1alpha1 Fail 30s",
+		"AfterControlPlaneInitialized after-control-plane-initialized.%s hooks.runtime.cluster.x-k8s.io/v1alpha1 Ignore 30s",
 		"BeforeClusterDelete before-cluster-delete.%s hooks.runtime.cluster.x-k8s.io/v1alpha1 Fail 30s",
-		"BeforeClusterUpgrade before-cluster-upgrade.%s hooks.runtime.cluster.x-k8s.io/v1alpha1 Fail 30s",
+		"BeforeClusterUpgrade before-cluster-upgrade.%s hooks.runtime.cluster.x-k8s.io/v1alpha1 Ignore 30s",
 	}
 	for name := range functions {
 		t.Run(name, func(t *testing.T) {

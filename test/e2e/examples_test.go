@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -44,12 +45,8 @@ func TestSeedExamples_EachEndsWithTheReleaseDeployed(t *testing.T) {
 				t.Errorf("AfterControlPlaneInitialized for a Cluster without the addon answered %s", call)
 			}
 		}
-		for _, k := range []struct{ apiVersion, kind string }{
-			{caaphAPIVersion, "HelmChartProxy"}, {crsAPIVersion, "ClusterResourceSet"}, {"v1", "Secret"},
-		} {
-			if _, found, err := get(t.Context(), k.apiVersion, k.kind, namespace, without.proxy); err != nil || found {
-				t.Errorf("%s %s/%s exists for a Cluster without the addon (err %v)", k.kind, namespace, without.proxy, err)
-			}
+		if present := without.agentObjects(t); len(present) != 0 {
+			t.Errorf("objects of the addon exist for %s, which has no addon: %s", without.key(), strings.Join(present, ", "))
 		}
 		hrps := &unstructured.UnstructuredList{}
 		hrps.SetAPIVersion(caaphAPIVersion)

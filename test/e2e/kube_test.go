@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
@@ -142,28 +143,55 @@ func extensionDiscovered(ctx context.Context, name string) (bool, string, error)
 	return status == "True" && len(handlers) > 0, fmt.Sprintf("Discovered=%s reason %s: %s; %d handlers", status, reason, message, len(handlers)), nil
 }
 
-// events lists the reasons and messages of the Events on an object.
-func events(t *testing.T, namespace, kind, name string) []string {
+// event is one Event on an object, as recorded.
+type event struct {
+	Type, Reason, Message string
+	Count                 int64
+}
+
+func (e event) String() string { return e.Type + " " + e.Reason + ": " + e.Message }
+
+// objectEvents lists the Events on an object.
+func objectEvents(t *testing.T, namespace, kind, name string) []event {
 	t.Helper()
-	list := &unstructured.UnstructuredList{}
-	list.SetAPIVersion("v1")
-	list.SetKind("EventList")
+	list := &corev1.EventList{}
 	if err := mgmt.client.List(t.Context(), list, client.InNamespace(namespace)); err != nil {
 		t.Fatal(err)
 	}
-	var out []string
+	var out []event
 	for _, e := range list.Items {
-		k, _, _ := unstructured.NestedString(e.Object, "involvedObject", "kind")
-		n, _, _ := unstructured.NestedString(e.Object, "involvedObject", "name")
-		if k != kind || n != name {
-			continue
+		if e.InvolvedObject.Kind == kind && e.InvolvedObject.Name == name {
+			out = append(out, event{Type: e.Type, Reason: e.Reason, Message: e.Message, Count: int64(e.Count)})
 		}
-		typ, _, _ := unstructured.NestedString(e.Object, "type")
-		reason, _, _ := unstructured.NestedString(e.Object, "reason")
-		message, _, _ := unstructured.NestedString(e.Object, "message")
-		out = append(out, typ+" "+reason+": "+message)
 	}
 	return out
+}
+
+// events lists the Events on an object as "<type> <reason>: <message>".
+func events(t *testing.T, namespace, kind, name string) []string {
+	t.Helper()
+	var out []string
+	for _, e := range objectEvents(t, namespace, kind, name) {
+		out = append(out, e.String())
+	}
+	return out
+}
+
+// onlyEvent returns the one Event of the reason on the Cluster, failing the
+// test when there is not exactly one: the hooks record a lasting problem as
+// one Event whose count grows.
+func (c *testCluster) onlyEvent(t *testing.T, reason string) event {
+	t.Helper()
+	var found []event
+	for _, e := range objectEvents(t, c.namespace, "Cluster", c.cluster) {
+		if e.Reason == reason {
+			found = append(found, e)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("want exactly one %s Event on Cluster %s, got %d: %v", reason, c.key(), len(found), found)
+	}
+	return found[0]
 }
 
 func containsPrefix(list []string, prefix string) bool {

@@ -40,6 +40,14 @@ const (
 	// that a sync of every Cluster they serve sees only that test's.
 	rotationExtension = "konnector-hooks-sync-rotation"
 	disableExtension  = "konnector-hooks-sync-disable"
+	// stuckExtension runs with KONNECTOR_UNINSTALL_TIMEOUT=5s for the Sync
+	// test of a disabled addon whose uninstall fails.
+	stuckExtension = "konnector-hooks-sync-stuck"
+	// outageExtension runs with the default settings; its test stops it
+	// while a Cluster is created and starts it again.
+	outageExtension = "konnector-hooks-outage"
+	// blockExtension runs with KONNECTOR_ON_INVALID_CONFIG=Block.
+	blockExtension = "konnector-hooks-block"
 )
 
 // The suite's shared state, set up once by TestMain.
@@ -118,6 +126,9 @@ func setUp(ctx context.Context) error {
 		timeoutExtension:   {"KONNECTOR_UNINSTALL_TIMEOUT=5s"},
 		rotationExtension:  nil,
 		disableExtension:   nil,
+		stuckExtension:     {"KONNECTOR_UNINSTALL_TIMEOUT=5s"},
+		outageExtension:    nil,
+		blockExtension:     {"KONNECTOR_ON_INVALID_CONFIG=Block"},
 	} {
 		f, err := startFunction(ctx, cfg, ca, mgmt.kubeconfig, name, append(settings, chartRepositorySetting())...)
 		if err != nil {

@@ -15,12 +15,17 @@ const (
 	crsAPIVersion          = "addons.cluster.x-k8s.io/v1beta2"
 	infraAPIVersion        = "infrastructure.e2e.konnector-hooks.io/v1alpha1"
 	controlPlaneAPIVersion = "controlplane.e2e.konnector-hooks.io/v1alpha1"
+	bootstrapAPIVersion    = "bootstrap.e2e.konnector-hooks.io/v1alpha1"
 
 	// extensionLabel on a namespace selects the function (ExtensionConfig)
 	// that CAPI calls for the Clusters in it.
 	extensionLabel = "e2e.konnector-hooks.io/extension"
 	// className is the ClusterClass every test Cluster uses.
 	className = "e2e-konnector"
+	// workerClass is the class's MachineDeployment class, and
+	// workersName the MachineDeployment topology of a Cluster with workers.
+	workerClass = "default-worker"
+	workersName = "md-0"
 	// credentialsSecret is the default credentials Secret name (settings).
 	credentialsSecret = "prism-central-credentials-for-konnector-agent"
 
@@ -28,6 +33,10 @@ const (
 	// CAPI's cluster name label.
 	helmChartProxyNameLabel = "helmreleaseproxy.addons.cluster.x-k8s.io/helmchartproxy-name"
 	clusterNameLabel        = "cluster.x-k8s.io/cluster-name"
+	// CAPI's label on a MachineDeployment naming its workers topology, and
+	// on a Machine naming its MachineDeployment.
+	machineDeploymentTopologyLabel = "topology.cluster.x-k8s.io/deployment-name"
+	machineDeploymentNameLabel     = "cluster.x-k8s.io/deployment-name"
 )
 
 // clusterConfig variables: the addon's examples from the seed, each with
@@ -88,24 +97,33 @@ func newExtensionConfig(name, url string, caBundle []byte) *unstructured.Unstruc
 	})
 }
 
-// newClusterClass returns the ClusterClass and its two templates: a control
+// newClusterClass returns the ClusterClass and its templates: a control
 // plane without machines and an infrastructure cluster, both of the suite's
-// providers, and the clusterConfig variable with an open schema.
+// providers, a workers class whose MachineDeployments use the suite's
+// bootstrap and infrastructure machine templates, and the clusterConfig
+// variable with an open schema.
 func newClusterClass(namespace string) []*unstructured.Unstructured {
-	infra := object(infraAPIVersion, "E2EInfraClusterTemplate", namespace, "e2e-infra", map[string]any{
-		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{}}},
-	})
-	cp := object(controlPlaneAPIVersion, "E2EControlPlaneTemplate", namespace, "e2e-control-plane", map[string]any{
-		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{}}},
-	})
+	template := func(apiVersion, kind, name string) *unstructured.Unstructured {
+		return object(apiVersion, kind, namespace, name, map[string]any{
+			"spec": map[string]any{"template": map[string]any{"spec": map[string]any{}}},
+		})
+	}
+	ref := func(t *unstructured.Unstructured) map[string]any {
+		return map[string]any{"templateRef": map[string]any{"apiVersion": t.GetAPIVersion(), "kind": t.GetKind(), "name": t.GetName()}}
+	}
+	infra := template(infraAPIVersion, "E2EInfraClusterTemplate", "e2e-infra")
+	cp := template(controlPlaneAPIVersion, "E2EControlPlaneTemplate", "e2e-control-plane")
+	workerBootstrap := template(bootstrapAPIVersion, "E2EBootstrapConfigTemplate", "e2e-worker")
+	workerMachine := template(infraAPIVersion, "E2EInfraMachineTemplate", "e2e-worker")
 	class := object(clusterAPIVersion, "ClusterClass", namespace, className, map[string]any{
 		"spec": map[string]any{
-			"infrastructure": map[string]any{"templateRef": map[string]any{
-				"apiVersion": infraAPIVersion, "kind": "E2EInfraClusterTemplate", "name": "e2e-infra",
-			}},
-			"controlPlane": map[string]any{"templateRef": map[string]any{
-				"apiVersion": controlPlaneAPIVersion, "kind": "E2EControlPlaneTemplate", "name": "e2e-control-plane",
-			}},
+			"infrastructure": ref(infra),
+			"controlPlane":   ref(cp),
+			"workers": map[string]any{"machineDeployments": []any{map[string]any{
+				"class":          workerClass,
+				"bootstrap":      ref(workerBootstrap),
+				"infrastructure": ref(workerMachine),
+			}}},
 			"variables": []any{map[string]any{
 				"name":     "clusterConfig",
 				"required": false,
@@ -116,20 +134,28 @@ func newClusterClass(namespace string) []*unstructured.Unstructured {
 			}},
 		},
 	})
-	return []*unstructured.Unstructured{infra, cp, class}
+	return []*unstructured.Unstructured{infra, cp, workerBootstrap, workerMachine, class}
 }
 
-func newCluster(namespace, name, version, clusterConfig string) *unstructured.Unstructured {
+// newCluster returns a Cluster of the class; with workers, its topology
+// asks for one MachineDeployment of one replica of the workers class.
+func newCluster(namespace, name, version, clusterConfig string, workers bool) *unstructured.Unstructured {
 	var value map[string]any
 	if err := yaml.Unmarshal([]byte(clusterConfig), &value); err != nil {
 		panic("clusterConfig of " + name + ": " + err.Error())
 	}
+	topology := map[string]any{
+		"classRef":  map[string]any{"name": className},
+		"version":   version,
+		"variables": []any{map[string]any{"name": "clusterConfig", "value": value}},
+	}
+	if workers {
+		topology["workers"] = map[string]any{"machineDeployments": []any{map[string]any{
+			"class": workerClass, "name": workersName, "replicas": int64(1),
+		}}}
+	}
 	return object(clusterAPIVersion, "Cluster", namespace, name, map[string]any{
-		"spec": map[string]any{"topology": map[string]any{
-			"classRef":  map[string]any{"name": className},
-			"version":   version,
-			"variables": []any{map[string]any{"name": "clusterConfig", "value": value}},
-		}},
+		"spec": map[string]any{"topology": topology},
 	})
 }
 

@@ -40,12 +40,7 @@ func TestSync_DisabledAddonIsUninstalled(t *testing.T) {
 	t.Logf("before disabling, %s holds: %s", c.workload, c.inventory(t))
 
 	c.workload.kubelet.set("hook-predelete", hold)
-	mergePatch(t, cluster, false, map[string]any{"spec": map[string]any{"topology": map[string]any{
-		"variables": []any{map[string]any{"name": "clusterConfig", "value": map[string]any{
-			"nutanix": map[string]any{"prismCentralEndpoint": map[string]any{"url": prismCentralURL}},
-		}}},
-	}}})
-	disabled := time.Now()
+	disabled := c.disableAddon(t)
 
 	// The syncs while hook-predelete is held: the uninstall starts, then
 	// waits on the real HelmReleaseProxy.
@@ -129,21 +124,7 @@ func TestSync_DisabledAddonIsUninstalled(t *testing.T) {
 
 	// The management cluster: our objects and CAAPH's gone, the Cluster
 	// untouched.
-	// The ClusterResourceSet carries CAPI's finalizer: the sync's delete
-	// leaves it to CAPI's controller, which removes it within moments.
-	eventually(t, waitFor, "the HelmChartProxy, ClusterResourceSet and resource-set Secret of "+c.key()+" to be gone", func() (bool, string, error) {
-		var left []string
-		for _, o := range []struct{ apiVersion, kind string }{{caaphAPIVersion, "HelmChartProxy"}, {crsAPIVersion, "ClusterResourceSet"}, {"v1", "Secret"}} {
-			obj, found, err := get(t.Context(), o.apiVersion, o.kind, namespace, c.proxy)
-			if err != nil {
-				return false, "", err
-			}
-			if found {
-				left = append(left, fmt.Sprintf("%s %s/%s (deletionTimestamp %v, finalizers %v)", o.kind, namespace, c.proxy, obj.GetDeletionTimestamp(), obj.GetFinalizers()))
-			}
-		}
-		return len(left) == 0, "still present: " + strings.Join(left, ", "), nil
-	})
+	c.agentObjectsGone(t)
 	c.timings.add(c.cluster, "sync answered uninstalled -> ClusterResourceSet gone (CAPI's finalizer)", last.answered, time.Now())
 	if left := c.releaseProxies(t); len(left) != 0 {
 		t.Errorf("HelmReleaseProxies of %s should be gone after the uninstall: %d left", c.key(), len(left))
@@ -171,6 +152,19 @@ func TestSync_DisabledAddonIsUninstalled(t *testing.T) {
 	c.timings.add(c.cluster, "hook-predelete succeeded -> sync answered uninstalled (syncs every 1s)", ran, last.answered)
 	t.Logf("the %d syncs after disabling the addon of %s, and what %s held after each:\n  %s", len(steps), c.key(), c.workload, strings.Join(steps, "\n  "))
 	t.Logf("hook pods in %s: %v", c.workload, c.workload.kubelet.runs())
+}
+
+// disableAddon removes addons.konnectorAgent from the Cluster's
+// clusterConfig, keeping the Prism Central endpoint, and returns when.
+func (c *testCluster) disableAddon(t *testing.T) time.Time {
+	t.Helper()
+	cluster := mustGet(t, clusterAPIVersion, "Cluster", c.namespace, c.cluster)
+	mergePatch(t, cluster, false, map[string]any{"spec": map[string]any{"topology": map[string]any{
+		"variables": []any{map[string]any{"name": "clusterConfig", "value": map[string]any{
+			"nutanix": map[string]any{"prismCentralEndpoint": map[string]any{"url": prismCentralURL}},
+		}}},
+	}}})
+	return time.Now()
 }
 
 // everySync triggers a sync at each *next (trigger sets the one after)

@@ -27,10 +27,13 @@ type syncAnswer struct {
 		Applied      int `json:"applied"`
 		Uninstalling int `json:"uninstalling"`
 		Uninstalled  int `json:"uninstalled"`
-		Failed       int `json:"failed"`
-		NotReached   int `json:"notReached"`
-		LeftToHooks  int `json:"leftToHooks"`
-		NotEnabled   int `json:"notEnabled"`
+		// UninstallStuck counts live Clusters whose uninstall is past
+		// KONNECTOR_UNINSTALL_TIMEOUT.
+		UninstallStuck int `json:"uninstallStuck"`
+		Failed         int `json:"failed"`
+		NotReached     int `json:"notReached"`
+		LeftToHooks    int `json:"leftToHooks"`
+		NotEnabled     int `json:"notEnabled"`
 	} `json:"counts"`
 	Clusters []struct {
 		Cluster string `json:"cluster"`
@@ -51,7 +54,7 @@ func (a syncAnswer) counts() string {
 		n    int
 	}{
 		{"checked", n.Checked}, {"upToDate", n.UpToDate}, {"applied", n.Applied}, {"uninstalling", n.Uninstalling},
-		{"uninstalled", n.Uninstalled}, {"failed", n.Failed}, {"notReached", n.NotReached}, {"leftToHooks", n.LeftToHooks}, {"notEnabled", n.NotEnabled},
+		{"uninstalled", n.Uninstalled}, {"uninstallStuck", n.UninstallStuck}, {"failed", n.Failed}, {"notReached", n.NotReached}, {"leftToHooks", n.LeftToHooks}, {"notEnabled", n.NotEnabled},
 	} {
 		if c.n > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%d", c.name, c.n))
@@ -94,26 +97,43 @@ func postPingEvent(t *testing.T, f *function) syncAnswer {
 	if err != nil {
 		t.Fatalf("reading the PingSource CloudEvent sample: %v", err)
 	}
-	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.plainURL()+"/sync", bytes.NewReader(event))
+	return postSync(t, f, "/sync", "application/cloudevents+json", event)
+}
+
+// syncCluster asks the function's Sync for one Cluster (a plain POST
+// /sync/<namespace>/<cluster>, as an operator would after a fix), so that a
+// test on a function that serves other tests' Clusters syncs its own only.
+func syncCluster(t *testing.T, c *testCluster) syncAnswer {
+	t.Helper()
+	return postSync(t, c.fn, "/sync/"+c.key(), "", nil)
+}
+
+// postSync POSTs to the function's Sync at path and returns the answer,
+// which must be HTTP 200.
+func postSync(t *testing.T, f *function, path, contentType string, body []byte) syncAnswer {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, f.plainURL()+path, bytes.NewReader(body))
 	if err != nil {
 		t.Fatal(err)
 	}
-	req.Header.Set("Content-Type", "application/cloudevents+json")
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		t.Fatalf("POST /sync to function %s: %v", f.name, err)
+		t.Fatalf("POST %s to function %s: %v", path, f.name, err)
 	}
 	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
+	data, err := io.ReadAll(resp.Body)
 	if err != nil {
-		t.Fatalf("reading the answer of POST /sync to function %s: %v", f.name, err)
+		t.Fatalf("reading the answer of POST %s to function %s: %v", path, f.name, err)
 	}
 	answer := syncAnswer{answered: time.Now()}
-	if err := json.Unmarshal(body, &answer); err != nil {
-		t.Fatalf("POST /sync to function %s answered HTTP %d, not a sync report: %v: %s", f.name, resp.StatusCode, err, body)
+	if err := json.Unmarshal(data, &answer); err != nil {
+		t.Fatalf("POST %s to function %s answered HTTP %d, not a sync report: %v: %s", path, f.name, resp.StatusCode, err, data)
 	}
 	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("POST /sync to function %s answered HTTP %d, want 200: %s", f.name, resp.StatusCode, answer)
+		t.Fatalf("POST %s to function %s answered HTTP %d, want 200: %s", path, f.name, resp.StatusCode, answer)
 	}
 	return answer
 }
