@@ -224,12 +224,13 @@ func (c *testCluster) machineDeployments(t *testing.T) []unstructured.Unstructur
 
 // machineDeploymentCreated waits for CAPI's topology controller to have
 // created the Cluster's MachineDeployment of the workers topology, and
-// returns it. CAPI v1.12.5 creates it in the reconcile that creates the
-// control plane: the control plane does not exist yet, so it is not
-// "provisioning" and counts as stable (computeControlPlaneVersion in
-// exp/topology/desiredstate returns before it marks it); the worker Machines
-// then wait for the MachineSet's ControlPlaneIsStable preflight check
-// (status.version), none of it for AfterControlPlaneInitialized.
+// returns it. CAPI (v1.12.5, and v1.14.2 as the tests show) creates it in
+// the reconcile that creates the control plane: the control plane does not
+// exist yet, so it is not "provisioning" and counts as stable
+// (computeControlPlaneVersion in exp/topology/desiredstate returns before
+// it marks it); the worker Machines then wait for the MachineSet's
+// ControlPlaneIsStable preflight check (status.version), none of it for
+// AfterControlPlaneInitialized.
 func (c *testCluster) machineDeploymentCreated(t *testing.T) *unstructured.Unstructured {
 	t.Helper()
 	var found *unstructured.Unstructured
