@@ -162,7 +162,8 @@ func (s *Server) logSync(r SyncReport, eventID string, took time.Duration) {
 		s.log.Info("sync cluster", "cluster", c.Cluster, "outcome", c.Outcome, "message", c.Message)
 	}
 	s.log.Info("sync call", "function", FunctionSync, "outcome", r.Status, "cloudEventId", eventID,
-		"checked", r.Counts.Checked, "applied", r.Counts.Applied, "uninstalling", r.Counts.Uninstalling,
-		"uninstalled", r.Counts.Uninstalled, "failed", r.Counts.Failed, "notReached", r.Counts.NotReached,
+		"checked", r.Counts.Checked, "upToDate", r.Counts.UpToDate, "applied", r.Counts.Applied, "uninstalling", r.Counts.Uninstalling,
+		"uninstalled", r.Counts.Uninstalled, "uninstallStuck", r.Counts.UninstallStuck, "failed", r.Counts.Failed, "notReached", r.Counts.NotReached,
+		"leftToHooks", r.Counts.LeftToHooks, "notEnabled", r.Counts.NotEnabled,
 		"message", r.Message, "durationMs", float64(took.Microseconds())/1000)
 }

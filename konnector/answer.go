@@ -7,12 +7,15 @@ import "errors"
 // CAPI calls AfterControlPlaneInitialized before it reconciles the rest of
 // the topology and returns on its error (reconcileState in
 // internal/controllers/topology/cluster/reconcile_state.go, CAPI v1.12.5):
-// a Failure answer holds back the MachineDeployments, so the Cluster gets no
-// worker nodes, and a BeforeClusterUpgrade Failure holds the upgrade. So a
-// problem that only a person can fix is answered Success by default, with a
-// Warning Event that says what to fix, and Sync deploys the agent at its
-// first run after the fix; KONNECTOR_ON_INVALID_CONFIG=Block answers Failure
-// instead, for platforms that want registration before workers. A problem
+// a Failure answer holds every later change of the Cluster's topology
+// (scales, new MachineDeployments, templates), and a BeforeClusterUpgrade
+// Failure holds the upgrade. (The first MachineDeployments are created with
+// the control plane, before the hook is called: test/e2e shows it for CAPI
+// v1.12.5 and v1.14.2.) So a problem that only a person can fix is answered
+// Success by default, with a Warning Event that says what to fix, and Sync
+// deploys the agent at its first run after the fix;
+// KONNECTOR_ON_INVALID_CONFIG=Block answers Failure instead, for platforms
+// that want no change to a cluster that is not registered. A problem
 // that passes by itself (an API error, the Cluster or its initialized
 // control plane not on the server yet) is a Failure in both modes: CAPI
 // calls again within seconds.

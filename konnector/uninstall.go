@@ -93,17 +93,22 @@ func (u UninstallState) StuckReason() string {
 	for _, conditionType := range []string{caaphv1.HelmReleaseReadyCondition, clusterv1.ReadyCondition} {
 		for i := range releases {
 			if c := meta.FindStatusCondition(releases[i].Status.Conditions, conditionType); c != nil && c.Status != metav1.ConditionTrue && c.Message != "" {
-				return fmt.Sprintf("HelmReleaseProxy %s/%s %s: %s", releases[i].Namespace, releases[i].Name, c.Reason, c.Message)
+				return fmt.Sprintf("HelmReleaseProxy %s/%s %s: %s", releases[i].Namespace, releases[i].Name, c.Reason, oneLine(c.Message))
 			}
 		}
 	}
 	if p := u.HelmChartProxy; p != nil {
 		if c := meta.FindStatusCondition(p.Status.Conditions, clusterv1.ReadyCondition); c != nil && c.Status != metav1.ConditionTrue && c.Message != "" {
-			return fmt.Sprintf("HelmChartProxy %s/%s %s: %s", p.Namespace, p.Name, c.Reason, c.Message)
+			return fmt.Sprintf("HelmChartProxy %s/%s %s: %s", p.Namespace, p.Name, c.Reason, oneLine(c.Message))
 		}
 	}
 	return ""
 }
+
+// oneLine collapses a message's whitespace: Helm's errors span lines
+// ("1 error occurred:\n\t* pod hook-predelete failed"), and the reason goes
+// into one-line answers, Events and log lines.
+func oneLine(message string) string { return strings.Join(strings.Fields(message), " ") }
 
 // StuckMessage is Sync's report of an uninstall past its timeout on a live
 // Cluster: what is still there, CAAPH's reason, and what a person can do.

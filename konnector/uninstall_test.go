@@ -79,6 +79,9 @@ func TestUninstallState_StuckReasonIsCAAPHsOwnWord(t *testing.T) {
 		{"in name order", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{
 			release("z", cond("HelmReleaseReady", "HelmReleaseDeletionFailed", "z failed")), release("a", cond("HelmReleaseReady", "HelmReleaseDeletionFailed", "a failed")),
 		}}, "HelmReleaseProxy ns/a HelmReleaseDeletionFailed: a failed"},
+		{"Helm's multi-line error on one line", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{
+			release("r", cond("HelmReleaseReady", "HelmReleaseDeletionFailed", "1 error occurred:\n\t* pod hook-predelete failed\n\n")),
+		}}, "HelmReleaseProxy ns/r HelmReleaseDeletionFailed: 1 error occurred: * pod hook-predelete failed"},
 		{"a true condition is no reason", UninstallState{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{
 			release("r", metav1.Condition{Type: "HelmReleaseReady", Status: metav1.ConditionTrue, Reason: "Deployed", Message: "fine"}),
 		}}, ""},
