@@ -49,7 +49,7 @@ func (s *Server) syncDisabled(ctx context.Context, c client.Client, t *syncTarge
 
 	var deleted []string
 	var delivery string
-	for _, obj := range []client.Object{objectOrNil(t.in.current.ClusterResourceSet), objectOrNil(t.in.current.ResourceSetSecret)} {
+	for _, obj := range []client.Object{konnector.ObjectOrNil(t.in.current.ClusterResourceSet), konnector.ObjectOrNil(t.in.current.ResourceSetSecret)} {
 		if !notDeleting(obj) {
 			continue
 		}

@@ -3,6 +3,9 @@ package handlers
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -33,7 +36,7 @@ func (t *syncTarget) view() konnector.SyncView {
 		Deleting:    t.in.cluster.DeletionTimestamp != nil,
 		Initialized: controlPlaneInitialized(t.in.cluster),
 		Enabled:     t.in.config != nil || t.in.configErr != nil,
-		Leftovers:   cur.HelmChartProxy != nil || notDeleting(objectOrNil(cur.ClusterResourceSet)) || notDeleting(objectOrNil(cur.ResourceSetSecret)),
+		Leftovers:   cur.HelmChartProxy != nil || notDeleting(konnector.ObjectOrNil(cur.ClusterResourceSet)) || notDeleting(konnector.ObjectOrNil(cur.ResourceSetSecret)),
 	}
 }
 
@@ -75,19 +78,16 @@ func (s *Server) readSync(ctx context.Context, c client.Client, scope syncScope)
 		return nil, err
 	}
 	read := &syncRead{served: fleet.Served}
-	var withAddon []string
 	users := map[string][]*deployInputs{}
 	for _, m := range fleet.Members {
 		in := &deployInputs{cluster: m.Cluster, current: m.Current}
 		in.config, in.configErr = konnector.ReadConfig(&m.Cluster.Spec.Topology, s.settings.DefaultCredentialsSecret)
 		read.targets = append(read.targets, &syncTarget{in: in})
 		if in.config != nil {
-			if users[m.Cluster.Namespace] == nil {
-				withAddon = append(withAddon, m.Cluster.Namespace)
-			}
 			users[m.Cluster.Namespace] = append(users[m.Cluster.Namespace], in)
 		}
 	}
+	withAddon := slices.Collect(maps.Keys(users))
 	secrets, err := kube.ReadSecretInEach(ctx, c, s.settings.DefaultCredentialsSecret, withAddon, s.settings.SyncConcurrency)
 	if err != nil {
 		return nil, err
@@ -100,22 +100,13 @@ func (s *Server) readSync(ctx context.Context, c client.Client, scope syncScope)
 	return read, nil
 }
 
-// objectOrNil keeps an absent object a nil interface, not a typed nil
-// pointer.
-func objectOrNil[P interface {
-	comparable
-	client.Object
-}](obj P) client.Object {
-	var zero P
-	if obj == zero {
-		return nil
-	}
-	return obj
-}
-
 // notServed is the answer for a sync naming a Cluster that Sync does not
 // serve; it changes nothing.
 func (s *Server) notServed(key types.NamespacedName) string {
+	if len(s.settings.SyncNamespaces) > 0 {
+		return fmt.Sprintf("Cluster %s is not a ClusterClass-based Cluster in a namespace of KONNECTOR_SYNC_NAMESPACES (%s): Sync changes nothing for it; check the namespace and name, or the setting",
+			key, strings.Join(s.settings.SyncNamespaces, ", "))
+	}
 	return fmt.Sprintf("Cluster %s is not a ClusterClass-based Cluster in a namespace that ExtensionConfig %s selects (spec.namespaceSelector): Sync changes nothing for it; check the namespace and name, or the namespace's labels",
 		key, s.settings.ExtensionConfig)
 }

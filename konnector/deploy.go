@@ -31,19 +31,24 @@ type pair struct {
 }
 
 func (c Current) pairs(d Desired) []pair {
-	// A typed nil pointer in an interface is not nil: keep absent objects
-	// as nil interfaces.
-	have := func(obj client.Object, absent bool) client.Object {
-		if absent {
-			return nil
-		}
-		return obj
-	}
 	return []pair{
-		{d.HelmChartProxy, have(c.HelmChartProxy, c.HelmChartProxy == nil)},
-		{d.ClusterResourceSet, have(c.ClusterResourceSet, c.ClusterResourceSet == nil)},
-		{d.ResourceSetSecret, have(c.ResourceSetSecret, c.ResourceSetSecret == nil)},
+		{d.HelmChartProxy, ObjectOrNil(c.HelmChartProxy)},
+		{d.ClusterResourceSet, ObjectOrNil(c.ClusterResourceSet)},
+		{d.ResourceSetSecret, ObjectOrNil(c.ResourceSetSecret)},
 	}
+}
+
+// ObjectOrNil keeps an absent object a nil interface: a typed nil pointer
+// in an interface is not nil.
+func ObjectOrNil[P interface {
+	comparable
+	client.Object
+}](obj P) client.Object {
+	var zero P
+	if obj == zero {
+		return nil
+	}
+	return obj
 }
 
 // DeployPlan is what a deploy writes: the desired objects that differ from

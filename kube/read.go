@@ -2,7 +2,6 @@ package kube
 
 import (
 	"context"
-	"sync"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
@@ -30,56 +29,46 @@ type AddonObjects struct {
 	DefaultSecret *corev1.Secret
 }
 
-// ReadAddon reads the Cluster, the addon's objects for it, the
-// HelmReleaseProxies of a previous uninstall and the default-named
-// credentials Secret in one round of parallel requests: their names follow
-// from the Cluster's key and the settings.
+// ReadAddon reads the Cluster, the addon's objects for it and the
+// default-named credentials Secret in one round of parallel requests: their
+// names follow from the Cluster's key and the settings. Only when the
+// HelmChartProxy is absent, and so would be created, a second request lists
+// the HelmReleaseProxies a previous uninstall may have left: CAAPH removes a
+// HelmChartProxy only after its HelmReleaseProxies, so with the proxy there
+// they cannot be left over, and a call that changes nothing pays nothing
+// for the check.
 func ReadAddon(ctx context.Context, c client.Client, key types.NamespacedName, defaultSecret string) (AddonObjects, error) {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
-	var (
-		read     AddonObjects
-		cluster  = &clusterv1.Cluster{}
-		hcp      = &caaphv1.HelmChartProxy{}
-		crs      = &addonsv1.ClusterResourceSet{}
-		secret   = &corev1.Secret{}
-		defaults = &corev1.Secret{}
-		mu       sync.Mutex
-		found    = map[client.Object]bool{}
-	)
+	var read AddonObjects
 	g, gctx := errgroup.WithContext(ctx)
-	for _, r := range []struct {
-		key types.NamespacedName
-		obj client.Object
-	}{{key, cluster}, {name, hcp}, {name, crs}, {name, secret}, {types.NamespacedName{Namespace: key.Namespace, Name: defaultSecret}, defaults}} {
-		g.Go(func() error {
-			ok, err := Get(gctx, c, r.key, r.obj)
-			mu.Lock()
-			found[r.obj] = ok
-			mu.Unlock()
-			return err
-		})
-	}
 	g.Go(func() (err error) {
-		read.Current.HelmReleaseProxies, err = ListReleaseProxies(gctx, c, key)
+		read.Cluster, err = ReadCluster(gctx, c, key)
+		return err
+	})
+	g.Go(func() (err error) {
+		read.Current.HelmChartProxy, err = readOrNil[caaphv1.HelmChartProxy](gctx, c, name)
+		return err
+	})
+	g.Go(func() (err error) {
+		read.Current.ClusterResourceSet, err = readOrNil[addonsv1.ClusterResourceSet](gctx, c, name)
+		return err
+	})
+	g.Go(func() (err error) {
+		read.Current.ResourceSetSecret, err = ReadSecret(gctx, c, name)
+		return err
+	})
+	g.Go(func() (err error) {
+		read.DefaultSecret, err = ReadSecret(gctx, c, types.NamespacedName{Namespace: key.Namespace, Name: defaultSecret})
 		return err
 	})
 	if err := g.Wait(); err != nil {
 		return AddonObjects{}, err
 	}
-	if found[cluster] {
-		read.Cluster = cluster
-	}
-	if found[hcp] {
-		read.Current.HelmChartProxy = hcp
-	}
-	if found[crs] {
-		read.Current.ClusterResourceSet = crs
-	}
-	if found[secret] {
-		read.Current.ResourceSetSecret = secret
-	}
-	if found[defaults] {
-		read.DefaultSecret = defaults
+	if read.Cluster != nil && read.Current.HelmChartProxy == nil {
+		var err error
+		if read.Current.HelmReleaseProxies, err = ListReleaseProxies(ctx, c, key); err != nil {
+			return AddonObjects{}, err
+		}
 	}
 	return read, nil
 }
@@ -125,22 +114,22 @@ type UninstallObjects struct {
 // HelmReleaseProxies CAAPH made from that proxy for that cluster.
 func ReadUninstall(ctx context.Context, c client.Client, key types.NamespacedName) (UninstallObjects, error) {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
-	cluster := &clusterv1.Cluster{}
-	hcp := &caaphv1.HelmChartProxy{}
-	crs := &addonsv1.ClusterResourceSet{}
-	var releases []caaphv1.HelmReleaseProxy
-	var clusterFound, hcpFound, crsFound bool
+	var (
+		read     UninstallObjects
+		hcp      *caaphv1.HelmChartProxy
+		releases []caaphv1.HelmReleaseProxy
+	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
-		clusterFound, err = Get(gctx, c, key, cluster)
+		read.Cluster, err = ReadCluster(gctx, c, key)
 		return err
 	})
 	g.Go(func() (err error) {
-		hcpFound, err = Get(gctx, c, name, hcp)
+		hcp, err = readOrNil[caaphv1.HelmChartProxy](gctx, c, name)
 		return err
 	})
 	g.Go(func() (err error) {
-		crsFound, err = Get(gctx, c, name, crs)
+		read.Delivery, err = readOrNil[addonsv1.ClusterResourceSet](gctx, c, name)
 		return err
 	})
 	g.Go(func() (err error) {
@@ -150,21 +139,14 @@ func ReadUninstall(ctx context.Context, c client.Client, key types.NamespacedNam
 	if err := g.Wait(); err != nil {
 		return UninstallObjects{}, err
 	}
-	var read UninstallObjects
-	if clusterFound {
-		read.Cluster = cluster
-	}
-	if crsFound && konnector.IsOurs(crs.Labels, key.Name) {
-		read.Delivery = crs
+	if read.Delivery != nil && !konnector.IsOurs(read.Delivery.Labels, key.Name) {
+		read.Delivery = nil
 	}
 	// A proxy of that name without our labels belongs to someone else, and
 	// so do the release proxies made from it: never touch them.
-	if hcpFound && !konnector.IsOurs(hcp.Labels, key.Name) {
+	if hcp != nil && !konnector.IsOurs(hcp.Labels, key.Name) {
 		return read, nil
 	}
-	read.State.HelmReleaseProxies = releases
-	if hcpFound {
-		read.State.HelmChartProxy = hcp
-	}
+	read.State = konnector.UninstallState{HelmChartProxy: hcp, HelmReleaseProxies: releases}
 	return read, nil
 }

@@ -26,16 +26,8 @@ const syncPeriod = time.Second
 func TestSync_DisabledAddonIsUninstalled(t *testing.T) {
 	t.Parallel()
 	const namespace = "e2e-sync-disable"
-	setUpNamespace(t, disableExtension, namespace)
-	c := newTestClusters(t, disableExtension, namespace, suiteTimings, clusterSpec{"e2e-disable", basicConfig})[0]
-	c.provision(t)
-	c.credentialsDelivered(t, credentialsSecret)
-	c.releaseDeployed(t, defaultChartVersion, 1)
-	hrps := c.releaseProxies(t)
-	if len(hrps) != 1 {
-		t.Fatalf("want one HelmReleaseProxy for %s before disabling, got %d", c.key(), len(hrps))
-	}
-	releaseProxy := namespace + "/" + hrps[0].GetName()
+	c, releaseProxyName := deployedWithOneRelease(t, disableExtension, namespace, "e2e-disable")
+	releaseProxy := namespace + "/" + releaseProxyName
 	cluster := mustGet(t, clusterAPIVersion, "Cluster", namespace, c.cluster)
 	t.Logf("before disabling, %s holds: %s", c.workload, c.inventory(t))
 
@@ -193,4 +185,22 @@ func (c *testCluster) releaseState() string {
 		return "release: " + err.Error()
 	}
 	return describeRelease(rel)
+}
+
+// deployedWithOneRelease provisions a Cluster with the Basic example in a
+// namespace of the extension's, waits for the credentials and the release
+// in its workload cluster, and returns it with the name of its one
+// HelmReleaseProxy.
+func deployedWithOneRelease(t *testing.T, extension, namespace, cluster string) (*testCluster, string) {
+	t.Helper()
+	setUpNamespace(t, extension, namespace)
+	c := newTestClusters(t, extension, namespace, suiteTimings, clusterSpec{cluster, basicConfig})[0]
+	c.provision(t)
+	c.credentialsDelivered(t, credentialsSecret)
+	c.releaseDeployed(t, defaultChartVersion, 1)
+	hrps := c.releaseProxies(t)
+	if len(hrps) != 1 {
+		t.Fatalf("want one HelmReleaseProxy for %s before disabling, got %d", c.key(), len(hrps))
+	}
+	return c, hrps[0].GetName()
 }

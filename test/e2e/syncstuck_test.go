@@ -24,16 +24,7 @@ import (
 func TestSync_StuckUninstallOfADisabledAddonIsReportedNotForced(t *testing.T) {
 	t.Parallel()
 	const namespace = "e2e-sync-stuck"
-	setUpNamespace(t, stuckExtension, namespace)
-	c := newTestClusters(t, stuckExtension, namespace, suiteTimings, clusterSpec{"e2e-sync-stuck", basicConfig})[0]
-	c.provision(t)
-	c.credentialsDelivered(t, credentialsSecret)
-	c.releaseDeployed(t, defaultChartVersion, 1)
-	hrps := c.releaseProxies(t)
-	if len(hrps) != 1 {
-		t.Fatalf("want one HelmReleaseProxy for %s before disabling, got %d", c.key(), len(hrps))
-	}
-	releaseProxy := hrps[0].GetName()
+	c, releaseProxy := deployedWithOneRelease(t, stuckExtension, namespace, "e2e-sync-stuck")
 
 	c.workload.kubelet.set("hook-predelete", fail)
 	disabled := c.disableAddon(t)
