@@ -16,8 +16,13 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
 
-// binary is the function binary, built once for the package's tests.
+// binary is the program the tests run: this test binary itself, which runs
+// main instead of the tests when asMain is set in its environment (see
+// TestMain). `make test` has compiled it already, so no second build.
 var binary string
+
+// asMain in a process's environment makes the test binary run main.
+const asMain = "KONNECTOR_HOOKS_TEST_RUN_MAIN"
 
 // mgmt is the package's management API server, for the one-shot mode; its
 // kubeconfig is at kubeconfig.
@@ -27,6 +32,10 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(asMain) == "1" {
+		main()
+		os.Exit(0)
+	}
 	os.Exit(run(m))
 }
 
@@ -37,9 +46,8 @@ func run(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	binary = filepath.Join(dir, "konnector-hooks")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the binary: %v\n%s", err, out)
+	if binary, err = os.Executable(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	if mgmt, err = managementcluster.Start(); err != nil {
@@ -83,7 +91,7 @@ func environment(extra ...string) []string {
 			env = append(env, kv)
 		}
 	}
-	return append(env, extra...)
+	return append(append(env, asMain+"=1"), extra...)
 }
 
 func TestMain_BadSettingStopsStartUpNamingTheVariable(t *testing.T) {
