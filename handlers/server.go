@@ -47,6 +47,14 @@ func New(s settings.Settings, kube ClientOpener, log *slog.Logger) *Server {
 	return &Server{settings: s, kube: kube, log: log, now: time.Now, syncs: &syncGuard{}}
 }
 
+// WithClock makes the Server read the time from now instead of the system
+// clock: the uninstall timeout and Events are measured with it. Tests use it
+// to step past a timeout without waiting.
+func (s *Server) WithClock(now func() time.Time) *Server {
+	s.now = now
+	return s
+}
+
 // FunctionHooks is the router of every path; the other functions are the rows
 // of the tables in hooks.go.
 const FunctionHooks = "Hooks"

@@ -4,7 +4,7 @@ go 1.26.8
 
 require (
 	github.com/go-logr/logr v1.4.2
-	helm.sh/helm/v3 v3.19.4
+	helm.sh/helm/v3 v3.19.5
 	k8s.io/api v0.34.3
 	k8s.io/apimachinery v0.34.3
 	k8s.io/client-go v0.34.3

@@ -169,12 +169,11 @@ func runHookFlows(t *testing.T, sa serviceAccount, ns, name string) {
 		t.Errorf("the waiting answer should name HelmReleaseProxy %s: %q", release.Name, answer.Message)
 	}
 
-	// The uninstall times out: past the timeout after the HelmChartProxy's
-	// deletionTimestamp (whole seconds), the hooks release CAAPH's finalizers.
-	timedOut := defaults
-	timedOut.UninstallTimeout = time.Second
-	time.Sleep(time.Until(hcp.DeletionTimestamp.Add(timedOut.UninstallTimeout + time.Second)))
-	answer = callHook(t, newHooks(t, cfg, timedOut), pathBCD, deleteRequest)
+	// The uninstall times out: once the clock is past the timeout after the
+	// HelmChartProxy's deletionTimestamp, the hooks release CAAPH's
+	// finalizers (the Cluster is deleting).
+	pastTimeout := hcp.DeletionTimestamp.Add(defaults.UninstallTimeout + time.Second)
+	answer = callHook(t, newHooksAt(t, cfg, defaults, pastTimeout), pathBCD, deleteRequest)
 	answer.mustSucceed(t, "BeforeClusterDelete after the uninstall timeout")
 	answer.mustRetryAfter(t, 0)
 	if err := admin.Get(ctx, proxyKey, &caaphv1.HelmChartProxy{}); !apierrors.IsNotFound(err) {
@@ -321,8 +320,17 @@ func defaultSettings(t testing.TB) settings.Settings {
 // newHooks returns the function's router, built as function.go builds it,
 // with a management-cluster client that uses cfg.
 func newHooks(t testing.TB, cfg *rest.Config, s settings.Settings) http.Handler {
+	return newServer(t, cfg, s).Router()
+}
+
+// newHooksAt is newHooks with the clock stopped at now.
+func newHooksAt(t testing.TB, cfg *rest.Config, s settings.Settings, now time.Time) http.Handler {
+	return newServer(t, cfg, s).WithClock(func() time.Time { return now }).Router()
+}
+
+func newServer(t testing.TB, cfg *rest.Config, s settings.Settings) *handlers.Server {
 	opener := kube.NewOpener(func() (*rest.Config, error) { return cfg, nil })
-	return handlers.New(s, opener, slog.New(slog.NewJSONHandler(t.Output(), nil))).Router()
+	return handlers.New(s, opener, slog.New(slog.NewJSONHandler(t.Output(), nil)))
 }
 
 // hookAnswer is the part of a hook response these tests check.
