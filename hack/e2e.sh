@@ -18,6 +18,10 @@
 # the objects left) stay in the directory the run prints.
 set -euo pipefail
 
+# Everything here is built as ko builds the image (CGO_ENABLED=0, -trimpath),
+# so that a CI run compiles each shared package once for all of them.
+export CGO_ENABLED=0 GOFLAGS=-trimpath
+
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=$root/test/e2e/tools
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks
@@ -48,7 +52,7 @@ build_tool() {
   pkg=$(sed -n 's/^tool \(.*\)$/\1/p' "$dir/go.mod")
   log "building $name ($pkg; a few minutes cold, cached in ${bin%/*})"
   mkdir -p "${bin%/*}"
-  (cd "$dir" && go build -trimpath -o "$bin.tmp" \
+  (cd "$dir" && go build -o "$bin.tmp" \
     -ldflags "-s -w -X $version_pkg.gitVersion=$version" "$pkg")
   mv "$bin.tmp" "$bin"
   log "built $name in $((SECONDS - start))s"

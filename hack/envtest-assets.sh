@@ -21,7 +21,9 @@ log() { echo "envtest-assets: $*" >&2; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$dir"
-export GOFLAGS="-mod=mod -buildvcs=false"
+# Static, as the Kubernetes and etcd releases are, and as the image and the
+# e2e binaries are built, so packages they share compile once.
+export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
 
 # kube-apiserver: k8s.io/kubernetes replaces its staging modules with local
 # paths, so a throwaway module points each of them at the published

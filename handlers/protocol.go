@@ -13,7 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	runtimehooksv1 "sigs.k8s.io/cluster-api/api/runtime/hooks/v1alpha1"
 	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
-	sigsjson "sigs.k8s.io/json"
+
+	"github.com/konnector-hooks/konnector-hooks/handlers/hookrequest"
 )
 
 // maxBodyBytes bounds a request body; CAPI's requests are a few KiB.
@@ -123,60 +124,27 @@ func requirePost(w http.ResponseWriter, r *http.Request, respond responder) bool
 	return false
 }
 
-// hookRequest is the part of a hook request the function reads. CAPI up to
-// v1.12 sends a v1beta1 Cluster, later versions a v1beta2 Cluster; only the
-// Cluster's namespace and name are read, which both carry in the same place,
-// and everything else about the Cluster is read from the API server.
-type hookRequest struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Cluster    *struct {
-		Metadata struct {
-			Name      string `json:"name"`
-			Namespace string `json:"namespace"`
-		} `json:"metadata"`
-	} `json:"cluster"`
-}
-
 // decodeRequest reads a request body of the given kind, as CAPI sends it: no
 // Content-Type header is required. An empty body is accepted only when the
-// body is optional (discovery).
-func decodeRequest(w http.ResponseWriter, r *http.Request, kind string, required bool) (*hookRequest, *requestError) {
+// body names no Cluster (discovery).
+func decodeRequest(w http.ResponseWriter, r *http.Request, kind string, cluster bool) (hookrequest.Request, *requestError) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes: send a %s", maxBodyBytes, kind)}
+			return hookrequest.Request{}, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes: send a %s", maxBodyBytes, kind)}
 		}
-		return nil, &requestError{http.StatusBadRequest, "reading the request body: " + err.Error()}
+		return hookrequest.Request{}, &requestError{http.StatusBadRequest, "reading the request body: " + err.Error()}
 	}
-	req := &hookRequest{}
-	if len(body) == 0 && !required {
-		return req, nil
-	}
-	// Decoded as the API server decodes: case-sensitive field names, and a
-	// field repeated in one object is refused, because encoding/json would
-	// keep the last one and name a cluster other readers of the same bytes
-	// do not see. Only the fields read here are checked.
-	strict, err := sigsjson.UnmarshalStrict(body, req, sigsjson.DisallowDuplicateFields)
+	req, err := hookrequest.Decode(body, runtimehooksv1.GroupVersion.String(), kind, cluster)
 	if err != nil {
-		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request body is not a JSON %s: %v", kind, err)}
-	}
-	if len(strict) > 0 {
-		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request body is refused (%v): send each key once", strict[0])}
-	}
-	apiVersion := runtimehooksv1.GroupVersion.String()
-	if req.APIVersion != apiVersion || req.Kind != kind {
-		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("request is apiVersion %q kind %q: this endpoint takes apiVersion %q kind %q", req.APIVersion, req.Kind, apiVersion, kind)}
-	}
-	if required && (req.Cluster == nil || req.Cluster.Metadata.Name == "" || req.Cluster.Metadata.Namespace == "") {
-		return nil, &requestError{http.StatusBadRequest, fmt.Sprintf("%s has no cluster.metadata.namespace and cluster.metadata.name: name the Cluster the hook is called for", kind)}
+		return hookrequest.Request{}, &requestError{http.StatusBadRequest, err.Error()}
 	}
 	return req, nil
 }
 
-func (r *hookRequest) cluster() types.NamespacedName {
-	return types.NamespacedName{Namespace: r.Cluster.Metadata.Namespace, Name: r.Cluster.Metadata.Name}
+func clusterKey(r hookrequest.Request) types.NamespacedName {
+	return types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
 }
 
 // callContext bounds a call by the caller's ?timeout= (CAPI sends the
@@ -239,12 +207,12 @@ func (s *Server) hookEndpoint(h hook) http.Handler {
 		ctx, cancel, rerr := s.callContext(r)
 		if rerr != nil {
 			rerr.write(w, respond)
-			logCall(rerr.status, req.cluster().String(), failure(rerr.message))
+			logCall(rerr.status, clusterKey(req).String(), failure(rerr.message))
 			return
 		}
 		defer cancel()
-		res := h.handle(s, ctx, req.cluster())
+		res := h.handle(s, ctx, clusterKey(req))
 		writeJSON(w, http.StatusOK, respond(res))
-		logCall(http.StatusOK, req.cluster().String(), res)
+		logCall(http.StatusOK, clusterKey(req).String(), res)
 	})
 }
