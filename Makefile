@@ -48,8 +48,8 @@ test-knative: ## check knative/ with Knative's own code: the Service's SetDefaul
 FUZZTIME ?= 20s
 fuzz: ## run each fuzz target for $(FUZZTIME)
 	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./handlers/hookrequest
-	go test -run '^$$' -fuzz '^FuzzReadConfig$$' -fuzztime $(FUZZTIME) ./konnector
-	go test -run '^$$' -fuzz '^FuzzRenderValues$$' -fuzztime $(FUZZTIME) ./konnector
+	go test -run '^$$' -fuzz '^FuzzReadConfig$$' -fuzztime $(FUZZTIME) ./konnector/clusterconfig
+	go test -run '^$$' -fuzz '^FuzzRenderValues$$' -fuzztime $(FUZZTIME) ./konnector/clusterconfig
 
 e2e: ## end to end: the real CAPI managers (v1.12.5, v1.14.2) call the hooks, CAAPH installs the chart in workload API servers; builds and caches them (minutes cold)
 	hack/e2e.sh

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
 	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
@@ -35,7 +36,7 @@ type deployInputs struct {
 	cluster *clusterv1.Cluster
 	// config is nil when the addon is not enabled; configErr is set when the
 	// configuration is invalid.
-	config    *konnector.Config
+	config    *clusterconfig.Config
 	configErr error
 	// current is what exists of the addon's objects.
 	current konnector.Current

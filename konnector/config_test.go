@@ -9,6 +9,8 @@ import (
 
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
 )
 
 const (
@@ -25,11 +27,11 @@ func variables(clusterConfig string) []clusterv1.ClusterVariable {
 }
 
 func TestReadConfig_ValidInputs(t *testing.T) {
-	endpoint := Endpoint{Host: "prism-central.example.com", Port: 9440}
+	endpoint := clusterconfig.Endpoint{Host: "prism-central.example.com", Port: 9440}
 	cases := []struct {
 		name      string
 		variables []clusterv1.ClusterVariable
-		want      *Config
+		want      *clusterconfig.Config
 	}{
 		{"no variables: addon off", nil, nil},
 		{"no clusterConfig: addon off", []clusterv1.ClusterVariable{{Name: "x", Value: apiextensionsv1.JSON{Raw: []byte(`{}`)}}}, nil},
@@ -43,19 +45,19 @@ func TestReadConfig_ValidInputs(t *testing.T) {
 		{"clusterConfig a string: addon off", variables(`"config"`), nil},
 		{"malformed fields the addon reads, addon absent: off", variables(`{"nutanix":{"prismCentralEndpoint":"pc"},"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":"x"}}}}`), nil},
 		{"seed Basic / Minimal example: {}", variables(`{` + pc + `,"addons":{"konnectorAgent":{}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint, KubeconfigUpload: true}},
+			&clusterconfig.Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint, KubeconfigUpload: true}},
 		{"seed Advanced example", variables(`{` + pc + `,"addons":{"konnectorAgent":{"strategy":"HelmAddon","credentials":{"secretRef":{"name":"prism-central-credentials-for-konnector-agent"}}}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint, KubeconfigUpload: true}},
+			&clusterconfig.Config{CredentialsSecret: defaultSecret, PrismCentral: endpoint, KubeconfigUpload: true}},
 		{"custom secret name", variables(`{` + pc + `,"addons":{"konnectorAgent":{"credentials":{"secretRef":{"name":"my-pc-credentials"}}}}}`),
-			&Config{CredentialsSecret: "my-pc-credentials", PrismCentral: endpoint, KubeconfigUpload: true}},
+			&clusterconfig.Config{CredentialsSecret: "my-pc-credentials", PrismCentral: endpoint, KubeconfigUpload: true}},
 		{"unknown fields tolerated", variables(`{"controlPlane":{"nutanix":{}},"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com","credentials":{"secretRef":{"name":"x"}}}},"addons":{"konnectorAgent":{"future":true}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440}, KubeconfigUpload: true}},
+			&clusterconfig.Config{CredentialsSecret: defaultSecret, PrismCentral: clusterconfig.Endpoint{Host: "pc.example.com", Port: 9440}, KubeconfigUpload: true}},
 		{"port default 9440", variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://pc.example.com/"}},"addons":{"konnectorAgent":{}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440}, KubeconfigUpload: true}},
+			&clusterconfig.Config{CredentialsSecret: defaultSecret, PrismCentral: clusterconfig.Endpoint{Host: "pc.example.com", Port: 9440}, KubeconfigUpload: true}},
 		{"explicit port, insecure, trust bundle", variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://10.0.0.5:8443","insecure":true,"additionalTrustBundle":` + jsonString(testBundle) + `}},"addons":{"konnectorAgent":{}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "10.0.0.5", Port: 8443, Insecure: true, TrustBundle: []byte(testBundle)}, KubeconfigUpload: true}},
+			&clusterconfig.Config{CredentialsSecret: defaultSecret, PrismCentral: clusterconfig.Endpoint{Host: "10.0.0.5", Port: 8443, Insecure: true, TrustBundle: []byte(testBundle)}, KubeconfigUpload: true}},
 		{"IPv6 host", variables(`{"nutanix":{"prismCentralEndpoint":{"url":"https://[fd00::5]:9440"}},"addons":{"konnectorAgent":{}}}`),
-			&Config{CredentialsSecret: defaultSecret, PrismCentral: Endpoint{Host: "fd00::5", Port: 9440}, KubeconfigUpload: true}},
+			&clusterconfig.Config{CredentialsSecret: defaultSecret, PrismCentral: clusterconfig.Endpoint{Host: "fd00::5", Port: 9440}, KubeconfigUpload: true}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -171,9 +173,9 @@ func TestReadConfig_TheClusterConfigNutanixClustersCarry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Config{
+	want := &clusterconfig.Config{
 		CredentialsSecret: "my-cluster-pc-creds-for-konnector-agent",
-		PrismCentral:      Endpoint{Host: "pc.example.com", Port: 9440, TrustBundle: []byte(testBundle)},
+		PrismCentral:      clusterconfig.Endpoint{Host: "pc.example.com", Port: 9440, TrustBundle: []byte(testBundle)},
 		Categories:        []string{"AppType=Kubernetes", "Team=blue", "Team=red"},
 		KubeconfigUpload:  false,
 	}

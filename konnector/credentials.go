@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
 )
 
 // Credentials are the Prism Central username and password. They are only
@@ -47,7 +49,7 @@ func MissingSecretError(namespace, name string) error {
 	return &InputError{
 		Field:    fmt.Sprintf("Secret %s/%s", namespace, name),
 		Problem:  "not found",
-		Fix:      "create it with keys username and password, or set " + fieldAddon + ".credentials.secretRef.name",
+		Fix:      "create it with keys username and password, or set " + clusterconfig.FieldAddon + ".credentials.secretRef.name",
 		NotFound: true,
 	}
 }

@@ -1,6 +1,7 @@
 // Package konnector is the Konnector Agent addon's pure core: it reads the
-// addon's part of a Cluster's clusterConfig variable, validates it, and
-// computes the objects the hooks write on the management cluster. It does no
+// addon's part of a Cluster's clusterConfig variable (through clusterconfig,
+// which validates it and renders the chart values), and computes the objects
+// the hooks write on the management cluster. It does no
 // I/O and reads no clock, so every decision here is covered by table tests.
 //
 // The agent reaches the workload cluster through two objects:

@@ -10,6 +10,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/yaml"
 
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
@@ -34,13 +35,14 @@ type Desired struct {
 }
 
 // DesiredObjects computes the objects for a cluster with the addon enabled.
-func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, s settings.Settings) Desired {
+func DesiredObjects(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, creds Credentials, s settings.Settings) Desired {
 	name := ObjectName(cluster.Name)
-	values := valuesInput{
-		settings:       s,
-		registeredName: RegisteredName(cluster.Name),
-		prismCentral:   cfg.PrismCentral,
-		categories:     cfg.Categories,
+	values := clusterconfig.Values{
+		Settings:       s,
+		RegisteredName: RegisteredName(cluster.Name),
+		PrismCentral:   cfg.PrismCentral,
+		Categories:     cfg.Categories,
+		WorkloadSecret: WorkloadSecretName,
 	}
 	var warnings []string
 	if !cfg.PrismCentral.Insecure && cfg.PrismCentral.TrustBundle == nil {
@@ -51,8 +53,8 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, 
 	}
 	if cfg.KubeconfigUpload {
 		endpoint := cluster.Spec.ControlPlaneEndpoint
-		values.kubeconfigEndpoint = kubeconfigEndpoint(endpoint.Host, endpoint.Port)
-		if values.kubeconfigEndpoint == "" {
+		values.KubeconfigEndpoint = clusterconfig.KubeconfigEndpoint(endpoint.Host, endpoint.Port)
+		if values.KubeconfigEndpoint == "" {
 			warnings = append(warnings, "kubeconfig upload to Prism Central is off for now: Cluster "+cluster.Namespace+"/"+cluster.Name+
 				" has no spec.controlPlaneEndpoint yet; it is turned on when konnector-hooks next runs for the Cluster after the endpoint is set")
 		}
@@ -83,7 +85,7 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, 
 				Version:          s.ChartVersion,
 				ReleaseName:      s.ReleaseName,
 				ReleaseNamespace: s.ReleaseNamespace,
-				ValuesTemplate:   renderValues(chartValues(values)),
+				ValuesTemplate:   clusterconfig.RenderValues(values),
 			},
 		},
 		ClusterResourceSet: &addonsv1.ClusterResourceSet{
@@ -104,15 +106,15 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, 
 			Type:       addonsv1.ClusterResourceSetSecretType,
 			Data:       map[string][]byte{ResourceSetKey: workloadManifests(s.ReleaseNamespace, creds)},
 		},
-		RegisteredName: values.registeredName,
+		RegisteredName: values.RegisteredName,
 		Warnings:       warnings,
 	}
 }
 
 // InsecureFallbackWarning is the warning for insecure: false without a trust bundle.
-const InsecureFallbackWarning = fieldEndpoint + " has insecure: false but no additionalTrustBundle, which the chart cannot install: " +
+const InsecureFallbackWarning = clusterconfig.FieldEndpoint + " has insecure: false but no additionalTrustBundle, which the chart cannot install: " +
 	"the Konnector Agent is installed with insecure: true and does not verify Prism Central's certificate; " +
-	"set " + fieldEndpoint + ".additionalTrustBundle to the base64 of the CA bundle of Prism Central's certificate to have it verified"
+	"set " + clusterconfig.FieldEndpoint + ".additionalTrustBundle to the base64 of the CA bundle of Prism Central's certificate to have it verified"
 
 // workloadManifests are the objects the ClusterResourceSet creates in the
 // workload cluster: the release namespace, privileged because the agent's

@@ -11,6 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig/valuestest"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
@@ -71,8 +73,8 @@ func TestDesiredObjects_SeedExamples(t *testing.T) {
 				hcp.ClusterSelector.MatchLabels["cluster.x-k8s.io/cluster-name"] != example.cluster || len(hcp.ClusterSelector.MatchLabels) != 1 {
 				t.Errorf("HelmChartProxy spec %+v", hcp)
 			}
-			var values renderedValues
-			if err := yaml.UnmarshalStrict([]byte(caaphRender(t, hcp.ValuesTemplate)), &values); err != nil {
+			var values valuestest.Rendered
+			if err := yaml.UnmarshalStrict([]byte(valuestest.CAAPHRender(t, hcp.ValuesTemplate)), &values); err != nil {
 				t.Fatalf("valuesTemplate: %v\n%s", err, hcp.ValuesTemplate)
 			}
 			if values.Agent.Name != "konnector-agent" || values.Agent.NamespaceOverride != "ntnx-system" || values.Agent.Image["privateRegistry"] != false ||
@@ -98,7 +100,7 @@ func TestDesiredObjects_SeedExamples(t *testing.T) {
 
 func TestDesiredObjects_ResourceSetHoldsNamespaceAndCredentials(t *testing.T) {
 	s := testSettings(t)
-	cfg := &Config{CredentialsSecret: "x", PrismCentral: Endpoint{Host: "pc", Port: 9440}}
+	cfg := &clusterconfig.Config{CredentialsSecret: "x", PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440}}
 	d := DesiredObjects(testCluster("c"), cfg, Credentials{Username: []byte("admin"), Password: []byte("pa:ss\nword")}, s)
 	docs := strings.Split(string(d.ResourceSetSecret.Data[ResourceSetKey]), "---\n")
 	if len(docs) != 2 {
@@ -124,7 +126,7 @@ func TestDesiredObjects_ResourceSetHoldsNamespaceAndCredentials(t *testing.T) {
 func TestDesiredObjects_FollowSettings(t *testing.T) {
 	s := testSettings(t)
 	s.ChartRepository, s.ChartVersion, s.ReleaseNamespace, s.AgentName = "oci://registry.example.com/charts", "2.0.0", "agents", "pc-agent"
-	d := DesiredObjects(testCluster("c"), &Config{PrismCentral: Endpoint{Host: "pc", Port: 9440}}, Credentials{}, s)
+	d := DesiredObjects(testCluster("c"), &clusterconfig.Config{PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440}}, Credentials{}, s)
 	if d.HelmChartProxy.Spec.RepoURL != s.ChartRepository || d.HelmChartProxy.Spec.Version != "2.0.0" || d.HelmChartProxy.Spec.ReleaseNamespace != "agents" {
 		t.Fatalf("HelmChartProxy ignores settings: %+v", d.HelmChartProxy.Spec)
 	}
@@ -180,14 +182,14 @@ func TestDesiredObjects_WarnOnlyWhereTheAgentDiffersFromTheConfiguration(t *test
 	cases := []struct {
 		name    string
 		cluster *clusterv1.Cluster
-		cfg     Config
+		cfg     clusterconfig.Config
 		says    []string
 	}{
-		{"verified, endpoint known", withEndpoint, Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, TrustBundle: bundle}, KubeconfigUpload: true}, nil},
-		{"insecure by choice", withEndpoint, Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, Insecure: true}, KubeconfigUpload: true}, nil},
-		{"insecure false without a bundle", withEndpoint, Config{PrismCentral: Endpoint{Host: "pc", Port: 9440}, KubeconfigUpload: true}, []string{"installed with insecure: true", "set clusterConfig.nutanix.prismCentralEndpoint.additionalTrustBundle"}},
-		{"upload on, no endpoint yet", testCluster("c"), Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, Insecure: true}, KubeconfigUpload: true}, []string{"kubeconfig upload to Prism Central is off for now: Cluster ns1/c has no spec.controlPlaneEndpoint"}},
-		{"upload off, no endpoint", testCluster("c"), Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, Insecure: true}}, nil},
+		{"verified, endpoint known", withEndpoint, clusterconfig.Config{PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440, TrustBundle: bundle}, KubeconfigUpload: true}, nil},
+		{"insecure by choice", withEndpoint, clusterconfig.Config{PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440, Insecure: true}, KubeconfigUpload: true}, nil},
+		{"insecure false without a bundle", withEndpoint, clusterconfig.Config{PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440}, KubeconfigUpload: true}, []string{"installed with insecure: true", "set clusterConfig.nutanix.prismCentralEndpoint.additionalTrustBundle"}},
+		{"upload on, no endpoint yet", testCluster("c"), clusterconfig.Config{PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440, Insecure: true}, KubeconfigUpload: true}, []string{"kubeconfig upload to Prism Central is off for now: Cluster ns1/c has no spec.controlPlaneEndpoint"}},
+		{"upload off, no endpoint", testCluster("c"), clusterconfig.Config{PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440, Insecure: true}}, nil},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -201,8 +203,8 @@ func TestDesiredObjects_WarnOnlyWhereTheAgentDiffersFromTheConfiguration(t *test
 					t.Fatalf("warnings %q do not say %q", d.Warnings, want)
 				}
 			}
-			var values renderedValues
-			if err := yaml.UnmarshalStrict([]byte(caaphRender(t, d.HelmChartProxy.Spec.ValuesTemplate)), &values); err != nil {
+			var values valuestest.Rendered
+			if err := yaml.UnmarshalStrict([]byte(valuestest.CAAPHRender(t, d.HelmChartProxy.Spec.ValuesTemplate)), &values); err != nil {
 				t.Fatal(err)
 			}
 			upload := c.cfg.KubeconfigUpload && c.cluster.Spec.ControlPlaneEndpoint.Host != ""
@@ -220,7 +222,7 @@ func TestDesiredObjects_RegisteredNameFitsPrismCentral(t *testing.T) {
 	s := testSettings(t)
 	long := strings.Repeat("workload-cluster-", 4) + "a"
 	other := strings.Repeat("workload-cluster-", 4) + "b"
-	cfg := &Config{PrismCentral: Endpoint{Host: "pc", Port: 9440, Insecure: true}}
+	cfg := &clusterconfig.Config{PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440, Insecure: true}}
 	a, b := DesiredObjects(testCluster(long), cfg, Credentials{}, s), DesiredObjects(testCluster(other), cfg, Credentials{}, s)
 	if len(a.RegisteredName) != 40 || a.RegisteredName == b.RegisteredName || !strings.HasPrefix(a.RegisteredName, long[:31]) {
 		t.Fatalf("registered names %q and %q: want 40 characters each, distinct, starting with the cluster name", a.RegisteredName, b.RegisteredName)

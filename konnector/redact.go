@@ -1,6 +1,10 @@
 package konnector
 
-import "strings"
+import (
+	"strings"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
+)
 
 // Redacted is what a preview shows in place of a credential.
 const Redacted = "REDACTED"
@@ -30,7 +34,7 @@ func RedactValues(values map[string]any) map[string]any {
 	if values == nil {
 		return nil
 	}
-	out := copyValues(values)
+	out := clusterconfig.CopyValues(values)
 	for _, key := range CredentialValues {
 		redactAt(out, strings.Split(key, "."))
 	}

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
 )
 
 func TestRedactValues_HidesEveryCredentialAndKeepsTheRest(t *testing.T) {
@@ -35,7 +37,7 @@ func TestRedactValues_HidesEveryCredentialAndKeepsTheRest(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := copyValues(tc.values)
+			before := clusterconfig.CopyValues(tc.values)
 			got := RedactValues(tc.values)
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Fatalf("RedactValues(%v) = %v, want %v", tc.values, got, tc.want)
@@ -54,7 +56,7 @@ func TestRedactValues_APreviewOfTheObjectsShowsNoCredential(t *testing.T) {
 		"privateRegistry": true, "imageCredentials": map[string]any{"dockerconfig": dockerconfig},
 	}}}
 	cluster := testCluster("c")
-	cfg := &Config{PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440, Insecure: true}, CredentialsSecret: "creds", KubeconfigUpload: true}
+	cfg := &clusterconfig.Config{PrismCentral: clusterconfig.Endpoint{Host: "pc.example.com", Port: 9440, Insecure: true}, CredentialsSecret: "creds", KubeconfigUpload: true}
 	written := DesiredObjects(cluster, cfg, Credentials{Username: []byte("admin"), Password: []byte("pa55")}, s)
 	if !strings.Contains(written.HelmChartProxy.Spec.ValuesTemplate, dockerconfig) {
 		t.Fatalf("the written values must carry the pull credentials, for the chart:\n%s", written.HelmChartProxy.Spec.ValuesTemplate)

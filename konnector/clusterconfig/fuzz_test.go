@@ -1,13 +1,39 @@
-package konnector
+package clusterconfig
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"sigs.k8s.io/yaml"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig/valuestest"
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
+
+const (
+	defaultSecret = "prism-central-credentials-for-konnector-agent"
+	pc            = `"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}}`
+	// workloadSecret is konnector.WorkloadSecretName, which the values name.
+	workloadSecret = "konnector-agent"
+	testBundle     = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2xlYW4=\n-----END CERTIFICATE-----\n"
+)
+
+func jsonString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+func testSettings(t testing.TB) settings.Settings {
+	t.Helper()
+	s, err := settings.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // FuzzReadConfig feeds arbitrary clusterConfig values. Properties: no panic;
 // an error is an *InputError naming a clusterConfig field; an accepted
@@ -24,9 +50,9 @@ func FuzzReadConfig(f *testing.F) {
 	} {
 		f.Add([]byte(seed))
 	}
-	s := testSettingsFuzz(f)
+	s := testSettings(f)
 	f.Fuzz(func(t *testing.T, raw []byte) {
-		cfg, err := ReadConfig(topology(variables(string(raw))), defaultSecret)
+		cfg, err := Read(raw, nil, defaultSecret)
 		if err != nil {
 			var input *InputError
 			if !errors.As(err, &input) || !strings.HasPrefix(input.Field, VariableName) || input.Fix == "" {
@@ -37,9 +63,9 @@ func FuzzReadConfig(f *testing.F) {
 		if cfg == nil {
 			return
 		}
-		d := DesiredObjects(testCluster("c"), cfg, Credentials{Username: []byte("u"), Password: []byte("p")}, s)
-		var got renderedValues
-		if err := yaml.UnmarshalStrict([]byte(caaphRender(t, d.HelmChartProxy.Spec.ValuesTemplate)), &got); err != nil {
+		values := RenderValues(Values{Settings: s, RegisteredName: "c", PrismCentral: cfg.PrismCentral, Categories: cfg.Categories, WorkloadSecret: workloadSecret})
+		var got valuestest.Rendered
+		if err := yaml.UnmarshalStrict([]byte(valuestest.CAAPHRender(t, values)), &got); err != nil {
 			t.Fatalf("values for %q do not parse: %v", raw, err)
 		}
 		bundle := ""
@@ -63,6 +89,6 @@ func FuzzRenderValues(f *testing.F) {
 	for _, seed := range []string{"konnector-agent", `{{ .Cluster }}`, "a\nb: c", `"`, "{{", "}}{{", "\x00", "- x"} {
 		f.Add(seed)
 	}
-	s := testSettingsFuzz(f)
+	s := testSettings(f)
 	f.Fuzz(func(t *testing.T, value string) { checkHostile(t, s, value) })
 }

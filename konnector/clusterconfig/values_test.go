@@ -1,59 +1,22 @@
-package konnector
+package clusterconfig
 
 import (
 	"encoding/base64"
 	"reflect"
 	"strings"
 	"testing"
-	"text/template"
 
 	"sigs.k8s.io/yaml"
 
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig/valuestest"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// caaphRender does to a valuesTemplate what CAAPH does before Helm sees it:
-// execute it as a Go template with the cluster as data.
-func caaphRender(t testing.TB, valuesTemplate string) string {
-	t.Helper()
-	tmpl, err := template.New("values").Parse(valuesTemplate)
-	if err != nil {
-		t.Fatalf("CAAPH would fail to parse the valuesTemplate: %v\n%s", err, valuesTemplate)
-	}
-	var b strings.Builder
-	data := map[string]any{"Cluster": map[string]any{"metadata": map[string]any{"name": "INJECTED"}}}
-	if err := tmpl.Execute(&b, data); err != nil {
-		t.Fatalf("CAAPH would fail to execute the valuesTemplate: %v", err)
-	}
-	return b.String()
-}
-
-// renderedValues are the chart values as Helm reads them after CAAPH's pass.
-type renderedValues struct {
-	Agent struct {
-		Name              string         `json:"name"`
-		NamespaceOverride string         `json:"namespaceOverride"`
-		Image             map[string]any `json:"image"`
-	} `json:"agent"`
-	PC struct {
-		Endpoint              string  `json:"endpoint"`
-		Port                  int32   `json:"port"`
-		Insecure              bool    `json:"insecure"`
-		AdditionalTrustBundle *string `json:"additionalTrustBundle"`
-	} `json:"pc"`
-	K8sClusterName             string         `json:"k8sClusterName"`
-	K8sDistribution            string         `json:"k8sDistribution"`
-	CategoryMappings           string         `json:"categoryMappings"`
-	KubeconfigUpload           map[string]any `json:"kubeconfigUpload"`
-	CreateSecret               bool           `json:"createSecret"`
-	PrismCredentialsSecretName string         `json:"prismCredentialsSecretName"`
-}
-
 // helmValues renders the values and reads them back as Helm would.
-func helmValues(t testing.TB, in valuesInput) map[string]any {
+func helmValues(t testing.TB, in Values) map[string]any {
 	t.Helper()
 	var got map[string]any
-	out := caaphRender(t, renderValues(chartValues(in)))
+	out := valuestest.CAAPHRender(t, renderValues(chartValues(in)))
 	if err := yaml.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("values do not parse: %v\n%s", err, out)
 	}
@@ -88,35 +51,35 @@ func TestChartValues_CoverTheChartValues(t *testing.T) {
 
 	cases := []struct {
 		name string
-		in   valuesInput
+		in   Values
 		want map[string]any
 	}{
 		{"seed Basic: insecure false without a bundle is installed insecure",
-			valuesInput{settings: defaults, registeredName: "my-cluster", prismCentral: pcHost}, base(nil)},
+			Values{WorkloadSecret: workloadSecret, Settings: defaults, RegisteredName: "my-cluster", PrismCentral: pcHost}, base(nil)},
 		{"trust bundle goes base64 and keeps insecure false",
-			valuesInput{settings: defaults, registeredName: "my-cluster", prismCentral: Endpoint{Host: "pc.example.com", Port: 9440, TrustBundle: bundle}},
+			Values{WorkloadSecret: workloadSecret, Settings: defaults, RegisteredName: "my-cluster", PrismCentral: Endpoint{Host: "pc.example.com", Port: 9440, TrustBundle: bundle}},
 			base(func(v map[string]any) {
 				sub(v, "pc")["insecure"] = false
 				sub(v, "pc")["additionalTrustBundle"] = base64.StdEncoding.EncodeToString(bundle)
 			})},
 		{"insecure true, IP and port",
-			valuesInput{settings: defaults, registeredName: "my-cluster", prismCentral: Endpoint{Host: "10.0.0.5", Port: 8443, Insecure: true}},
+			Values{WorkloadSecret: workloadSecret, Settings: defaults, RegisteredName: "my-cluster", PrismCentral: Endpoint{Host: "10.0.0.5", Port: 8443, Insecure: true}},
 			base(func(v map[string]any) { sub(v, "pc")["endpoint"], sub(v, "pc")["port"] = "10.0.0.5", 8443.0 })},
 		{"categories and kubeconfig upload",
-			valuesInput{settings: defaults, registeredName: "my-cluster", prismCentral: pcHost, categories: []string{"AppType=Kubernetes", "Team=blue"}, kubeconfigEndpoint: "https://cp.example.com:6443"},
+			Values{WorkloadSecret: workloadSecret, Settings: defaults, RegisteredName: "my-cluster", PrismCentral: pcHost, Categories: []string{"AppType=Kubernetes", "Team=blue"}, KubeconfigEndpoint: "https://cp.example.com:6443"},
 			base(func(v map[string]any) {
 				v["categoryMappings"] = "AppType=Kubernetes,Team=blue"
 				v["kubeconfigUpload"] = map[string]any{"enabled": true, "controlPlaneEndpoint": "https://cp.example.com:6443"}
 			})},
 		{"image, distribution and release namespace from settings",
-			valuesInput{settings: withImage, registeredName: "my-cluster", prismCentral: pcHost},
+			Values{WorkloadSecret: workloadSecret, Settings: withImage, RegisteredName: "my-cluster", PrismCentral: pcHost},
 			base(func(v map[string]any) {
 				sub(v, "agent")["namespaceOverride"] = "agents"
 				sub(v, "agent")["image"] = map[string]any{"privateRegistry": false, "repository": "registry.example.com/nutanix", "name": "konnector-agent", "tag": "1.4.1"}
 				v["k8sDistribution"] = "CAPX"
 			})},
 		{"operator values merged over the computed ones",
-			valuesInput{settings: withValues, registeredName: "my-cluster", prismCentral: pcHost},
+			Values{WorkloadSecret: workloadSecret, Settings: withValues, RegisteredName: "my-cluster", PrismCentral: pcHost},
 			base(func(v map[string]any) {
 				sub(v, "agent")["updateConfigInMin"] = 10.0
 				sub(v, "agent")["image"] = map[string]any{"privateRegistry": false, "pullPolicy": "Always"}
@@ -158,9 +121,9 @@ func checkHostile(t testing.TB, s settings.Settings, h string) {
 		return // refused where it enters (TestYAMLCarries)
 	}
 	s.AgentName, s.ImageTag = h, h
-	in := valuesInput{settings: s, registeredName: h, categories: []string{h}, prismCentral: Endpoint{Host: h, Port: 9440}, kubeconfigEndpoint: h}
-	out := caaphRender(t, renderValues(chartValues(in)))
-	var got renderedValues
+	in := Values{WorkloadSecret: workloadSecret, Settings: s, RegisteredName: h, Categories: []string{h}, PrismCentral: Endpoint{Host: h, Port: 9440}, KubeconfigEndpoint: h}
+	out := valuestest.CAAPHRender(t, renderValues(chartValues(in)))
+	var got valuestest.Rendered
 	if err := yaml.UnmarshalStrict([]byte(out), &got); err != nil {
 		t.Fatalf("input %q: values are not the expected YAML: %v\n%s", h, err, out)
 	}
@@ -173,13 +136,13 @@ func checkHostile(t testing.TB, s settings.Settings, h string) {
 		(h != "" && (tag != h || endpoint != h)) {
 		t.Fatalf("input %q came out changed: %+v\n%s", h, got, out)
 	}
-	if got.PC.Port != 9440 || !got.PC.Insecure || got.PrismCredentialsSecretName != WorkloadSecretName || got.CreateSecret {
+	if got.PC.Port != 9440 || !got.PC.Insecure || got.PrismCredentialsSecretName != workloadSecret || got.CreateSecret {
 		t.Fatalf("input %q changed other values: %+v", h, got)
 	}
 }
 
 func TestRenderValues_TrustBundleOnlyWhenSet(t *testing.T) {
-	out := renderValues(chartValues(valuesInput{settings: testSettings(t), registeredName: "c", prismCentral: Endpoint{Host: "h", Port: 1}}))
+	out := renderValues(chartValues(Values{WorkloadSecret: workloadSecret, Settings: testSettings(t), RegisteredName: "c", PrismCentral: Endpoint{Host: "h", Port: 1}}))
 	if strings.Contains(out, "additionalTrustBundle") {
 		t.Fatalf("trust bundle rendered although unset:\n%s", out)
 	}
@@ -198,7 +161,7 @@ func TestKubeconfigEndpoint(t *testing.T) {
 		{"cp.example.com", 0, ""},
 	}
 	for _, c := range cases {
-		if got := kubeconfigEndpoint(c.host, c.port); got != c.want {
+		if got := KubeconfigEndpoint(c.host, c.port); got != c.want {
 			t.Errorf("kubeconfigEndpoint(%q, %d) = %q, want %q", c.host, c.port, got, c.want)
 		}
 	}
@@ -215,7 +178,7 @@ func TestYAMLCarries(t *testing.T) {
 			t.Errorf("sigs.k8s.io/yaml now writes %q: yamlCarries can be relaxed", s)
 		}
 		cfg := `{` + pc + `,"controlPlane":{"nutanix":{"machineDetails":{"additionalCategories":[{"key":"k","value":` + jsonString(s) + `}]}}},"addons":{"konnectorAgent":{}}}`
-		if _, err := ReadConfig(topology(variables(cfg)), defaultSecret); err == nil || !strings.Contains(err.Error(), "additionalCategories[0]") {
+		if _, err := Read([]byte(cfg), nil, defaultSecret); err == nil || !strings.Contains(err.Error(), "additionalCategories[0]") {
 			t.Errorf("category %q: error %v, want one naming the category", s, err)
 		}
 	}

@@ -1,4 +1,4 @@
-package konnector
+package clusterconfig
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func readTrustBundle(value string) ([]byte, error) {
 
 func trustBundleError(problem string) error {
 	return &InputError{
-		Field:   fieldEndpoint + ".additionalTrustBundle",
+		Field:   FieldEndpoint + ".additionalTrustBundle",
 		Problem: problem,
 		Fix:     "give the base64 encoding of one or more -----BEGIN CERTIFICATE----- blocks (the CA of Prism Central's certificate), or leave it out",
 	}

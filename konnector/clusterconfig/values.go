@@ -1,4 +1,4 @@
-package konnector
+package clusterconfig
 
 import (
 	"encoding/base64"
@@ -11,15 +11,23 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// valuesInput is what the chart values of one cluster are computed from.
-type valuesInput struct {
-	settings       settings.Settings
-	registeredName string
-	prismCentral   Endpoint
-	categories     []string
-	// kubeconfigEndpoint is the control plane's https://host:port for the
+// Values is what the chart values of one cluster are computed from.
+type Values struct {
+	Settings       settings.Settings
+	RegisteredName string
+	PrismCentral   Endpoint
+	Categories     []string
+	// KubeconfigEndpoint is the control plane's https://host:port for the
 	// kubeconfig upload, "" when the upload is off.
-	kubeconfigEndpoint string
+	KubeconfigEndpoint string
+	// WorkloadSecret names the credentials Secret on the workload cluster
+	// that the chart reads.
+	WorkloadSecret string
+}
+
+// RenderValues is the HelmChartProxy's valuesTemplate for in.
+func RenderValues(in Values) string {
+	return renderValues(chartValues(in))
 }
 
 // chartValues are the Konnector Agent chart values for one cluster, for the
@@ -37,8 +45,8 @@ type valuesInput struct {
 //
 // The operator's values file is merged over them; it cannot set the
 // per-cluster keys (settings.PerClusterValues), which start-up checks.
-func chartValues(in valuesInput) map[string]any {
-	s := in.settings
+func chartValues(in Values) map[string]any {
+	s := in.Settings
 	image := map[string]any{"privateRegistry": false}
 	for key, value := range map[string]string{"repository": s.ImageRepository, "name": s.ImageName, "tag": s.ImageTag} {
 		if value != "" {
@@ -46,16 +54,16 @@ func chartValues(in valuesInput) map[string]any {
 		}
 	}
 	pc := map[string]any{
-		"endpoint": in.prismCentral.Host,
-		"port":     in.prismCentral.Port,
-		"insecure": in.prismCentral.Insecure || in.prismCentral.TrustBundle == nil,
+		"endpoint": in.PrismCentral.Host,
+		"port":     in.PrismCentral.Port,
+		"insecure": in.PrismCentral.Insecure || in.PrismCentral.TrustBundle == nil,
 	}
-	if in.prismCentral.TrustBundle != nil {
-		pc["additionalTrustBundle"] = base64.StdEncoding.EncodeToString(in.prismCentral.TrustBundle)
+	if in.PrismCentral.TrustBundle != nil {
+		pc["additionalTrustBundle"] = base64.StdEncoding.EncodeToString(in.PrismCentral.TrustBundle)
 	}
-	upload := map[string]any{"enabled": in.kubeconfigEndpoint != ""}
-	if in.kubeconfigEndpoint != "" {
-		upload["controlPlaneEndpoint"] = in.kubeconfigEndpoint
+	upload := map[string]any{"enabled": in.KubeconfigEndpoint != ""}
+	if in.KubeconfigEndpoint != "" {
+		upload["controlPlaneEndpoint"] = in.KubeconfigEndpoint
 	}
 	values := map[string]any{
 		"agent": map[string]any{
@@ -64,12 +72,12 @@ func chartValues(in valuesInput) map[string]any {
 			"image":             image,
 		},
 		"pc":                         pc,
-		"k8sClusterName":             in.registeredName,
+		"k8sClusterName":             in.RegisteredName,
 		"k8sDistribution":            s.K8sDistribution,
-		"categoryMappings":           strings.Join(in.categories, ","),
+		"categoryMappings":           strings.Join(in.Categories, ","),
 		"kubeconfigUpload":           upload,
 		"createSecret":               false,
-		"prismCredentialsSecretName": WorkloadSecretName,
+		"prismCredentialsSecretName": in.WorkloadSecret,
 	}
 	mergeValues(values, s.Values)
 	return values
@@ -84,14 +92,15 @@ func mergeValues(values, over map[string]any) {
 				mergeValues(vm, om)
 				continue
 			}
-			values[key] = copyValues(om)
+			values[key] = CopyValues(om)
 			continue
 		}
 		values[key] = o
 	}
 }
 
-func copyValues(m map[string]any) map[string]any {
+// CopyValues copies values deeply, mappings included.
+func CopyValues(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	mergeValues(out, m)
 	return out
@@ -121,9 +130,9 @@ func yamlCarries(s string) bool {
 	})
 }
 
-// kubeconfigEndpoint is the control plane endpoint as the chart's
+// KubeconfigEndpoint is the control plane endpoint as the chart's
 // kubeconfigUpload.controlPlaneEndpoint, "" when the Cluster has none yet.
-func kubeconfigEndpoint(host string, port int32) string {
+func KubeconfigEndpoint(host string, port int32) string {
 	if port == 0 || !isHost(host) {
 		return ""
 	}

@@ -1,17 +1,11 @@
-package konnector
+package clusterconfig
 
 import (
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
-
-	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 )
-
-// WorkerVariableName is the ClusterClass variable of the workers' machine
-// settings, also overridden per MachineDeployment.
-const WorkerVariableName = "workerConfig"
 
 // workerConfigValue is the part of workerConfig this addon reads.
 type workerConfigValue struct {
@@ -25,7 +19,7 @@ type workerConfigValue struct {
 // dropped. They are sorted, so that reordering MachineDeployments does not
 // change the values. The chart joins them as key=value,key=value, so a key or
 // value with "," or "=" cannot be sent.
-func readCategories(topology *clusterv1.Topology, controlPlane *nutanixMachines) ([]string, error) {
+func readCategories(workers []WorkerConfig, controlPlane *nutanixMachines) ([]string, error) {
 	var categories []string
 	add := func(field string, machines *nutanixMachines) error {
 		if machines == nil || machines.MachineDetails == nil {
@@ -56,28 +50,18 @@ func readCategories(topology *clusterv1.Topology, controlPlane *nutanixMachines)
 	if err := add(VariableName+".controlPlane", controlPlane); err != nil {
 		return nil, err
 	}
-	if err := addWorkerCategories(WorkerVariableName, topology.Variables, add); err != nil {
-		return nil, err
-	}
-	for _, md := range topology.Workers.MachineDeployments {
-		field := fmt.Sprintf("spec.topology.workers.machineDeployments[%s].variables.overrides.%s", md.Name, WorkerVariableName)
-		if err := addWorkerCategories(field, md.Variables.Overrides, add); err != nil {
+	for _, w := range workers {
+		if w.Value == nil {
+			continue
+		}
+		var worker workerConfigValue
+		if err := json.Unmarshal(w.Value, &worker); err != nil {
+			return nil, decodeError(w.Field, err)
+		}
+		if err := add(w.Field, worker.Nutanix); err != nil {
 			return nil, err
 		}
 	}
 	slices.Sort(categories)
 	return slices.Compact(categories), nil
-}
-
-// addWorkerCategories adds the categories of the workerConfig among variables.
-func addWorkerCategories(field string, variables []clusterv1.ClusterVariable, add func(string, *nutanixMachines) error) error {
-	raw := variableRaw(variables, WorkerVariableName)
-	if raw == nil {
-		return nil
-	}
-	var worker workerConfigValue
-	if err := json.Unmarshal(raw, &worker); err != nil {
-		return decodeError(field, err)
-	}
-	return add(field, worker.Nutanix)
 }

@@ -1,0 +1,46 @@
+// Package valuestest reads a HelmChartProxy's valuesTemplate back the way
+// CAAPH and Helm do, for the tests of clusterconfig and konnector.
+package valuestest
+
+import (
+	"strings"
+	"testing"
+	"text/template"
+)
+
+// CAAPHRender does to a valuesTemplate what CAAPH does before Helm sees it:
+// execute it as a Go template with the cluster as data.
+func CAAPHRender(t testing.TB, valuesTemplate string) string {
+	t.Helper()
+	tmpl, err := template.New("values").Parse(valuesTemplate)
+	if err != nil {
+		t.Fatalf("CAAPH would fail to parse the valuesTemplate: %v\n%s", err, valuesTemplate)
+	}
+	var b strings.Builder
+	data := map[string]any{"Cluster": map[string]any{"metadata": map[string]any{"name": "INJECTED"}}}
+	if err := tmpl.Execute(&b, data); err != nil {
+		t.Fatalf("CAAPH would fail to execute the valuesTemplate: %v", err)
+	}
+	return b.String()
+}
+
+// Rendered are the chart values as Helm reads them after CAAPH's pass.
+type Rendered struct {
+	Agent struct {
+		Name              string         `json:"name"`
+		NamespaceOverride string         `json:"namespaceOverride"`
+		Image             map[string]any `json:"image"`
+	} `json:"agent"`
+	PC struct {
+		Endpoint              string  `json:"endpoint"`
+		Port                  int32   `json:"port"`
+		Insecure              bool    `json:"insecure"`
+		AdditionalTrustBundle *string `json:"additionalTrustBundle"`
+	} `json:"pc"`
+	K8sClusterName             string         `json:"k8sClusterName"`
+	K8sDistribution            string         `json:"k8sDistribution"`
+	CategoryMappings           string         `json:"categoryMappings"`
+	KubeconfigUpload           map[string]any `json:"kubeconfigUpload"`
+	CreateSecret               bool           `json:"createSecret"`
+	PrismCredentialsSecretName string         `json:"prismCredentialsSecretName"`
+}
