@@ -9,7 +9,7 @@ GO_TEST_FLAGS ?=
 # tested with it), and the static one ko builds the image with, which the
 # e2e suite (hack/e2e.sh), test/knative and the go vet of the other modules
 # use too.
-STATIC := CGO_ENABLED=0 GOFLAGS=-trimpath
+STATIC := CGO_ENABLED=0 GOFLAGS="$(strip $(GOFLAGS) -trimpath)"
 
 .DEFAULT_GOAL := help
 

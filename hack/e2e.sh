@@ -20,7 +20,7 @@ set -euo pipefail
 
 # Everything here is built as ko builds the image (CGO_ENABLED=0, -trimpath),
 # so that a CI run compiles each shared package once for all of them.
-export CGO_ENABLED=0 GOFLAGS=-trimpath
+export CGO_ENABLED=0 GOFLAGS="${GOFLAGS:+$GOFLAGS }-trimpath"
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 tools=$root/test/e2e/tools
