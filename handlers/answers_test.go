@@ -10,6 +10,7 @@ import (
 	"k8s.io/client-go/rest"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
@@ -34,13 +35,13 @@ func TestSync_MissingSecretIsReportedEachRunAndDeployedAfterTheFix(t *testing.T)
 		}
 	}
 	events := clusterEvents(t, ns, "c")
-	if len(events) != 1 || events[0].Reason != reasonNotDeployed || events[0].Count != 3 || events[0].Message != a.Message {
-		t.Fatalf("want one %s Event counted 3 times: %+v", reasonNotDeployed, events)
+	if len(events) != 1 || events[0].Reason != konnector.ReasonNotDeployed || events[0].Count != 3 || events[0].Message != a.Message {
+		t.Fatalf("want one %s Event counted 3 times: %+v", konnector.ReasonNotDeployed, events)
 	}
 
 	createCredentials(t, ns, "my-pc-credentials")
 	f.sync(t, "/sync", pingBinary).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
-	if reasons := eventsFor(t, ns, "c"); len(reasons) != 2 || reasons[0] != reasonNotDeployed && reasons[1] != reasonNotDeployed {
+	if reasons := eventsFor(t, ns, "c"); len(reasons) != 2 || reasons[0] != konnector.ReasonNotDeployed && reasons[1] != konnector.ReasonNotDeployed {
 		t.Fatalf("events after the fix: %v", reasons)
 	}
 }
@@ -84,13 +85,13 @@ func TestAfterControlPlaneInitialized_FailedApplyRecordsNoAppliedEvent(t *testin
 		t.Fatalf("a failed apply answered %s", a.Raw)
 	}
 	for _, e := range clusterEvents(t, ns, "c") {
-		if e.Reason == reasonApplied {
+		if e.Reason == konnector.ReasonApplied {
 			t.Fatalf("an applied Event was recorded for a failed apply: %q", e.Message)
 		}
 	}
 	// CAPI calls again; the API server is well again: one applied Event.
 	call(t, newServer(t), pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
-	if reasons := eventsFor(t, ns, "c"); len(reasons) != 1 || reasons[0] != reasonApplied {
+	if reasons := eventsFor(t, ns, "c"); len(reasons) != 1 || reasons[0] != konnector.ReasonApplied {
 		t.Fatalf("events after the retry: %v", reasons)
 	}
 }

@@ -6,8 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
-	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/kube"
@@ -48,47 +46,6 @@ func (s *Server) beforeClusterDelete(ctx context.Context, key types.NamespacedNa
 		return success(fmt.Sprintf("no HelmChartProxy, HelmReleaseProxy or credentials delivery of the Konnector Agent exists for Cluster %s: nothing left to uninstall", key))
 	}
 	message := fmt.Sprintf("Konnector Agent removed from Cluster %s: its HelmChartProxy and HelmReleaseProxies are gone", key)
-	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeNormal, Reason: reasonRemoved, Message: message, Key: string(delivery.UID)})
+	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeNormal, Reason: konnector.ReasonRemoved, Message: message, Key: string(delivery.UID)})
 	return success(message)
-}
-
-func (s *Server) deleteReleaseProxies(ctx context.Context, c client.Client, releases []caaphv1.HelmReleaseProxy) error {
-	for i := range releases {
-		if releases[i].DeletionTimestamp == nil {
-			if err := kube.Delete(ctx, c, &releases[i]); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// releaseFinalizers makes this addon's proxies for this cluster go, on a
-// Cluster being deleted whose uninstall timed out: each HelmReleaseProxy not
-// being deleted yet is deleted first and only then loses CAAPH's finalizer
-// (CAAPH adds its finalizer back to a HelmReleaseProxy that is not being
-// deleted), then the HelmChartProxy loses its own. Every other controller's
-// finalizer is kept.
-func (s *Server) releaseFinalizers(ctx context.Context, c client.Client, state konnector.UninstallState) error {
-	for i := range state.HelmReleaseProxies {
-		hrp := &state.HelmReleaseProxies[i]
-		if hrp.DeletionTimestamp == nil {
-			if err := kube.Delete(ctx, c, hrp); err != nil {
-				return err
-			}
-			// The delete changed it (deletionTimestamp): read it again so
-			// that the finalizer's removal is checked against what is there.
-			found, err := kube.Get(ctx, c, client.ObjectKeyFromObject(hrp), hrp)
-			if err != nil || !found {
-				return err
-			}
-		}
-		if err := kube.RemoveFinalizer(ctx, c, hrp, caaphv1.HelmReleaseProxyFinalizer); err != nil {
-			return err
-		}
-	}
-	if hcp := state.HelmChartProxy; hcp != nil {
-		return kube.RemoveFinalizer(ctx, c, hcp, caaphv1.HelmChartProxyFinalizer)
-	}
-	return nil
 }

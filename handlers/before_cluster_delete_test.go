@@ -17,6 +17,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
@@ -262,7 +263,7 @@ func TestBeforeClusterDelete_NeverDeployedRecordsNoRemoval(t *testing.T) {
 	call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
 	deleteCluster(t, cluster)
 	expectAnswer(t, call(t, h, pathBCD, request(t, "before-cluster-delete.v1beta2.json", ns, "c")), 0, "nothing left to uninstall")
-	if reasons := eventsFor(t, ns, "c"); slices.Contains(reasons, reasonRemoved) {
+	if reasons := eventsFor(t, ns, "c"); slices.Contains(reasons, konnector.ReasonRemoved) {
 		t.Fatalf("events %v: a removal is told for an agent never deployed", reasons)
 	}
 }

@@ -4,31 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
-	"strings"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
-	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
 	"github.com/konnector-hooks/konnector-hooks/kube"
-)
-
-// Event reasons recorded on the Cluster.
-const (
-	reasonApplied          = "KonnectorAgentApplied"
-	reasonNotDeployed      = "KonnectorAgentNotDeployed"
-	reasonUninstallStarted = "KonnectorAgentUninstallStarted"
-	reasonUninstallStuck   = "KonnectorAgentUninstallStuck"
-	reasonRemoved          = "KonnectorAgentRemoved"
-	reasonUninstallTimeout = "KonnectorAgentUninstallTimedOut"
 )
 
 // deployInputs is what the deploy path reads before deciding anything.
@@ -55,7 +40,7 @@ func (s *Server) readDeployInputs(ctx context.Context, c client.Client, key type
 		return nil, err
 	}
 	if read.Cluster == nil {
-		return nil, clusterNotFound(key)
+		return nil, konnector.ClusterNotFound(key)
 	}
 	in := &deployInputs{cluster: read.Cluster, current: read.Current, defaultSecret: read.DefaultSecret}
 	in.config, in.configErr = konnector.ReadConfig(&in.cluster.Spec.Topology, s.settings.DefaultCredentialsSecret)
@@ -101,7 +86,7 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 		return s.notDeployed(ctx, c, cluster, in.configErr)
 	case in.config == nil:
 		return success(fmt.Sprintf("the Konnector Agent addon is not enabled for Cluster %s (no clusterConfig.addons.konnectorAgent): nothing to do", key))
-	case opts.requireInitialized && !controlPlaneInitialized(cluster):
+	case opts.requireInitialized && !konnector.ControlPlaneInitialized(cluster):
 		return failure(fmt.Sprintf("the control plane of Cluster %s is not initialized on the management cluster yet: the Konnector Agent is deployed once it is (CAPI calls the hook again)", key))
 	}
 	creds, err := s.readCredentials(ctx, c, in)
@@ -114,14 +99,8 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 		return s.notDeployed(ctx, c, cluster, err)
 	}
 
-	installs := fmt.Sprintf("HelmChartProxy %s installs chart %s %s, registering the cluster in Prism Central %s as %q",
-		objectKey(want.HelmChartProxy), s.settings.ChartName, s.settings.ChartVersion, in.config.PrismCentral.Host, want.RegisteredName)
-	warnings := ""
-	for _, w := range want.Warnings {
-		warnings += "; warning: " + w
-	}
 	if len(plan.Writes) == 0 {
-		return success("Konnector Agent is up to date: " + installs + warnings)
+		return success(konnector.ReportDeploy(cluster, want, in.config.PrismCentral.Host, s.settings, in.current, nil).Message)
 	}
 	if opts.recheckBeforeCreate && plan.Creates {
 		now, err := kube.ReadCluster(ctx, c, key)
@@ -132,13 +111,6 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 			return clusterDeleting(key)
 		}
 	}
-	var applied []string
-	for _, obj := range plan.Writes {
-		applied = append(applied, konnector.KindOf(obj)+" "+objectKey(obj))
-	}
-	slices.Sort(applied)
-	message := fmt.Sprintf("Konnector Agent applied: %s (wrote %s)%s", installs, strings.Join(applied, ", "), warnings)
-
 	g, gctx := errgroup.WithContext(ctx)
 	for _, obj := range plan.Writes {
 		g.Go(func() error { return kube.Apply(gctx, c, obj, konnector.FieldManager) })
@@ -147,46 +119,12 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 		return failureFrom(err)
 	}
 	// The Event follows the writes, so that it only ever tells of a change
-	// that was made, once (see changeKey). A Warning one when the agent is
-	// installed otherwise than configured, so that it stands out in kubectl
-	// describe.
-	eventType := corev1.EventTypeNormal
-	if len(want.Warnings) > 0 {
-		eventType = corev1.EventTypeWarning
-	}
-	s.recordEvent(ctx, c, cluster, kube.Event{Type: eventType, Reason: reasonApplied, Message: message, Key: changeKey(in.current, plan.Writes)})
-	res := success(message)
+	// that was made, once (the change is named after the writes).
+	report := konnector.ReportDeploy(cluster, want, in.config.PrismCentral.Host, s.settings, in.current, plan.Writes)
+	s.recordEvent(ctx, c, cluster, kube.Event{Type: report.EventType, Reason: konnector.ReasonApplied, Message: report.Message, Key: report.EventKey})
+	res := success(report.Message)
 	res.changed = true
 	return res
-}
-
-// changeKey names one change for its Event: the resourceVersions of the
-// three objects once written. Calls that race on the same change write the
-// same content, and a server-side apply that changes nothing leaves the
-// resourceVersion as it is, so they name the same Event and it is recorded
-// once. The key holds no content, so no credential.
-func changeKey(current konnector.Current, written []client.Object) string {
-	versions := []string{"-", "-", "-"}
-	if o := current.HelmChartProxy; o != nil {
-		versions[0] = o.ResourceVersion
-	}
-	if o := current.ClusterResourceSet; o != nil {
-		versions[1] = o.ResourceVersion
-	}
-	if o := current.ResourceSetSecret; o != nil {
-		versions[2] = o.ResourceVersion
-	}
-	for _, obj := range written {
-		switch obj.(type) {
-		case *caaphv1.HelmChartProxy:
-			versions[0] = obj.GetResourceVersion()
-		case *addonsv1.ClusterResourceSet:
-			versions[1] = obj.GetResourceVersion()
-		case *corev1.Secret:
-			versions[2] = obj.GetResourceVersion()
-		}
-	}
-	return strings.Join(versions, "/")
 }
 
 // clusterDeleting is the deploy path's answer for a Cluster being deleted.
@@ -205,18 +143,13 @@ func (s *Server) notDeployed(ctx context.Context, c client.Client, cluster *clus
 		return failureFrom(err)
 	}
 	message := fmt.Sprintf("the Konnector Agent is not deployed on Cluster %s: %s", client.ObjectKeyFromObject(cluster), err)
-	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: reasonNotDeployed, Message: message, Key: message, Count: true})
+	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: konnector.ReasonNotDeployed, Message: message, Key: message, Count: true})
 	res := success(message)
 	if answer.Failure {
 		res = failure(message)
 	}
 	res.notDeployed = true
 	return res
-}
-
-// desiredList orders the desired objects as deployInputs.current.
-func desiredList(d konnector.Desired) []client.Object {
-	return []client.Object{d.HelmChartProxy, d.ClusterResourceSet, d.ResourceSetSecret}
 }
 
 // readCredentials checks the Prism Central credentials Secret the
@@ -234,23 +167,6 @@ func (s *Server) readCredentials(ctx context.Context, c client.Client, in *deplo
 		return konnector.Credentials{}, konnector.MissingSecretError(namespace, name)
 	}
 	return konnector.ReadCredentials(secret)
-}
-
-func controlPlaneInitialized(cluster *clusterv1.Cluster) bool {
-	if init := cluster.Status.Initialization.ControlPlaneInitialized; init != nil {
-		return *init
-	}
-	return meta.IsStatusConditionTrue(cluster.Status.Conditions, clusterv1.ClusterControlPlaneInitializedCondition)
-}
-
-func clusterNotFound(key types.NamespacedName) error {
-	return &konnector.InputError{
-		Field:     "Cluster " + key.String(),
-		Problem:   "not found on the management cluster",
-		Fix:       "the hook is only answered for Clusters that exist; check the request's cluster.metadata.namespace and name",
-		NotFound:  true,
-		Transient: true,
-	}
 }
 
 // failureFrom turns an error into the Failure answer: input errors say what

@@ -402,8 +402,8 @@ func TestAfterControlPlaneInitialized_LeavesForeignObjectsAlone(t *testing.T) {
 	if a.Status != "Success" || !strings.Contains(a.Message, "not deployed") || !strings.Contains(a.Message, "HelmChartProxy "+ns+"/konnector-agent-c: already exists and is not managed by konnector-hooks") {
 		t.Fatalf("answer: %s", a.Raw)
 	}
-	if reasons := eventsFor(t, ns, "c"); !slices.Equal(reasons, []string{reasonNotDeployed}) {
-		t.Fatalf("events %v, want one %s", reasons, reasonNotDeployed)
+	if reasons := eventsFor(t, ns, "c"); !slices.Equal(reasons, []string{konnector.ReasonNotDeployed}) {
+		t.Fatalf("events %v, want one %s", reasons, konnector.ReasonNotDeployed)
 	}
 	var got caaphv1.HelmChartProxy
 	if err := mgmt.Client.Get(context.Background(), client.ObjectKeyFromObject(foreign), &got); err != nil || got.Spec.ChartName != "other" {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strings"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
@@ -100,26 +99,7 @@ func (s *Server) render(ctx context.Context, key types.NamespacedName) ([]byte, 
 	if _, err := s.readCredentials(ctx, c, in); err != nil {
 		return nil, statusOf(err), err
 	}
-	// Redacted: the Prism Central credentials, and those of the operator's
-	// values (image pull credentials), which the written HelmChartProxy
-	// carries but a preview never shows.
-	preview := s.settings
-	preview.Values = konnector.RedactValues(s.settings.Values)
-	desired := konnector.DesiredObjects(in.cluster, in.config, konnector.RedactedCredentials, preview)
-	// Show the resource-set Secret's manifests as text rather than base64.
-	secret := desired.ResourceSetSecret
-	secret.StringData = map[string]string{konnector.ResourceSetKey: string(secret.Data[konnector.ResourceSetKey])}
-	secret.Data = nil
-	// Warnings lead the output as YAML comments, so that it stays a manifest.
-	var out []byte
-	out = fmt.Appendf(out, "# Registered in Prism Central as %q\n", desired.RegisteredName)
-	for _, w := range desired.Warnings {
-		out = fmt.Appendf(out, "# warning: %s\n", w)
-	}
-	for _, obj := range desiredList(desired) {
-		out = append(append(out, "---\n"...), konnector.Manifest(obj)...)
-	}
-	return out, http.StatusOK, nil
+	return konnector.Preview(in.cluster, in.config, s.settings), http.StatusOK, nil
 }
 
 func statusOf(err error) int {
@@ -132,5 +112,3 @@ func statusOf(err error) int {
 	}
 	return http.StatusBadGateway
 }
-
-func isNotFound(err error) bool { return apierrors.IsNotFound(err) }

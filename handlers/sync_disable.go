@@ -64,7 +64,7 @@ func (s *Server) syncDisabled(ctx context.Context, c client.Client, t *syncTarge
 		message += "; deleted " + strings.Join(deleted, ", ")
 	}
 	message += ". " + s.workloadSecretLeft(key.Namespace, key.Name)
-	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: reasonRemoved, Message: message, Key: delivery})
+	s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: konnector.ReasonRemoved, Message: message, Key: delivery})
 	return clusterOutcome{key.String(), outcomeUninstalled, message}
 }
 

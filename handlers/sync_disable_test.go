@@ -17,6 +17,8 @@ import (
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
 // syncedCluster creates a cluster with the addon in a served namespace,
@@ -78,7 +80,7 @@ func TestSync_DisableUninstallsThroughTheBeforeClusterDeleteSteps(t *testing.T) 
 		t.Fatalf("objects left after the uninstall: %d of ours, HelmChartProxy %v, HelmReleaseProxy %v", n, exists(t, hcp), exists(t, hrp))
 	}
 	reasons := eventsFor(t, ns, "c")
-	for _, want := range []string{reasonUninstallStarted, reasonRemoved} {
+	for _, want := range []string{konnector.ReasonUninstallStarted, konnector.ReasonRemoved} {
 		if !slices.Contains(reasons, want) {
 			t.Errorf("no %s Event on the Cluster: %v", want, reasons)
 		}
@@ -138,12 +140,12 @@ func TestSync_DisableNeverForcesALiveClusterAndReportsTheUninstallStuck(t *testi
 	}
 	var stuck []corev1.Event
 	for _, e := range clusterEvents(t, ns, "c") {
-		if e.Reason == reasonUninstallStuck {
+		if e.Reason == konnector.ReasonUninstallStuck {
 			stuck = append(stuck, e)
 		}
 	}
 	if len(stuck) != 1 || stuck[0].Type != corev1.EventTypeWarning || stuck[0].Count != 3 {
-		t.Fatalf("want one Warning %s Event counted 3 times: %+v", reasonUninstallStuck, stuck)
+		t.Fatalf("want one Warning %s Event counted 3 times: %+v", konnector.ReasonUninstallStuck, stuck)
 	}
 
 	// The hook succeeds at last: CAAPH lets both go, and the next sync
@@ -357,12 +359,12 @@ func TestSync_DisableReportsTheUninstallOnceWhileCAPIFinalizesTheClusterResource
 	f.sync(t, "/sync", pingBinary).mustCount(t, SyncCounts{Checked: 1, NotEnabled: 1})
 	removed := 0
 	for _, r := range eventsFor(t, ns, "c") {
-		if r == reasonRemoved {
+		if r == konnector.ReasonRemoved {
 			removed++
 		}
 	}
 	if removed != 1 {
-		t.Fatalf("%d %s Events, want one", removed, reasonRemoved)
+		t.Fatalf("%d %s Events, want one", removed, konnector.ReasonRemoved)
 	}
 	dropFinalizers(t, crs)
 }

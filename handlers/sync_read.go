@@ -34,7 +34,7 @@ func (t *syncTarget) view() konnector.SyncView {
 	cur := t.in.current
 	return konnector.SyncView{
 		Deleting:    t.in.cluster.DeletionTimestamp != nil,
-		Initialized: controlPlaneInitialized(t.in.cluster),
+		Initialized: konnector.ControlPlaneInitialized(t.in.cluster),
 		Enabled:     t.in.config != nil || t.in.configErr != nil,
 		Leftovers:   cur.HelmChartProxy != nil || notDeleting(konnector.ObjectOrNil(cur.ClusterResourceSet)) || notDeleting(konnector.ObjectOrNil(cur.ResourceSetSecret)),
 	}

@@ -18,6 +18,7 @@ import (
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
@@ -40,7 +41,7 @@ func TestSync_ClusterCreatedBeforeInstallationGetsTheAgent(t *testing.T) {
 			if n := countObjects(objectsIn(t, ns)); n != 3 {
 				t.Fatalf("%d objects written, want the HelmChartProxy, ClusterResourceSet and Secret", n)
 			}
-			if !slices.Contains(eventsFor(t, ns, "old"), reasonApplied) {
+			if !slices.Contains(eventsFor(t, ns, "old"), konnector.ReasonApplied) {
 				t.Fatal("no KonnectorAgentApplied Event on the Cluster")
 			}
 		})

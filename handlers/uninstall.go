@@ -31,11 +31,11 @@ func (s *Server) uninstallStep(ctx context.Context, c client.Client, cluster *cl
 			return step, failureFrom(err)
 		}
 		message := fmt.Sprintf("started Helm uninstall of %s: deleted HelmChartProxy %s; waiting for CAAPH to uninstall the release", release, objectKey(hcp))
-		s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeNormal, Reason: reasonUninstallStarted, Message: message, Key: string(hcp.UID)})
+		s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeNormal, Reason: konnector.ReasonUninstallStarted, Message: message, Key: string(hcp.UID)})
 		return step, retryAfter(retry, message)
 
 	case konnector.UninstallDeleteOrphans:
-		if err := s.deleteReleaseProxies(ctx, c, state.HelmReleaseProxies); err != nil {
+		if err := kube.DeleteReleaseProxies(ctx, c, state.HelmReleaseProxies); err != nil {
 			return step, failureFrom(err)
 		}
 		return step, retryAfter(retry, fmt.Sprintf("waiting for Helm uninstall of %s: deleted %s", release, state.Remaining()))
@@ -45,15 +45,15 @@ func (s *Server) uninstallStep(ctx context.Context, c client.Client, cluster *cl
 
 	case konnector.UninstallStuck:
 		message := konnector.StuckMessage(release, objectKey(cluster), s.settings.UninstallTimeout, state.Remaining(), state.StuckReason())
-		s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: reasonUninstallStuck, Message: message, Key: state.Remaining(), Count: true})
+		s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: konnector.ReasonUninstallStuck, Message: message, Key: state.Remaining(), Count: true})
 		return step, retryAfter(retry, message)
 
 	case konnector.UninstallForce:
-		if err := s.releaseFinalizers(ctx, c, state); err != nil {
+		if err := kube.ReleaseFinalizers(ctx, c, state); err != nil {
 			return step, failureFrom(err)
 		}
 		message := konnector.TimeoutMessage(release, objectKey(cluster), s.settings.UninstallTimeout, state.Remaining())
-		s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: reasonUninstallTimeout, Message: message, Key: state.Remaining()})
+		s.recordEvent(ctx, c, cluster, kube.Event{Type: corev1.EventTypeWarning, Reason: konnector.ReasonUninstallTimeout, Message: message, Key: state.Remaining()})
 		return step, success(message)
 	}
 	return konnector.UninstallDone, result{}

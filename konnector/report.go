@@ -1,0 +1,118 @@
+package konnector
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
+)
+
+// Reasons of the Events the hooks and Sync record on a Cluster.
+const (
+	ReasonApplied          = "KonnectorAgentApplied"
+	ReasonNotDeployed      = "KonnectorAgentNotDeployed"
+	ReasonUninstallStarted = "KonnectorAgentUninstallStarted"
+	ReasonUninstallStuck   = "KonnectorAgentUninstallStuck"
+	ReasonRemoved          = "KonnectorAgentRemoved"
+	ReasonUninstallTimeout = "KonnectorAgentUninstallTimedOut"
+)
+
+// DeployReport is what a deploy says: its answer, and for one that wrote,
+// the Event that tells of the change.
+type DeployReport struct {
+	Message string
+	// EventType is Warning when the agent is installed otherwise than
+	// configured, so that it stands out in kubectl describe.
+	EventType string
+	// EventKey names the change (see changeKey).
+	EventKey string
+}
+
+// ReportDeploy says what a deploy of want over current did: that the agent
+// is up to date when written is empty, else which objects it wrote. Called
+// after the writes, it names the change by the objects' resourceVersions.
+func ReportDeploy(cluster *clusterv1.Cluster, want Desired, prismCentral string, s settings.Settings, current Current, written []client.Object) DeployReport {
+	installs := fmt.Sprintf("HelmChartProxy %s installs chart %s %s, registering the cluster in Prism Central %s as %q",
+		client.ObjectKeyFromObject(want.HelmChartProxy), s.ChartName, s.ChartVersion, prismCentral, want.RegisteredName)
+	warnings := ""
+	for _, w := range want.Warnings {
+		warnings += "; warning: " + w
+	}
+	if len(written) == 0 {
+		return DeployReport{Message: "Konnector Agent is up to date: " + installs + warnings}
+	}
+	var applied []string
+	for _, obj := range written {
+		applied = append(applied, KindOf(obj)+" "+client.ObjectKeyFromObject(obj).String())
+	}
+	slices.Sort(applied)
+	report := DeployReport{
+		Message:   fmt.Sprintf("Konnector Agent applied: %s (wrote %s)%s", installs, strings.Join(applied, ", "), warnings),
+		EventType: corev1.EventTypeNormal,
+		EventKey:  changeKey(current, written),
+	}
+	if len(want.Warnings) > 0 {
+		report.EventType = corev1.EventTypeWarning
+	}
+	return report
+}
+
+// changeKey names one change for its Event: the resourceVersions of the
+// three objects once written. Calls that race on the same change write the
+// same content, and a server-side apply that changes nothing leaves the
+// resourceVersion as it is, so they name the same Event and it is recorded
+// once. The key holds no content, so no credential.
+func changeKey(current Current, written []client.Object) string {
+	versions := []string{"-", "-", "-"}
+	if o := current.HelmChartProxy; o != nil {
+		versions[0] = o.ResourceVersion
+	}
+	if o := current.ClusterResourceSet; o != nil {
+		versions[1] = o.ResourceVersion
+	}
+	if o := current.ResourceSetSecret; o != nil {
+		versions[2] = o.ResourceVersion
+	}
+	for _, obj := range written {
+		switch obj.(type) {
+		case *caaphv1.HelmChartProxy:
+			versions[0] = obj.GetResourceVersion()
+		case *addonsv1.ClusterResourceSet:
+			versions[1] = obj.GetResourceVersion()
+		case *corev1.Secret:
+			versions[2] = obj.GetResourceVersion()
+		}
+	}
+	return strings.Join(versions, "/")
+}
+
+// ControlPlaneInitialized tells whether the server reports the Cluster's
+// control plane initialized: status.initialization (v1beta2), else the
+// condition.
+func ControlPlaneInitialized(cluster *clusterv1.Cluster) bool {
+	if init := cluster.Status.Initialization.ControlPlaneInitialized; init != nil {
+		return *init
+	}
+	return meta.IsStatusConditionTrue(cluster.Status.Conditions, clusterv1.ClusterControlPlaneInitializedCondition)
+}
+
+// ClusterNotFound is the problem of a hook called for a Cluster that is not
+// on the server (yet): it passes by itself, so the hooks answer Failure.
+func ClusterNotFound(key types.NamespacedName) error {
+	return &InputError{
+		Field:     "Cluster " + key.String(),
+		Problem:   "not found on the management cluster",
+		Fix:       "the hook is only answered for Clusters that exist; check the request's cluster.metadata.namespace and name",
+		NotFound:  true,
+		Transient: true,
+	}
+}
