@@ -10,7 +10,7 @@ import (
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 )
 
-func TestPlanDeploy(t *testing.T) {
+func TestPlanDeploy_WritesWhatDiffersAndRefusesForeignOrDeletingObjects(t *testing.T) {
 	s := testSettings(t)
 	cfg, err := ReadConfig(topology(variables(`{`+pc+`,"addons":{"konnectorAgent":{}}}`)), s.DefaultCredentialsSecret)
 	if err != nil {
@@ -77,7 +77,7 @@ func TestPlanDeploy(t *testing.T) {
 	}
 }
 
-func TestAnswerFor(t *testing.T) {
+func TestAnswerFor_APersonsFixIsSuccessUnlessBlockAndWhatPassesIsFailure(t *testing.T) {
 	person := &InputError{Field: "Secret ns/x", Problem: "not found", Fix: "create it"}
 	passing := &InputError{Field: "Cluster ns/c", Problem: "not found", Fix: "wait", Transient: true}
 	cases := []struct {

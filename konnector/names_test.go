@@ -36,7 +36,7 @@ func TestObjectName_StaysAValidLabelValue(t *testing.T) {
 	}
 }
 
-func TestIsOurs(t *testing.T) {
+func TestIsOurs_NeedsOurLabelsForThisCluster(t *testing.T) {
 	if !IsOurs(Labels("a"), "a") {
 		t.Fatal("our own labels are not ours")
 	}

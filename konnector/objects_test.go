@@ -138,7 +138,7 @@ func TestDesiredObjects_FollowSettings(t *testing.T) {
 	}
 }
 
-func TestReadCredentials(t *testing.T) {
+func TestReadCredentials_NamesTheSecretAndWhatIsMissing(t *testing.T) {
 	secret := func(typ corev1.SecretType, data map[string]string) *corev1.Secret {
 		s := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "pc"}, Type: typ, Data: map[string][]byte{}}
 		for k, v := range data {

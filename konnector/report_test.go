@@ -12,7 +12,7 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
 )
 
-func TestReportDeploy(t *testing.T) {
+func TestReportDeploy_SaysWhatWasWrittenAndNamesTheChange(t *testing.T) {
 	s := testSettings(t)
 	cluster := testCluster("c")
 	secure := &clusterconfig.Config{PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440, Insecure: true}}
@@ -62,7 +62,7 @@ func TestReportDeploy(t *testing.T) {
 	}
 }
 
-func TestControlPlaneInitialized(t *testing.T) {
+func TestControlPlaneInitialized_StatusFirstThenTheCondition(t *testing.T) {
 	yes, no := true, false
 	condition := func(status metav1.ConditionStatus) []metav1.Condition {
 		return []metav1.Condition{{Type: clusterv1.ClusterControlPlaneInitializedCondition, Status: status}}

@@ -10,7 +10,7 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-func TestUpToDate(t *testing.T) {
+func TestUpToDate_ComparesOnlyWhatTheHooksSet(t *testing.T) {
 	owner := metav1.OwnerReference{APIVersion: "cluster.x-k8s.io/v1beta2", Kind: "Cluster", Name: "c", UID: "u1"}
 	desired := func() *caaphv1.HelmChartProxy {
 		return &caaphv1.HelmChartProxy{
@@ -60,7 +60,7 @@ func TestUpToDate(t *testing.T) {
 	}
 }
 
-func TestUpToDate_SecretData(t *testing.T) {
+func TestUpToDate_ComparesSecretDataByContent(t *testing.T) {
 	secret := func(v string) *corev1.Secret {
 		return &corev1.Secret{Type: "addons.cluster.x-k8s.io/resource-set", Data: map[string][]byte{"k": []byte(v)}}
 	}

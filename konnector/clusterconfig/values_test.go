@@ -148,7 +148,7 @@ func TestRenderValues_TrustBundleOnlyWhenSet(t *testing.T) {
 	}
 }
 
-func TestKubeconfigEndpoint(t *testing.T) {
+func TestKubeconfigEndpoint_EmptyUntilTheClusterHasAHostAndPort(t *testing.T) {
 	cases := []struct {
 		host string
 		port int32
@@ -169,7 +169,7 @@ func TestKubeconfigEndpoint(t *testing.T) {
 
 // TestYAMLCarries pins what sigs.k8s.io/yaml cannot write faithfully, found
 // by trying every character, and that a category holding one is refused.
-func TestYAMLCarries(t *testing.T) {
+func TestYAMLCarries_RefusesWhatYAMLCannotWriteBack(t *testing.T) {
 	for _, s := range []string{"del\x7f", "next line\u0085", "c1\u0090control", "nonchar\uffff", "nonchar\ufffe"} {
 		if yamlCarries(s) {
 			t.Errorf("yamlCarries(%q) = true", s)
