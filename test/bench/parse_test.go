@@ -105,7 +105,7 @@ apiserver_request_total{code="200",component="",dry_run="",group="",resource="",
 	}
 }
 
-func TestIsDiscoveryPath_MatchesOnlyTheDiscoveryEndpoint(t *testing.T) {
+func TestIsDiscoveryPath_APIDiscoveryButNotObjects(t *testing.T) {
 	for path, want := range map[string]bool{
 		"/api": true, "/apis": true, "/api/v1": true, "/apis/cluster.x-k8s.io": true, "/apis/cluster.x-k8s.io/v1beta2": true,
 		"/openapi/v3": true, "/openapi/v3/apis/cluster.x-k8s.io/v1beta2": true, "/version": true,
