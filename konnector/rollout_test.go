@@ -1,0 +1,45 @@
+package konnector
+
+import (
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestPlanRollout_MovesABatchOldestFirstAndPausesOnAFailedInstall(t *testing.T) {
+	at := func(minute int) time.Time { return time.Date(2026, 12, 1, 10, minute, 0, 0, time.UTC) }
+	deployed, failed, pending := Release{Phase: ReleaseDeployed}, Release{Phase: ReleaseFailed}, Release{Phase: ReleasePending}
+	stale := func(cluster string, minute int, r Release) RolloutCluster {
+		return RolloutCluster{Cluster: cluster, Stale: true, Since: at(minute), Release: r}
+	}
+	current := func(cluster string, r Release) RolloutCluster { return RolloutCluster{Cluster: cluster, Release: r} }
+
+	cases := []struct {
+		name     string
+		clusters []RolloutCluster
+		batch    int
+		want     Rollout
+	}{
+		{"nothing stale: no rollout, whatever fails", []RolloutCluster{current("ns/a", failed), current("ns/b", deployed)}, 2, Rollout{}},
+		{"a batch, oldest change first", []RolloutCluster{stale("ns/c", 3, deployed), stale("ns/a", 5, deployed), stale("ns/b", 1, failed), current("ns/d", deployed)}, 2,
+			Rollout{Move: []string{"ns/b", "ns/c"}, Held: 1}},
+		{"same time: by name", []RolloutCluster{stale("ns/b", 1, deployed), stale("ns/a", 1, deployed)}, 1,
+			Rollout{Move: []string{"ns/a"}, Held: 1}},
+		{"batch larger than what is stale", []RolloutCluster{stale("ns/a", 1, deployed)}, 5, Rollout{Move: []string{"ns/a"}}},
+		{"a moved Cluster failed: paused, nothing moves", []RolloutCluster{stale("ns/a", 1, deployed), stale("ns/b", 2, deployed), current("ns/z", failed), current("ns/y", failed), current("ns/x", pending)}, 2,
+			Rollout{Held: 2, PausedBy: []string{"ns/y", "ns/z"}}},
+		{"a moved Cluster still pending: the rollout goes on", []RolloutCluster{stale("ns/a", 1, deployed), current("ns/x", pending)}, 1,
+			Rollout{Move: []string{"ns/a"}}},
+		{"a stale Cluster's own failure does not pause", []RolloutCluster{stale("ns/a", 1, failed), stale("ns/b", 2, deployed)}, 1,
+			Rollout{Move: []string{"ns/a"}, Held: 1}},
+		{"batch 0: all at once, never paused", []RolloutCluster{stale("ns/a", 1, deployed), stale("ns/b", 2, deployed), current("ns/z", failed)}, 0,
+			Rollout{Move: []string{"ns/a", "ns/b"}}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := PlanRollout(c.clusters, c.batch); !reflect.DeepEqual(got, c.want) {
+				t.Fatalf("PlanRollout:\n got %+v\nwant %+v", got, c.want)
+			}
+		})
+	}
+}
