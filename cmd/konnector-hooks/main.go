@@ -10,6 +10,11 @@
 // `konnector-hooks render <namespace>/<cluster>` prints, redacted, the
 // objects the hooks would write for that Cluster and the warnings, writing
 // nothing, with the caller's own KUBECONFIG.
+//
+// `konnector-hooks status [<namespace>/<cluster>] [-o json]` prints, for one
+// Cluster or every served one, whether the addon is on, our objects, the
+// release as CAAPH reports it and our last Events, with the caller's own
+// KUBECONFIG.
 package main
 
 import (
@@ -28,8 +33,10 @@ func main() {
 			os.Exit(runSync(os.Stdout, os.Stderr))
 		case len(args) == 2 && args[0] == "render":
 			os.Exit(runRender(args[1], os.Stdout, os.Stderr))
+		case args[0] == "status":
+			os.Exit(runStatus(args[1:], os.Stdout, os.Stderr))
 		}
-		fmt.Fprintf(os.Stderr, "konnector-hooks: unknown arguments %q: run it with no argument to serve, `konnector-hooks sync` for one sync, or `konnector-hooks render <namespace>/<cluster>` to preview what the hooks would write for a Cluster\n", os.Args[1:])
+		fmt.Fprintf(os.Stderr, "konnector-hooks: unknown arguments %q: run it with no argument to serve, `konnector-hooks sync` for one sync, `konnector-hooks render <namespace>/<cluster>` to preview what the hooks would write for a Cluster, or `konnector-hooks status [<namespace>/<cluster>] [-o json]` for what is installed\n", os.Args[1:])
 		os.Exit(2)
 	}
 	if os.Getenv("FUNCTION_TARGET") == "" {

@@ -1,0 +1,99 @@
+package kube
+
+import (
+	"context"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector"
+)
+
+// StatusObjects is what `konnector-hooks status` reads of one Cluster: its
+// objects of ours, CAAPH's HelmReleaseProxies and the Events on it. The
+// resource-set Secret is read as metadata only: a status shows no credential
+// and needs no right to read one.
+type StatusObjects struct {
+	Cluster            *clusterv1.Cluster
+	HelmChartProxy     *caaphv1.HelmChartProxy
+	ClusterResourceSet *addonsv1.ClusterResourceSet
+	ResourceSetSecret  bool
+	HelmReleaseProxies []caaphv1.HelmReleaseProxy
+	Events             []corev1.Event
+}
+
+// ReadStatus reads the StatusObjects of one Cluster in parallel; Cluster is
+// nil when it does not exist.
+func ReadStatus(ctx context.Context, c client.Client, key types.NamespacedName) (StatusObjects, error) {
+	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
+	var read StatusObjects
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) {
+		read.Cluster, err = ReadCluster(gctx, c, key)
+		return err
+	})
+	g.Go(func() (err error) {
+		read.HelmChartProxy, err = readOrNil[caaphv1.HelmChartProxy](gctx, c, name)
+		return err
+	})
+	g.Go(func() (err error) {
+		read.ClusterResourceSet, err = readOrNil[addonsv1.ClusterResourceSet](gctx, c, name)
+		return err
+	})
+	g.Go(func() error {
+		secret := &metav1.PartialObjectMetadata{}
+		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		found, err := Get(gctx, c, name, secret)
+		read.ResourceSetSecret = found
+		return err
+	})
+	g.Go(func() (err error) {
+		read.HelmReleaseProxies, err = ListReleaseProxies(gctx, c, key)
+		return err
+	})
+	g.Go(func() error {
+		var events corev1.EventList
+		err := c.List(gctx, &events, client.InNamespace(key.Namespace), client.MatchingFields{
+			"involvedObject.kind": "Cluster",
+			"involvedObject.name": key.Name,
+		})
+		if err != nil {
+			return fmt.Errorf("listing the Events of Cluster %s: %w", key, err)
+		}
+		read.Events = events.Items
+		return nil
+	})
+	return read, g.Wait()
+}
+
+// ListClusters lists the Clusters of the namespaces given (all when none),
+// as names, a page at a time.
+func ListClusters(ctx context.Context, c client.Client, namespaces []string) ([]types.NamespacedName, error) {
+	if len(namespaces) == 0 {
+		namespaces = []string{metav1.NamespaceAll}
+	}
+	var keys []types.NamespacedName
+	for _, ns := range namespaces {
+		list := &metav1.PartialObjectMetadataList{}
+		list.SetGroupVersionKind(clusterv1.GroupVersion.WithKind("ClusterList"))
+		for {
+			if err := c.List(ctx, list, client.InNamespace(ns), client.Limit(500), client.Continue(list.Continue)); err != nil {
+				return nil, fmt.Errorf("listing Clusters: %w", err)
+			}
+			for _, item := range list.Items {
+				keys = append(keys, client.ObjectKeyFromObject(&item))
+			}
+			if list.Continue == "" {
+				break
+			}
+		}
+	}
+	return keys, nil
+}
