@@ -48,6 +48,9 @@ const (
 	outageExtension = "konnector-hooks-outage"
 	// blockExtension runs with KONNECTOR_ON_INVALID_CONFIG=Block.
 	blockExtension = "konnector-hooks-block"
+	// outcomeExtension runs with the default settings; its test moves its
+	// Cluster to a chart version the repository does not serve.
+	outcomeExtension = "konnector-hooks-install-outcome"
 )
 
 // The suite's shared state, set up once by TestMain.
@@ -129,6 +132,7 @@ func setUp(ctx context.Context) error {
 		stuckExtension:     {"KONNECTOR_UNINSTALL_TIMEOUT=5s"},
 		outageExtension:    nil,
 		blockExtension:     {"KONNECTOR_ON_INVALID_CONFIG=Block"},
+		outcomeExtension:   nil,
 	} {
 		f, err := startFunction(ctx, cfg, ca, mgmt.kubeconfig, name, append(settings, chartRepositorySetting())...)
 		if err != nil {

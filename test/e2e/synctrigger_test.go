@@ -142,7 +142,7 @@ func postSync(t *testing.T, f *function, path, contentType string, body []byte) 
 // management cluster with the settings of the extension's function, and
 // returns its report and exit status. Its log lines (stderr) go to
 // <extension>-sync.log in the artifacts.
-func syncOnce(t *testing.T, extension string) (syncAnswer, int) {
+func syncOnce(t *testing.T, extension string, settings ...string) (syncAnswer, int) {
 	t.Helper()
 	log, err := os.OpenFile(fmt.Sprintf("%s/%s-sync.log", cfg.artifacts, extension), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -151,7 +151,7 @@ func syncOnce(t *testing.T, extension string) (syncAnswer, int) {
 	defer func() { _ = log.Close() }()
 	var stdout bytes.Buffer
 	cmd := exec.CommandContext(t.Context(), cfg.function, "sync")
-	cmd.Env = append(functionEnvironment(), "KUBECONFIG="+mgmt.kubeconfig, extensionConfigSetting(extension), chartRepositorySetting())
+	cmd.Env = append(append(functionEnvironment(), "KUBECONFIG="+mgmt.kubeconfig, extensionConfigSetting(extension), chartRepositorySetting()), settings...)
 	cmd.Stdout, cmd.Stderr = &stdout, log
 	code := 0
 	if err := cmd.Run(); err != nil {
