@@ -47,7 +47,7 @@ const (
 	CASecretVariable = "KONNECTOR_HOOKS_CA_SECRET"
 	// settingsConfigMap holds the function's settings, read by its envFrom
 	// and by the admission fence as its parameters.
-	settingsConfigMap = "konnector-hooks-settings"
+	settingsConfigMap  = "konnector-hooks-settings"
 	injectCAAnnotation = "runtime.cluster.x-k8s.io/inject-ca-from-secret"
 	koPrefix           = "ko://"
 )
