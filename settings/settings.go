@@ -83,6 +83,12 @@ type Settings struct {
 	// without Knative. Both empty: plain HTTP, Knative terminates TLS.
 	TLSCertFile string `envconfig:"TLS_CERT_FILE"`
 	TLSKeyFile  string `envconfig:"TLS_KEY_FILE"`
+
+	// UninstallAll treats every Cluster as one without the addon, for the
+	// removal of konnector-hooks with the agents unregistered first: the
+	// hooks deploy nothing, and Sync uninstalls the agent of every served
+	// Cluster as it does when a Cluster's addon is disabled.
+	UninstallAll bool `envconfig:"UNINSTALL_ALL" default:"false"`
 }
 
 // ServesTLS reports whether the function serves TLS itself.
