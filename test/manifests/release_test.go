@@ -124,6 +124,26 @@ func TestRelease_ClusterctlReadsTheProviderWithItsDefaults(t *testing.T) {
 	applyStrictly(t.Context(), t, objs)
 }
 
+// clusterctl creates the objects in this order and stops at the first it
+// cannot create. On an API server older than Kubernetes 1.30 that is the
+// fence (ValidatingAdmissionPolicy v1): nothing may come before it that
+// runs the function, grants it rights or points CAPI at it.
+func TestRelease_ClusterctlCreatesTheFenceBeforeAnythingThatRunsOrRegisters(t *testing.T) {
+	objs := releaseComponents(t, nil).Objs()
+	first := map[string]int{}
+	for i, obj := range objs {
+		if _, seen := first[obj.GetKind()]; !seen {
+			first[obj.GetKind()] = i
+		}
+	}
+	fence := max(first["ValidatingAdmissionPolicy"], first["ValidatingAdmissionPolicyBinding"])
+	for _, kind := range []string{"ClusterRoleBinding", "ExtensionConfig", "Service", "CronJob"} {
+		if first[kind] < fence {
+			t.Errorf("clusterctl creates the %s (position %d) before the fence (%d)", kind, first[kind], fence)
+		}
+	}
+}
+
 func TestRelease_VariablesSetTheSettingsAndTheFenceFollows(t *testing.T) {
 	components := releaseComponents(t, map[string]string{
 		"KONNECTOR_CHART_VERSION":           "1.4.1",

@@ -15,10 +15,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
 	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/kustomize/kyaml/yaml"
 )
@@ -96,7 +98,7 @@ func Components(root, image string) ([]byte, error) {
 	// Each object on its own, not resources.AsYaml, which drops the quotes
 	// set above.
 	var out []byte
-	for i, r := range resources.Resources() {
+	for i, r := range fenceFirst(resources.Resources()) {
 		text, err := r.RNode.String()
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", r.CurId(), err)
@@ -144,6 +146,28 @@ func Write(dir, root, image, v string) error {
 		}
 	}
 	return nil
+}
+
+// fenceFirst orders the admission fence right after the Namespace.
+// clusterctl creates the objects in the file's order (after Namespaces and
+// cert-manager's) and stops at the first it cannot create: on an API server
+// older than Kubernetes 1.30, which has no admissionregistration.k8s.io/v1
+// ValidatingAdmissionPolicy, it stops there, before the RBAC binding, the
+// ExtensionConfig and the function exist, so that nothing runs unfenced and
+// CAPI is not pointed at hooks that are not there.
+func fenceFirst(objs []*resource.Resource) []*resource.Resource {
+	rank := func(r *resource.Resource) int {
+		switch r.GetKind() {
+		case "Namespace":
+			return 0
+		case "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding":
+			return 1
+		}
+		return 2
+	}
+	ordered := slices.Clone(objs)
+	slices.SortStableFunc(ordered, func(a, b *resource.Resource) int { return rank(a) - rank(b) })
+	return ordered
 }
 
 // variable is a clusterctl variable with a default.
