@@ -168,8 +168,17 @@ func TestTLS_ServesItsOwnCertificateAndARotatedOneWithoutAFailedCall(t *testing.
 			port := freePort(t)
 			cmd := exec.Command(binary)
 			cmd.Env = environment("PORT="+port, "KONNECTOR_TLS_CERT_FILE="+filepath.Join(dir, "tls.crt"), "KONNECTOR_TLS_KEY_FILE="+filepath.Join(dir, "tls.key"))
-			var output lockedBuffer
-			cmd.Stdout, cmd.Stderr = &output, &output
+			// The process's output, read while it runs.
+			output, err := os.Create(filepath.Join(t.TempDir(), "output"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer output.Close()
+			cmd.Stdout, cmd.Stderr = output, output
+			logged := func() string {
+				b, _ := os.ReadFile(output.Name())
+				return string(b)
+			}
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -204,13 +213,13 @@ func TestTLS_ServesItsOwnCertificateAndARotatedOneWithoutAFailedCall(t *testing.
 				}
 			}
 			if err != nil {
-				t.Fatalf("the function never answered over TLS: %v\n%s", err, output.String())
+				t.Fatalf("the function never answered over TLS: %v\n%s", err, logged())
 			}
 			if serial != 100 {
 				t.Fatalf("serves certificate %d, want 100", serial)
 			}
-			if strings.Contains(output.String(), "BEGIN") {
-				t.Fatalf("the log carries PEM:\n%s", output.String())
+			if strings.Contains(logged(), "BEGIN") {
+				t.Fatalf("the log carries PEM:\n%s", logged())
 			}
 
 			// Calls without a pause from here on: none may fail.
@@ -253,7 +262,7 @@ func TestTLS_ServesItsOwnCertificateAndARotatedOneWithoutAFailedCall(t *testing.
 				if served.Load() != next {
 					close(stop)
 					done.Wait()
-					t.Fatalf("certificate %d was never served after the rotation (still %d)\n%s", next, served.Load(), output.String())
+					t.Fatalf("certificate %d was never served after the rotation (still %d)\n%s", next, served.Load(), logged())
 				}
 			}
 			for after := calls.Load(); calls.Load() < after+20; time.Sleep(time.Millisecond) {
@@ -274,22 +283,4 @@ func TestTLS_AnUnreadableCertificateStopsStartUpNamingTheVariables(t *testing.T)
 	if code == 0 || !strings.Contains(stderr, "KONNECTOR_TLS_CERT_FILE") || !strings.Contains(stderr, "KONNECTOR_TLS_KEY_FILE") {
 		t.Fatalf("exit %d, stderr %q: want a non-zero exit naming both variables", code, stderr)
 	}
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
