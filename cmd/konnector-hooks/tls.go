@@ -60,18 +60,18 @@ func serveTLS(port, target, certFile, keyFile string) error {
 	case err := <-served:
 		return err
 	case err := <-watchErr:
-		_ = server.Close()
+		// The watcher ends with nil only when the process is told to stop.
 		if err != nil {
+			_ = server.Close()
 			return fmt.Errorf("watching the TLS certificate: %w", err)
 		}
-		return nil
 	case <-ctx.Done():
-		// Let calls in flight finish (a hook answers within its timeout).
-		shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := server.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			return err
-		}
-		return nil
 	}
+	// Let calls in flight finish (a hook answers within its timeout).
+	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := server.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
 }

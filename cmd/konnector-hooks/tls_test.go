@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -182,7 +183,12 @@ func TestTLS_ServesItsOwnCertificateAndARotatedOneWithoutAFailedCall(t *testing.
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
-			defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+			defer func() {
+				if cmd.ProcessState == nil {
+					_ = cmd.Process.Kill()
+					_ = cmd.Wait()
+				}
+			}()
 
 			// A new connection, and so a new handshake, for every call.
 			httpClient := &http.Client{Transport: &http.Transport{
@@ -273,6 +279,14 @@ func TestTLS_ServesItsOwnCertificateAndARotatedOneWithoutAFailedCall(t *testing.
 				t.Fatalf("%d of %d calls failed during the rotations, first: %s", len(failures), calls.Load(), failures[0])
 			}
 			t.Logf("%d calls over two rotations, none failed", calls.Load())
+
+			// SIGTERM (a pod's stop) ends the server gracefully: exit status 0.
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Wait(); err != nil {
+				t.Fatalf("after SIGTERM: %v\n%s", err, logged())
+			}
 		})
 	}
 }
