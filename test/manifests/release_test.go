@@ -2,8 +2,6 @@ package manifests
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -30,14 +28,8 @@ const (
 // variables of env.
 func releaseComponents(t *testing.T, env map[string]string, targetNamespace string) clusterctl.Components {
 	t.Helper()
-	repo := t.TempDir()
-	dir := filepath.Join(repo, clusterctlv1.ManifestLabel(release.ProviderName, clusterctlv1.RuntimeExtensionProviderType), releaseVersion)
-	if err := release.Write(dir, repoRoot, releaseImage, releaseVersion); err != nil {
-		t.Fatal(err)
-	}
-	config := filepath.Join(repo, "clusterctl.yaml")
-	if err := os.WriteFile(config, []byte("providers:\n  - name: "+release.ProviderName+"\n    type: RuntimeExtensionProvider\n    url: "+
-		filepath.Join(dir, release.ComponentsFile)+"\n"), 0o600); err != nil {
+	config, err := release.WriteLocalRepository(t.TempDir(), repoRoot, releaseImage, releaseVersion)
+	if err != nil {
 		t.Fatal(err)
 	}
 	for k, v := range env {

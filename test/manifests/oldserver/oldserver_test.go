@@ -15,8 +15,6 @@ import (
 
 	"github.com/go-logr/logr"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	clusterctl "sigs.k8s.io/cluster-api/cmd/clusterctl/client"
 	"sigs.k8s.io/cluster-api/cmd/clusterctl/client/cluster"
@@ -33,7 +31,8 @@ import (
 const knativeServing = "knative.dev/serving@v0.51.0"
 
 var (
-	env        *envtest.Environment
+	// mgmt is the package's API server, without ValidatingAdmissionPolicy v1.
+	mgmt       *managementcluster.Env
 	kubeconfig string
 )
 
@@ -45,32 +44,24 @@ func TestMain(m *testing.M) {
 }
 
 func run(m *testing.M) int {
-	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		fmt.Fprintln(os.Stderr, "KUBEBUILDER_ASSETS is not set: run the tests with `make test-manifests`")
-		return 1
-	}
-	crds, err := managementcluster.CRDPaths()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	knative, err := managementcluster.ModuleDir(knativeServing)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	crds = append(crds, filepath.Join(knative, "config", "core", "300-resources", "service.yaml"))
-	env = &envtest.Environment{CRDInstallOptions: envtest.CRDInstallOptions{Paths: crds, ErrorIfPathMissing: true}}
-	env.ControlPlane.GetAPIServer().Configure().Set("runtime-config",
-		"admissionregistration.k8s.io/v1/validatingadmissionpolicies=false,admissionregistration.k8s.io/v1/validatingadmissionpolicybindings=false")
-	// And its admission plugin, which waits for the API to sync.
-	env.ControlPlane.GetAPIServer().Configure().Append("disable-admission-plugins", "ValidatingAdmissionPolicy")
-	cfg, err := env.Start()
+	env, err := managementcluster.Start(
+		managementcluster.APIServerFlag("runtime-config", "admissionregistration.k8s.io/v1/validatingadmissionpolicies=false,admissionregistration.k8s.io/v1/validatingadmissionpolicybindings=false"),
+		// And its admission plugin, which waits for the API to sync.
+		managementcluster.APIServerFlag("disable-admission-plugins", "ValidatingAdmissionPolicy"),
+	)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "starting the API server without ValidatingAdmissionPolicy v1:", err)
 		return 1
 	}
 	defer func() { _ = env.Stop() }()
+	knative, err := managementcluster.ModuleDir(knativeServing)
+	if err == nil {
+		_, err = envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{filepath.Join(knative, "config", "core", "300-resources", "service.yaml")}, ErrorIfPathMissing: true})
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "installing the Knative Service CRD:", err)
+		return 1
+	}
 	dir, err := os.MkdirTemp("", "konnector-hooks-oldserver-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -78,15 +69,11 @@ func run(m *testing.M) int {
 	}
 	defer os.RemoveAll(dir)
 	kubeconfig = filepath.Join(dir, "kubeconfig")
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "envtest"
-	if err := clientcmd.WriteToFile(*kc, kubeconfig); err != nil {
+	if err := env.WriteKubeconfig(kubeconfig); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	mgmt = env
 	return m.Run()
 }
 
@@ -95,16 +82,8 @@ func run(m *testing.M) int {
 // right after the Namespace: nothing that runs the function, grants it
 // rights or points CAPI at it is created.
 func TestRelease_OnAServerWithoutValidatingAdmissionPolicyV1ClusterctlStopsAtTheFence(t *testing.T) {
-	dir := t.TempDir()
-	// A clusterctl local repository and configuration, as in package
-	// manifests' release tests.
-	repo := filepath.Join(dir, clusterctlv1.ManifestLabel(release.ProviderName, clusterctlv1.RuntimeExtensionProviderType), "v0.1.0")
-	if err := release.Write(repo, filepath.Join("..", "..", ".."), "registry.example.com/konnector-hooks:v0.1.0", "v0.1.0"); err != nil {
-		t.Fatal(err)
-	}
-	configPath := filepath.Join(dir, "clusterctl.yaml")
-	if err := os.WriteFile(configPath, []byte("providers:\n  - name: "+release.ProviderName+"\n    type: RuntimeExtensionProvider\n    url: "+
-		filepath.Join(repo, release.ComponentsFile)+"\n"), 0o600); err != nil {
+	configPath, err := release.WriteLocalRepository(t.TempDir(), filepath.Join("..", "..", ".."), "registry.example.com/konnector-hooks:v0.1.0", "v0.1.0")
+	if err != nil {
 		t.Fatal(err)
 	}
 	configClient, err := config.New(t.Context(), configPath)
@@ -126,14 +105,10 @@ func TestRelease_OnAServerWithoutValidatingAdmissionPolicyV1ClusterctlStopsAtThe
 	}
 	t.Logf("clusterctl: %v", err)
 
-	admin, err := client.New(env.Config, client.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, obj := range components.Objs() {
 		found := &unstructured.Unstructured{}
 		found.SetGroupVersionKind(obj.GroupVersionKind())
-		err := admin.Get(t.Context(), client.ObjectKeyFromObject(&obj), found)
+		err := mgmt.Client.Get(t.Context(), client.ObjectKeyFromObject(&obj), found)
 		switch created := err == nil; {
 		case obj.GetKind() == "Namespace" && !created:
 			t.Errorf("the Namespace was not created: %v", err)

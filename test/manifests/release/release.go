@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/util/version"
+	clusterctlv1 "sigs.k8s.io/cluster-api/cmd/clusterctl/api/v1alpha3"
 	"sigs.k8s.io/kustomize/api/krusty"
 	"sigs.k8s.io/kustomize/api/resource"
 	"sigs.k8s.io/kustomize/kyaml/filesys"
@@ -168,6 +169,21 @@ func fenceFirst(objs []*resource.Resource) []*resource.Resource {
 	ordered := slices.Clone(objs)
 	slices.SortStableFunc(ordered, func(a, b *resource.Resource) int { return rank(a) - rank(b) })
 	return ordered
+}
+
+// WriteLocalRepository writes the release into a clusterctl local
+// repository under dir (<dir>/runtime-extension-konnector-hooks/<version>/)
+// and a clusterctl configuration whose providers: entry points at it, and
+// returns the configuration's path: what an operator does to install a
+// release from disk, and what the tests read with clusterctl's library.
+func WriteLocalRepository(dir, root, image, v string) (string, error) {
+	versionDir := filepath.Join(dir, clusterctlv1.ManifestLabel(ProviderName, clusterctlv1.RuntimeExtensionProviderType), v)
+	if err := Write(versionDir, root, image, v); err != nil {
+		return "", err
+	}
+	config := filepath.Join(dir, "clusterctl.yaml")
+	content := fmt.Sprintf("providers:\n  - name: %s\n    type: RuntimeExtensionProvider\n    url: %s\n", ProviderName, filepath.Join(versionDir, ComponentsFile))
+	return config, os.WriteFile(config, []byte(content), 0o600)
 }
 
 // variable is a clusterctl variable with a default.
