@@ -66,6 +66,9 @@ image: ## build the image with ko into bin/konnector-hooks-image.tar (base: KO_D
 image-offline: ## build the image on a minimal base assembled locally (no registry needed)
 	hack/image.sh --local-base
 
+release: ## write a clusterctl provider release (components, metadata, image) into out/release (VERSION, KO_DOCKER_REPO or IMAGE)
+	hack/release.sh
+
 lint: ## gofmt and go vet, each module in the flavour its tests build
 	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	go vet -race ./...
@@ -75,4 +78,4 @@ lint: ## gofmt and go vet, each module in the flavour its tests build
 	cd test/bench && $(STATIC) go vet ./...
 	cd test/knative && $(STATIC) go vet ./...
 
-.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline lint
+.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline release lint

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 
 	"github.com/GoogleCloudPlatform/functions-framework-go/functions"
@@ -21,10 +22,13 @@ func init() {
 	}
 }
 
-// server is built on first use, from the settings read once from the
-// environment; Setup builds it at start-up so that bad settings stop it.
+// loadSettings reads the settings once from the environment.
+var loadSettings = sync.OnceValues(settings.Load)
+
+// server is built on first use, from the settings; Setup builds it at
+// start-up so that bad settings stop it.
 var server = sync.OnceValues(func() (*handlers.Server, error) {
-	s, err := settings.Load()
+	s, err := loadSettings()
 	if err != nil {
 		return nil, err
 	}
@@ -37,6 +41,18 @@ var server = sync.OnceValues(func() (*handlers.Server, error) {
 func Setup() error {
 	_, err := server()
 	return err
+}
+
+// Settings returns the settings the functions were set up with.
+func Settings() (settings.Settings, error) { return loadSettings() }
+
+// Handler returns the function registered under name, for a program that
+// serves it with its own server (TLS) instead of functions-framework's.
+func Handler(name string) (http.Handler, bool) {
+	if !slices.Contains(handlers.FunctionNames(), name) {
+		return nil, false
+	}
+	return http.HandlerFunc(serve(name)), true
 }
 
 // serve returns the function's handler, built once on its first call: the

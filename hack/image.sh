@@ -12,6 +12,7 @@
 #   IMAGE_PLATFORM  default linux/<go env GOARCH>
 #   KO_DOCKER_REPO  the image name in the tarball, default registry.invalid/konnector-hooks;
 #                   push the tarball with `crane push <tarball> <registry>/konnector-hooks:<tag>`
+#   IMAGE_REF_FILE  when set, the image reference (by digest) is written there too
 #   KO_VERSION, CRANE_VERSION  pinned tools, installed with `go install` into
 #                   ~/.cache/konnector-hooks/tools
 set -euo pipefail
@@ -116,5 +117,6 @@ if [[ $IMAGE_PLATFORM == "linux/$(go env GOHOSTARCH)" ]]; then
 fi
 
 size=$("$crane" manifest "$image" | grep -o '"size":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {print s}')
+[[ -z ${IMAGE_REF_FILE:-} ]] || cp "$work/ref" "$IMAGE_REF_FILE"
 log "built $IMAGE_TARBALL ($(du -h "$IMAGE_TARBALL" | cut -f1)), image $(cat "$work/ref")"
 echo "image size (compressed layers and config): $size bytes ($((size / 1024)) KiB); tarball: $(stat -c %s "$IMAGE_TARBALL") bytes"

@@ -43,7 +43,7 @@ func (s *Server) readDeployInputs(ctx context.Context, c client.Client, key type
 		return nil, konnector.ClusterNotFound(key)
 	}
 	in := &deployInputs{cluster: read.Cluster, current: read.Current, defaultSecret: read.DefaultSecret}
-	in.config, in.configErr = konnector.ReadConfig(&in.cluster.Spec.Topology, s.settings.DefaultCredentialsSecret)
+	in.config, in.configErr = konnector.ReadConfigWith(&in.cluster.Spec.Topology, s.settings)
 	return in, nil
 }
 
@@ -85,7 +85,7 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	case in.configErr != nil:
 		return s.notDeployed(ctx, c, cluster, in.configErr)
 	case in.config == nil:
-		return success(fmt.Sprintf("the Konnector Agent addon is not enabled for Cluster %s (no clusterConfig.addons.konnectorAgent): nothing to do", key))
+		return success(fmt.Sprintf("the Konnector Agent addon is not enabled for Cluster %s (%s): nothing to do", key, konnector.NotEnabledReason(s.settings)))
 	case opts.requireInitialized && !konnector.ControlPlaneInitialized(cluster):
 		return failure(fmt.Sprintf("the control plane of Cluster %s is not initialized on the management cluster yet: the Konnector Agent is deployed once it is (CAPI calls the hook again)", key))
 	}

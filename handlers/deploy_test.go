@@ -284,6 +284,26 @@ func TestHooks_AddonOffIgnoresMalformedFieldsItWouldRead(t *testing.T) {
 	}
 }
 
+// Under KONNECTOR_UNINSTALL_ALL (the removal of konnector-hooks) the hooks
+// deploy nothing, and say why: Sync uninstalls the agents.
+func TestHooks_UninstallAllDeploysNothing(t *testing.T) {
+	h := newServer(t, withSettings(func(s *settings.Settings) { s.UninstallAll = true }))
+	ns, _ := newAddonCluster(t)
+	for path, body := range map[string]string{pathACPI: "after-control-plane-initialized.v1beta2.json", pathBCU: "before-cluster-upgrade.v1beta2.json"} {
+		a := call(t, h, path, request(t, body, ns, "c"))
+		if a.Status != "Success" || !strings.Contains(a.Message, "KONNECTOR_UNINSTALL_ALL") {
+			t.Fatalf("%s: %s", path, a.Raw)
+		}
+	}
+	var proxies caaphv1.HelmChartProxyList
+	if err := mgmt.Client.List(t.Context(), &proxies, client.InNamespace(ns)); err != nil || len(proxies.Items) != 0 {
+		t.Fatalf("HelmChartProxies written under KONNECTOR_UNINSTALL_ALL: %d, %v", len(proxies.Items), err)
+	}
+	if events := eventsFor(t, ns, "c"); len(events) != 0 {
+		t.Fatalf("events %v", events)
+	}
+}
+
 func TestAfterControlPlaneInitialized_SecondCallChangesNothing(t *testing.T) {
 	counter := &requestCounter{}
 	h := newServer(t, withCounter(counter), serveRender)

@@ -94,7 +94,7 @@ func (s *Server) render(ctx context.Context, key types.NamespacedName) ([]byte, 
 	case in.configErr != nil:
 		return nil, http.StatusUnprocessableEntity, in.configErr
 	case in.config == nil:
-		return nil, http.StatusNotFound, fmt.Errorf("the Konnector Agent addon is not enabled for Cluster %s (no clusterConfig.addons.konnectorAgent): nothing would be written", key)
+		return nil, http.StatusNotFound, fmt.Errorf("the Konnector Agent addon is not enabled for Cluster %s (%s): nothing would be written", key, konnector.NotEnabledReason(s.settings))
 	}
 	if _, err := s.readCredentials(ctx, c, in); err != nil {
 		return nil, statusOf(err), err

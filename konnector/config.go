@@ -7,6 +7,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // InputError is a problem with the Cluster's configuration, or an object
@@ -29,6 +30,27 @@ func ReadConfig(topology *clusterv1.Topology, defaultCredentialsSecret string) (
 		})
 	}
 	return clusterconfig.Read(variableRaw(topology.Variables, clusterconfig.VariableName), workers, defaultCredentialsSecret)
+}
+
+// ReadConfigWith is ReadConfig under the operator's settings: with
+// KONNECTOR_UNINSTALL_ALL every Cluster is one without the addon, whatever
+// its clusterConfig says (a malformed one included), so that the hooks
+// deploy nothing and Sync uninstalls every agent as for a disabled addon,
+// before konnector-hooks is removed.
+func ReadConfigWith(topology *clusterv1.Topology, s settings.Settings) (*clusterconfig.Config, error) {
+	if s.UninstallAll {
+		return nil, nil
+	}
+	return ReadConfig(topology, s.DefaultCredentialsSecret)
+}
+
+// NotEnabledReason says why ReadConfigWith found the addon off for a
+// Cluster, for the answers.
+func NotEnabledReason(s settings.Settings) string {
+	if s.UninstallAll {
+		return settings.Prefix + "_UNINSTALL_ALL is true: konnector-hooks is being removed, and Sync uninstalls the agent of every Cluster"
+	}
+	return "no clusterConfig.addons.konnectorAgent"
 }
 
 // variableRaw returns the JSON value of the named variable, or nil when it

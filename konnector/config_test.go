@@ -11,6 +11,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 const (
@@ -209,4 +210,30 @@ func chunks(s string, n int) []string {
 		s = s[n:]
 	}
 	return append(out, s)
+}
+
+// KONNECTOR_UNINSTALL_ALL makes every Cluster one without the addon, the
+// one that has it and the one whose configuration is invalid alike, so
+// that the hooks deploy nothing and Sync uninstalls every agent as for a
+// disabled addon; without it, ReadConfigWith is ReadConfig.
+func TestReadConfigWith_UninstallAllTreatsEveryClusterAsDisabled(t *testing.T) {
+	enabled := topology(variables(`{` + pc + `,"addons":{"konnectorAgent":{}}}`))
+	invalid := topology(variables(`{"addons":{"konnectorAgent":{"strategy":"ClusterResourceSet"}}}`))
+	on := settings.Settings{DefaultCredentialsSecret: defaultSecret}
+	removing := settings.Settings{DefaultCredentialsSecret: defaultSecret, UninstallAll: true}
+
+	if got, err := ReadConfigWith(enabled, on); err != nil || got == nil || got.CredentialsSecret != defaultSecret {
+		t.Fatalf("without the setting, an enabled Cluster reads %+v, %v", got, err)
+	}
+	if _, err := ReadConfigWith(invalid, on); err == nil {
+		t.Fatal("without the setting, an invalid configuration is not reported")
+	}
+	for name, topo := range map[string]*clusterv1.Topology{"enabled": enabled, "invalid": invalid} {
+		if got, err := ReadConfigWith(topo, removing); got != nil || err != nil {
+			t.Errorf("%s Cluster under %s_UNINSTALL_ALL: %+v, %v; want the addon off", name, settings.Prefix, got, err)
+		}
+	}
+	if reason := NotEnabledReason(removing); !strings.Contains(reason, "KONNECTOR_UNINSTALL_ALL") {
+		t.Errorf("the answer under the setting says %q, not why the addon is off", reason)
+	}
 }

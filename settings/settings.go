@@ -76,7 +76,23 @@ type Settings struct {
 	// to every pod that reaches the service. `konnector-hooks render` shows
 	// the same with the caller's own rights; `make run` turns this on.
 	ServeRender bool `envconfig:"SERVE_RENDER" default:"false"`
+
+	// TLSCertFile and TLSKeyFile, both set, make the function serve TLS
+	// itself with that certificate, re-read when it changes on disk (a
+	// cert-manager Secret mounted there is rotated in place): the install
+	// without Knative. Both empty: plain HTTP, Knative terminates TLS.
+	TLSCertFile string `envconfig:"TLS_CERT_FILE"`
+	TLSKeyFile  string `envconfig:"TLS_KEY_FILE"`
+
+	// UninstallAll treats every Cluster as one without the addon, for the
+	// removal of konnector-hooks with the agents unregistered first: the
+	// hooks deploy nothing, and Sync uninstalls the agent of every served
+	// Cluster as it does when a Cluster's addon is disabled.
+	UninstallAll bool `envconfig:"UNINSTALL_ALL" default:"false"`
 }
+
+// ServesTLS reports whether the function serves TLS itself.
+func (s Settings) ServesTLS() bool { return s.TLSCertFile != "" }
 
 // Values of OnInvalidConfig and DeleteFailurePolicy.
 const (
@@ -177,6 +193,9 @@ func (s Settings) validate() error {
 		if !slices.Contains(choice.allowed, choice.value) {
 			return fmt.Errorf("%s_%s %q is not one of %s", Prefix, choice.variable, choice.value, strings.Join(choice.allowed, ", "))
 		}
+	}
+	if (s.TLSCertFile == "") != (s.TLSKeyFile == "") {
+		return fmt.Errorf("%s_TLS_CERT_FILE and %s_TLS_KEY_FILE go together: set both to serve TLS, or neither for plain HTTP", Prefix, Prefix)
 	}
 	for _, ns := range s.SyncNamespaces {
 		if problems := validation.IsDNS1123Label(ns); len(problems) > 0 {

@@ -63,6 +63,8 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"KONNECTOR_ON_INVALID_CONFIG", "Warn"},
 		{"KONNECTOR_DELETE_FAILURE_POLICY", "Retry"},
 		{"KONNECTOR_SYNC_NAMESPACES", "default,Team_A"},
+		{"KONNECTOR_TLS_CERT_FILE", "/etc/konnector-hooks/tls/tls.crt"},
+		{"KONNECTOR_TLS_KEY_FILE", "/etc/konnector-hooks/tls/tls.key"},
 	}
 	for _, c := range cases {
 		t.Run(c.variable+"="+c.value, func(t *testing.T) {

@@ -1,5 +1,7 @@
 // Command konnector-hooks serves the Konnector Agent hook functions with
-// functions-framework on $PORT (default 8080). FUNCTION_TARGET picks the
+// functions-framework on $PORT (default 8080), over TLS when
+// KONNECTOR_TLS_CERT_FILE and KONNECTOR_TLS_KEY_FILE name a certificate (the
+// install without Knative). FUNCTION_TARGET picks the
 // function served at every path; it defaults to Hooks, the router of the
 // CAPI Runtime SDK path layout.
 //
@@ -50,7 +52,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "konnector-hooks:", err)
 		os.Exit(1)
 	}
-	if err := funcframework.Start(port); err != nil {
+	serve := func() error { return funcframework.Start(port) }
+	if s, _ := konnectorhooks.Settings(); s.ServesTLS() {
+		serve = func() error { return serveTLS(port, os.Getenv("FUNCTION_TARGET"), s.TLSCertFile, s.TLSKeyFile) }
+	}
+	if err := serve(); err != nil {
 		fmt.Fprintln(os.Stderr, "konnector-hooks:", err)
 		os.Exit(1)
 	}

@@ -57,8 +57,18 @@ type Env struct {
 	Client client.Client
 }
 
+// Option changes the API server Start starts.
+type Option func(*envtest.Environment)
+
+// APIServerFlag appends a kube-apiserver flag, e.g. to turn an API off.
+func APIServerFlag(name, value string) Option {
+	return func(env *envtest.Environment) {
+		env.ControlPlane.GetAPIServer().Configure().Append(name, value)
+	}
+}
+
 // Start starts the API server and installs the CRDs.
-func Start() (*Env, error) {
+func Start(options ...Option) (*Env, error) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		return nil, fmt.Errorf("KUBEBUILDER_ASSETS is not set: run the tests with `make test`, which builds kube-apiserver and etcd with hack/envtest-assets.sh")
 	}
@@ -68,6 +78,9 @@ func Start() (*Env, error) {
 	}
 	env := &envtest.Environment{
 		CRDInstallOptions: envtest.CRDInstallOptions{Paths: paths, ErrorIfPathMissing: true},
+	}
+	for _, o := range options {
+		o(env)
 	}
 	cfg, err := env.Start()
 	if err != nil {

@@ -43,7 +43,7 @@ func TestFence_RenamedInstallStaysFenced(t *testing.T) {
 }
 
 func TestFence_PolicyWatchesTheServiceAccountOfEveryInstall(t *testing.T) {
-	for _, dir := range []string{".", "deploy", "test/manifests/testdata/renamed", "test/manifests/testdata/namespaced"} {
+	for _, dir := range []string{".", "deploy", "test/manifests/testdata/renamed", "test/manifests/testdata/namespaced", withoutKnative} {
 		t.Run(dir, func(t *testing.T) {
 			objs := render(t, dir)
 			user, fence := renderedIdentity(t, objs)

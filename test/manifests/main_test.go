@@ -37,6 +37,11 @@ import (
 // manifests are validated against; its module holds the CRD files.
 const knativeServing = "knative.dev/serving@v0.51.0"
 
+// certManager is the cert-manager release whose Issuer and Certificate CRDs
+// deploy/without-knative is validated against; its module holds them
+// (deploy/crds), as cert-manager's release manifests install them.
+const certManager = "github.com/cert-manager/cert-manager@v1.21.2"
+
 // repoRoot is the product's repository, where the kustomizations live.
 var repoRoot = filepath.Join("..", "..")
 
@@ -82,13 +87,17 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if err := installCertManager(env); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	mgmt = env
 	admin, err = client.New(env.Config, client.Options{Scheme: testScheme})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	fmt.Printf("management API server (envtest) with the Knative Service CRD started in %s\n", time.Since(start).Round(time.Millisecond))
+	fmt.Printf("management API server (envtest) with the Knative Service and cert-manager CRDs started in %s\n", time.Since(start).Round(time.Millisecond))
 	return m.Run()
 }
 
@@ -102,6 +111,23 @@ func installKnativeService(env *managementcluster.Env) error {
 	crd := filepath.Join(dir, "config", "core", "300-resources", "service.yaml")
 	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: []string{crd}, ErrorIfPathMissing: true}); err != nil {
 		return fmt.Errorf("installing the Knative Service CRD from %s: %w", crd, err)
+	}
+	return nil
+}
+
+// installCertManager installs the Issuer and Certificate CRDs of the pinned
+// cert-manager release.
+func installCertManager(env *managementcluster.Env) error {
+	dir, err := managementcluster.ModuleDir(certManager)
+	if err != nil {
+		return err
+	}
+	var crds []string
+	for _, f := range []string{"cert-manager.io_issuers.yaml", "cert-manager.io_certificates.yaml"} {
+		crds = append(crds, filepath.Join(dir, "deploy", "crds", f))
+	}
+	if _, err := envtest.InstallCRDs(env.Config, envtest.CRDInstallOptions{Paths: crds, ErrorIfPathMissing: true}); err != nil {
+		return fmt.Errorf("installing the cert-manager CRDs from %s: %w", dir, err)
 	}
 	return nil
 }
