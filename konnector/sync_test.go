@@ -1,6 +1,9 @@
 package konnector
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestSyncView_Next(t *testing.T) {
 	cases := []struct {
@@ -23,5 +26,16 @@ func TestSyncView_Next(t *testing.T) {
 				t.Errorf("%+v.Next() = %d, want %d", c.view, got, c.want)
 			}
 		})
+	}
+}
+
+func TestSyncTally_AnUnknownOutcomeIsAFailureNotAPanic(t *testing.T) {
+	var tally SyncTally
+	tally.Add(ClusterOutcome{"ns/a", OutcomeUpToDate, ""})
+	tally.Add(ClusterOutcome{"ns/b", "somethingNew", "details"})
+	r := tally.Report("the namespaces ExtensionConfig x selects")
+	if r.Status != StatusFailure || r.Counts.Failed != 1 || r.Counts.UpToDate != 1 || len(r.Clusters) != 1 ||
+		!strings.Contains(r.Clusters[0].Message, `"somethingNew"`) || r.Clusters[0].Outcome != OutcomeFailed {
+		t.Fatalf("report: %+v", r)
 	}
 }

@@ -1,13 +1,13 @@
 package kube
 
 import (
-	"cmp"
 	"context"
-	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
@@ -25,81 +25,95 @@ type FleetScope struct {
 	// namespaces; else those ExtensionConfig's namespaceSelector selects.
 	Namespaces      []string
 	ExtensionConfig string
+	// PageSize is the limit of every LIST (KONNECTOR_SYNC_PAGE_SIZE).
+	PageSize int64
 }
 
 func (s FleetScope) one() bool { return s.Cluster.Name != "" }
 
 // FleetMember is one served ClusterClass-based Cluster and this addon's
-// objects for it as the LISTs found them (nil where none; the
-// HelmReleaseProxies are not listed).
+// objects for it as the LISTs found them: metadata only
+// (Current.MetadataOnly), nil where none; the HelmReleaseProxies are not
+// listed.
 type FleetMember struct {
 	Cluster *clusterv1.Cluster
 	Current konnector.Current
 }
 
-// Fleet is what a sync reads before acting.
+// Fleet is what a sync keeps between its pages: the served namespaces and,
+// per Cluster, a few fields of each of this addon's objects. Clusters are
+// read a page at a time (EachPage), never all at once.
 type Fleet struct {
-	// Served is false when the scope names a Cluster that is not served.
-	Served bool
-	// Members are sorted by namespace and name.
-	Members []FleetMember
+	scope FleetScope
+	// served lists the served namespaces.
+	served map[string]bool
+	// ours holds, by namespace and cluster name, what the sync compares of
+	// this addon's objects.
+	ours map[string]map[string]*ourObjects
 }
 
-// ReadFleet reads every served Cluster and the addon's objects with a fixed
-// number of requests per namespace read, whatever the number of Clusters
-// (see the package doc). Cluster-wide, the ExtensionConfig and its
-// Namespaces say what is served, read in parallel with label-selected LISTs
-// of the Clusters and of our objects in every namespace. With
-// scope.Namespaces (the namespaced install) the listed namespaces are
-// served and the same LISTs are made in each of them.
+// ourObjects is what a sync keeps of one Cluster's objects between pages.
+type ourObjects struct {
+	proxy, set, secret *objectMeta
+}
+
+// objectMeta is the part of an object's metadata a sync decides from: it
+// is ours (the LIST selects our labels, the index checks the name), so only
+// its identity, version, deletion and desired-state hash are kept.
+type objectMeta struct {
+	uid             types.UID
+	resourceVersion string
+	deletion        *metav1.Time
+	hash            string
+}
+
+// ReadFleet reads what is served and indexes this addon's objects, with a
+// number of requests that grows with the pages, not the Clusters (see the
+// package doc). Cluster-wide, the ExtensionConfig and its Namespaces say
+// what is served, read in parallel with label-selected LISTs of our objects
+// in every namespace, as metadata. With scope.Namespaces (the namespaced
+// install) the listed namespaces are served and the same LISTs are made in
+// each of them.
 func ReadFleet(ctx context.Context, c client.Client, scope FleetScope) (*Fleet, error) {
+	f := &Fleet{scope: scope, ours: map[string]map[string]*ourObjects{}}
 	ours := client.MatchingLabels(konnector.OurLabels())
-	clusterOpts := []client.ListOption{}
 	if scope.one() {
 		ours[clusterv1.ClusterNameLabel] = scope.Cluster.Name
-		clusterOpts = append(clusterOpts, client.MatchingFields{"metadata.name": scope.Cluster.Name})
 	}
-	var (
-		mu       sync.Mutex
-		served   map[string]bool
-		clusters []clusterv1.Cluster
-		proxies  []caaphv1.HelmChartProxy
-		sets     []addonsv1.ClusterResourceSet
-		secrets  []corev1.Secret
-	)
+	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	listIn := func(namespace string) {
-		var (
-			cl clusterv1.ClusterList
-			pl caaphv1.HelmChartProxyList
-			sl addonsv1.ClusterResourceSetList
-			xl corev1.SecretList
-		)
-		lists := []struct {
-			list client.ObjectList
-			opts []client.ListOption
-		}{{&cl, clusterOpts}, {&pl, []client.ListOption{ours}}, {&sl, []client.ListOption{ours}}, {&xl, []client.ListOption{ours}}}
-		var lg errgroup.Group
-		for _, l := range lists {
-			lg.Go(func() error { return List(gctx, c, l.list, namespace, l.opts...) })
+	kinds := []struct {
+		gvk  schema.GroupVersionKind
+		slot func(*ourObjects) **objectMeta
+	}{
+		{caaphv1.GroupVersion.WithKind("HelmChartProxy"), func(o *ourObjects) **objectMeta { return &o.proxy }},
+		{addonsv1.GroupVersion.WithKind("ClusterResourceSet"), func(o *ourObjects) **objectMeta { return &o.set }},
+		{corev1.SchemeGroupVersion.WithKind("Secret"), func(o *ourObjects) **objectMeta { return &o.secret }},
+	}
+	for _, namespace := range f.listedNamespaces() {
+		for _, k := range kinds {
+			g.Go(func() error {
+				newList := func() *metav1.PartialObjectMetadataList {
+					list := &metav1.PartialObjectMetadataList{}
+					list.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
+					return list
+				}
+				return ListPages(gctx, c, newList, namespace, scope.PageSize, func(list *metav1.PartialObjectMetadataList) error {
+					mu.Lock()
+					defer mu.Unlock()
+					for i := range list.Items {
+						f.index(&list.Items[i], k.slot)
+					}
+					return nil
+				}, ours)
+			})
 		}
-		g.Go(func() error {
-			if err := lg.Wait(); err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			clusters, proxies = append(clusters, cl.Items...), append(proxies, pl.Items...)
-			sets, secrets = append(sets, sl.Items...), append(secrets, xl.Items...)
-			return nil
-		})
 	}
 	if len(scope.Namespaces) > 0 {
-		served = map[string]bool{}
+		f.served = map[string]bool{}
 		for _, ns := range scope.Namespaces {
 			if !scope.one() || ns == scope.Cluster.Namespace {
-				served[ns] = true
-				listIn(ns)
+				f.served[ns] = true
 			}
 		}
 	} else {
@@ -117,52 +131,125 @@ func ReadFleet(ctx context.Context, c client.Client, scope FleetScope) (*Fleet, 
 			}
 			selected, err := SelectedNamespaces(gctx, c, sel, scope.Cluster.Namespace)
 			mu.Lock()
-			served = selected
+			f.served = selected
 			mu.Unlock()
 			return err
 		})
-		listIn(scope.Cluster.Namespace)
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-
-	proxyOf, setOf, secretOf := indexOurs(proxies), indexOurs(sets), indexOurs(secrets)
-	fleet := &Fleet{}
-	for i := range clusters {
-		cluster := &clusters[i]
-		if !served[cluster.Namespace] || !cluster.Spec.Topology.IsDefined() {
-			continue
+	// The LISTs ran beside the read of what is served: drop what they found
+	// elsewhere.
+	for namespace := range f.ours {
+		if !f.served[namespace] {
+			delete(f.ours, namespace)
 		}
-		key := client.ObjectKeyFromObject(cluster)
-		fleet.Members = append(fleet.Members, FleetMember{
-			Cluster: cluster,
-			Current: konnector.Current{HelmChartProxy: proxyOf[key], ClusterResourceSet: setOf[key], ResourceSetSecret: secretOf[key]},
-		})
 	}
-	fleet.Served = !scope.one() || len(fleet.Members) > 0
-	slices.SortFunc(fleet.Members, func(a, b FleetMember) int {
-		return cmp.Or(cmp.Compare(a.Cluster.Namespace, b.Cluster.Namespace), cmp.Compare(a.Cluster.Name, b.Cluster.Name))
-	})
-	return fleet, nil
+	return f, nil
 }
 
-// indexOurs indexes this addon's objects by the Cluster they were written
-// for: the cluster-name label, and the name the hooks give that Cluster's
-// objects.
-func indexOurs[T any, P interface {
-	*T
-	client.Object
-}](items []T) map[types.NamespacedName]P {
-	out := make(map[types.NamespacedName]P, len(items))
-	for i := range items {
-		obj := P(&items[i])
-		cluster := obj.GetLabels()[clusterv1.ClusterNameLabel]
-		if cluster != "" && obj.GetName() == konnector.ObjectName(cluster) && konnector.IsOurs(obj.GetLabels(), cluster) {
-			out[types.NamespacedName{Namespace: obj.GetNamespace(), Name: cluster}] = obj
+// listedNamespaces are the namespaces the LISTs are made in: each served
+// one with scope.Namespaces, else every namespace ("") or the one of the
+// Cluster the scope names.
+func (f *Fleet) listedNamespaces() []string {
+	switch {
+	case len(f.scope.Namespaces) == 0:
+		return []string{f.scope.Cluster.Namespace}
+	case f.scope.one():
+		for _, ns := range f.scope.Namespaces {
+			if ns == f.scope.Cluster.Namespace {
+				return []string{ns}
+			}
+		}
+		return nil
+	}
+	return f.scope.Namespaces
+}
+
+// index keeps what the sync compares of one of our objects, found under the
+// Cluster it was written for: its cluster-name label, and the name the
+// hooks give that Cluster's objects.
+func (f *Fleet) index(obj *metav1.PartialObjectMetadata, slot func(*ourObjects) **objectMeta) {
+	cluster := obj.Labels[clusterv1.ClusterNameLabel]
+	if cluster == "" || obj.Name != konnector.ObjectName(cluster) || !konnector.IsOurs(obj.Labels, cluster) {
+		return
+	}
+	byName := f.ours[obj.Namespace]
+	if byName == nil {
+		byName = map[string]*ourObjects{}
+		f.ours[obj.Namespace] = byName
+	}
+	objects := byName[cluster]
+	if objects == nil {
+		objects = &ourObjects{}
+		byName[cluster] = objects
+	}
+	*slot(objects) = &objectMeta{
+		uid:             obj.UID,
+		resourceVersion: obj.ResourceVersion,
+		deletion:        obj.DeletionTimestamp,
+		hash:            obj.Annotations[konnector.DesiredHashAnnotation],
+	}
+}
+
+// EachPage reads the served ClusterClass-based Clusters a page at a time
+// and calls each with the page's members, sorted by namespace and name,
+// before it reads the next page: what a sync holds at once is one page of
+// Clusters. It returns how many members it found.
+func (f *Fleet) EachPage(ctx context.Context, c client.Client, each func([]FleetMember) error) (int, error) {
+	var opts []client.ListOption
+	if f.scope.one() {
+		opts = append(opts, client.MatchingFields{"metadata.name": f.scope.Cluster.Name})
+	}
+	found := 0
+	for _, namespace := range f.listedNamespaces() {
+		err := ListPages(ctx, c, func() *clusterv1.ClusterList { return &clusterv1.ClusterList{} }, namespace, f.scope.PageSize, func(list *clusterv1.ClusterList) error {
+			var members []FleetMember
+			for i := range list.Items {
+				cluster := &list.Items[i]
+				if !f.served[cluster.Namespace] || !cluster.Spec.Topology.IsDefined() {
+					continue
+				}
+				members = append(members, FleetMember{Cluster: cluster, Current: f.current(cluster.Namespace, cluster.Name)})
+			}
+			found += len(members)
+			if len(members) == 0 {
+				return nil
+			}
+			return each(members)
+		}, opts...)
+		if err != nil {
+			return found, err
 		}
 	}
-	return out
+	return found, nil
+}
+
+// current gives a Cluster's objects as the LISTs found them, metadata only.
+func (f *Fleet) current(namespace, cluster string) konnector.Current {
+	cur := konnector.Current{MetadataOnly: true}
+	objects := f.ours[namespace][cluster]
+	if objects == nil {
+		return cur
+	}
+	meta := func(m *objectMeta) metav1.ObjectMeta {
+		return metav1.ObjectMeta{
+			Namespace: namespace, Name: konnector.ObjectName(cluster), UID: m.uid, ResourceVersion: m.resourceVersion,
+			DeletionTimestamp: m.deletion, Labels: konnector.Labels(cluster),
+			Annotations: map[string]string{konnector.DesiredHashAnnotation: m.hash},
+		}
+	}
+	if m := objects.proxy; m != nil {
+		cur.HelmChartProxy = &caaphv1.HelmChartProxy{ObjectMeta: meta(m)}
+	}
+	if m := objects.set; m != nil {
+		cur.ClusterResourceSet = &addonsv1.ClusterResourceSet{ObjectMeta: meta(m)}
+	}
+	if m := objects.secret; m != nil {
+		cur.ResourceSetSecret = &corev1.Secret{ObjectMeta: meta(m)}
+	}
+	return cur
 }
 
 // ReadSecretInEach reads the Secret of that name in each namespace, at most

@@ -27,6 +27,28 @@ func List(ctx context.Context, c client.Client, list client.ObjectList, namespac
 	return nil
 }
 
+// ListPages lists objects of one kind in namespace in pages of pageSize
+// (limit and continue), and calls each with a page before it reads the
+// next, so that one page is held at a time. client-go's pager does not fit:
+// it reads pages ahead of the caller, and answers an expired continue token
+// with a LIST of everything at once; here that error ends the listing (the
+// next sync reads again).
+func ListPages[L client.ObjectList](ctx context.Context, c client.Client, newList func() L, namespace string, pageSize int64, each func(L) error, opts ...client.ListOption) error {
+	next := ""
+	for {
+		list := newList()
+		if err := List(ctx, c, list, namespace, append(opts, client.Limit(pageSize), client.Continue(next))...); err != nil {
+			return err
+		}
+		if err := each(list); err != nil {
+			return err
+		}
+		if next = list.GetContinue(); next == "" {
+			return nil
+		}
+	}
+}
+
 // NamespaceSelector reads the namespaceSelector of the named ExtensionConfig:
 // CAPI calls the hooks for Clusters in the namespaces it selects, and Sync
 // serves the same ones. A nil selector selects every namespace, as CAPI reads
@@ -69,6 +91,9 @@ func SelectedNamespaces(ctx context.Context, c client.Client, sel labels.Selecto
 
 // kindOfList names the kind a typed list holds, from the scheme.
 func kindOfList(list client.ObjectList) string {
+	if meta, ok := list.(*metav1.PartialObjectMetadataList); ok {
+		return strings.TrimSuffix(meta.GetObjectKind().GroupVersionKind().Kind, "List") + " objects"
+	}
 	gvks, _, err := Scheme.ObjectKinds(list)
 	if err != nil || len(gvks) == 0 {
 		return fmt.Sprintf("%T items", list)
