@@ -54,19 +54,16 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 		return konnector.FailedSync(syncReadFailed(err))
 	}
 	var tally konnector.SyncTally
-	// The default-named credentials Secret of each served namespace with a
-	// Cluster with the addon, read once, when a page first needs it.
-	secrets := map[string]*corev1.Secret{}
+	// The credentials Secrets the Clusters with the addon name, each read
+	// once, when a page first needs it; the pages' Clusters only read it.
+	secrets := map[types.NamespacedName]*corev1.Secret{}
 	listCtx, cancel := context.WithoutCancel(ctx), func() {}
 	if deadline, ok := ctx.Deadline(); ok {
 		listCtx, cancel = context.WithDeadline(listCtx, deadline.Add(notReachedGrace))
 	}
 	defer cancel()
 	found, err := fleet.EachPage(listCtx, c, func(page []kube.FleetMember) error {
-		targets, err := s.pageTargets(ctx, c, page, secrets)
-		if err != nil && ctx.Err() == nil {
-			return err
-		}
+		targets := s.pageTargets(ctx, c, page, secrets)
 		outcomes := make([]konnector.ClusterOutcome, len(targets))
 		var g errgroup.Group
 		g.SetLimit(s.settings.SyncConcurrency)
@@ -104,30 +101,28 @@ func syncReadFailed(err error) string {
 	return err.Error() + " (the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: cluster-wide, Sync reads the ExtensionConfig and lists in every namespace; the namespaced install sets KONNECTOR_SYNC_NAMESPACES to the namespaces it binds, and each of them needs its RoleBinding)"
 }
 
-// pageTargets decides each Cluster's configuration and gives each Cluster
-// with the addon the default-named credentials Secret of its namespace,
-// read the first time a page needs it and in no namespace without such a
-// Cluster.
-func (s *Server) pageTargets(ctx context.Context, c client.Client, page []kube.FleetMember, secrets map[string]*corev1.Secret) ([]*deployInputs, error) {
+// pageTargets decides each Cluster's configuration and reads the
+// credentials Secrets its Clusters with the addon name that no earlier page
+// read: each Secret once per sync, and none in a namespace without such a
+// Cluster. A Secret that could not be read is left out, so that each Cluster
+// naming it reads it again and reports what failed.
+func (s *Server) pageTargets(ctx context.Context, c client.Client, page []kube.FleetMember, secrets map[types.NamespacedName]*corev1.Secret) []*deployInputs {
 	targets := make([]*deployInputs, len(page))
-	unread := map[string]bool{}
+	unread := map[types.NamespacedName]bool{}
 	for i, m := range page {
-		in := &deployInputs{cluster: m.Cluster, current: m.Current}
+		in := &deployInputs{cluster: m.Cluster, current: m.Current, secrets: secrets}
 		in.config, in.configErr = konnector.ReadConfig(&m.Cluster.Spec.Topology, s.settings.DefaultCredentialsSecret)
-		if _, read := secrets[m.Cluster.Namespace]; in.config != nil && !read {
-			unread[m.Cluster.Namespace] = true
+		if in.config != nil {
+			key := types.NamespacedName{Namespace: m.Cluster.Namespace, Name: in.config.CredentialsSecret}
+			if _, read := secrets[key]; !read {
+				unread[key] = true
+			}
 		}
 		targets[i] = in
 	}
-	read, err := kube.ReadSecretInEach(ctx, c, s.settings.DefaultCredentialsSecret, slices.Collect(maps.Keys(unread)), s.settings.SyncConcurrency)
-	if err != nil {
-		return targets, err
-	}
+	read, _ := kube.ReadSecrets(ctx, c, slices.Collect(maps.Keys(unread)), s.settings.SyncConcurrency)
 	maps.Copy(secrets, read)
-	for _, in := range targets {
-		in.defaultSecret = secrets[in.cluster.Namespace]
-	}
-	return targets, nil
+	return targets
 }
 
 // SyncOnce syncs every served Cluster within KONNECTOR_SYNC_TIMEOUT, for the

@@ -235,8 +235,9 @@ func TestSync_NonDefaultSecretCostsOneGet(t *testing.T) {
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
 	counter.take()
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, UpToDate: 1})
-	if calls := pagesOnce(counter.take()); !slices.Contains(calls, "GET /api/v1/namespaces/"+ns+"/secrets/own-credentials") || len(calls) != 8 {
-		t.Fatalf("want the 7 LISTs and one GET of the cluster's own Secret, got:\n%s", strings.Join(calls, "\n"))
+	if calls := pagesOnce(counter.take()); !slices.Contains(calls, "GET /api/v1/namespaces/"+ns+"/secrets/own-credentials") || len(calls) != 7 {
+		// The default-named Secret is not read: no Cluster uses it.
+		t.Fatalf("want the 6 reads of every sync and one GET of the cluster's own Secret, got:\n%s", strings.Join(calls, "\n"))
 	}
 }
 
@@ -433,4 +434,26 @@ func pagesOnce(calls []string) []string {
 		}
 	}
 	return out
+}
+
+func TestSync_ASecretManyClustersNameIsReadOncePerSync(t *testing.T) {
+	counter := &requestCounter{}
+	f := newSyncFixture(t, withCounter(counter))
+	ns := f.servedNamespace(t)
+	createCredentials(t, ns, "team-credentials")
+	for i := range 5 {
+		createCluster(t, ns, fmt.Sprintf("c%d", i), `{`+pcEndpoint+`,"addons":{"konnectorAgent":{"credentials":{"secretRef":{"name":"team-credentials"}}}}}`)
+	}
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 5, Applied: 5})
+	counter.take()
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 5, UpToDate: 5})
+	reads := 0
+	for _, c := range counter.take() {
+		if c == "GET /api/v1/namespaces/"+ns+"/secrets/team-credentials" {
+			reads++
+		}
+	}
+	if reads != 1 {
+		t.Fatalf("the Secret 5 Clusters name was read %d times in one sync, want once", reads)
+	}
 }

@@ -252,21 +252,23 @@ func (f *Fleet) current(namespace, cluster string) konnector.Current {
 	return cur
 }
 
-// ReadSecretInEach reads the Secret of that name in each namespace, at most
-// concurrency at once; a namespace without it maps to nil. Sync reads the
-// default-named credentials Secret this way in the served namespaces that
-// have a Cluster with the addon, and in no other.
-func ReadSecretInEach(ctx context.Context, c client.Client, name string, namespaces []string, concurrency int) (map[string]*corev1.Secret, error) {
-	out := make(map[string]*corev1.Secret, len(namespaces))
+// ReadSecrets reads the Secrets, at most concurrency at once; one that does
+// not exist maps to nil, one that could not be read is left out (the error
+// is the first of them). Sync reads the credentials Secrets its Clusters
+// name this way, each once, and no other Secret by name.
+func ReadSecrets(ctx context.Context, c client.Client, keys []types.NamespacedName, concurrency int) (map[types.NamespacedName]*corev1.Secret, error) {
+	out := make(map[types.NamespacedName]*corev1.Secret, len(keys))
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group
 	g.SetLimit(concurrency)
-	for _, namespace := range namespaces {
+	for _, key := range keys {
 		g.Go(func() error {
-			secret, err := ReadSecret(gctx, c, types.NamespacedName{Namespace: namespace, Name: name})
-			mu.Lock()
-			out[namespace] = secret
-			mu.Unlock()
+			secret, err := ReadSecret(ctx, c, key)
+			if err == nil {
+				mu.Lock()
+				out[key] = secret
+				mu.Unlock()
+			}
 			return err
 		})
 	}
