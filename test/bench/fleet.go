@@ -210,39 +210,27 @@ func fleetSize(ctx context.Context, o fleetOptions, n int) (*FleetSize, error) {
 	}
 	slices.Sort(lists)
 	size.ListsAloneMs = lists[len(lists)/2]
-	if err := run("after-nolimit", "noop", ""); err != nil {
-		return size, err
-	}
-	if err := f.rotate(ctx, "rotated-after"); err != nil {
-		return size, err
-	}
-	if err := run("after", "rotation", o.afterMemLimit); err != nil {
-		return size, err
-	}
+	// Then, in order: ours without GOMEMLIMIT, ours after a rotation, the
+	// naive sync, and the code before.
+	type step struct{ code, kind, memLimit, rotateTo string }
+	steps := []step{{"after-nolimit", "noop", "", ""}, {"after", "rotation", o.afterMemLimit, "rotated-after"}}
 	if n <= o.skipNaiveAbove {
-		if err := run("naive", "noop", o.afterMemLimit); err != nil {
-			return size, err
-		}
-		if err := f.rotate(ctx, "rotated-naive"); err != nil {
-			return size, err
-		}
-		if err := run("naive", "rotation", o.afterMemLimit); err != nil {
-			return size, err
-		}
+		steps = append(steps, step{"naive", "noop", o.afterMemLimit, ""}, step{"naive", "rotation", o.afterMemLimit, "rotated-naive"})
 	}
 	if o.before != "" && n <= o.skipBeforeAbove {
-		// The objects are ours; the code before rewrites every one once
-		// (its resource-set manifests are YAML), then is measured as ours.
-		if err := run("before", "first", o.beforeMemLimit); err != nil {
-			return size, err
+		// The objects are ours; the code before rewrites each one it
+		// compares otherwise once (its resource-set manifests are YAML),
+		// then is measured as ours.
+		steps = append(steps, step{"before", "first", o.beforeMemLimit, ""}, step{"before", "noop", o.beforeMemLimit, ""},
+			step{"before", "rotation", o.beforeMemLimit, "rotated-before"})
+	}
+	for _, st := range steps {
+		if st.rotateTo != "" {
+			if err := f.rotate(ctx, st.rotateTo); err != nil {
+				return size, err
+			}
 		}
-		if err := run("before", "noop", o.beforeMemLimit); err != nil {
-			return size, err
-		}
-		if err := f.rotate(ctx, "rotated-before"); err != nil {
-			return size, err
-		}
-		if err := run("before", "rotation", o.beforeMemLimit); err != nil {
+		if err := run(st.code, st.kind, st.memLimit); err != nil {
 			return size, err
 		}
 	}
