@@ -111,7 +111,12 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	if err != nil {
 		return s.notDeployed(ctx, c, cluster, err)
 	}
-	want := konnector.DesiredObjects(cluster, in.config, creds, s.settings)
+	// Read as metadata only, our objects are compared by hash, which does
+	// not need the rendered values: they are rendered for a write alone.
+	want := konnector.DesiredUnrendered(cluster, in.config, creds, s.settings)
+	if !in.current.MetadataOnly {
+		want.RenderValues()
+	}
 	plan, err := konnector.PlanDeploy(cluster.Name, in.current, want)
 	if err != nil {
 		return s.notDeployed(ctx, c, cluster, err)
@@ -126,6 +131,7 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	if len(plan.Writes) == 0 {
 		return success("Konnector Agent is up to date: " + installs + warnings)
 	}
+	want.RenderValues()
 	if opts.recheckBeforeCreate && plan.Creates {
 		now, err := kube.ReadCluster(ctx, c, key)
 		switch {

@@ -36,10 +36,30 @@ type Desired struct {
 	// Warnings say where the agent is installed otherwise than configured,
 	// and how to fix it; the hooks put them in the answer and an Event.
 	Warnings []string
+
+	// values are the chart values HelmChartProxy's valuesTemplate renders.
+	values map[string]any
 }
 
 // DesiredObjects computes the objects for a cluster with the addon enabled.
 func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, s settings.Settings) Desired {
+	d := DesiredUnrendered(cluster, cfg, creds, s)
+	d.RenderValues()
+	return d
+}
+
+// RenderValues renders the HelmChartProxy's valuesTemplate, once.
+func (d Desired) RenderValues() {
+	if d.HelmChartProxy.Spec.ValuesTemplate == "" {
+		d.HelmChartProxy.Spec.ValuesTemplate = renderValues(d.values)
+	}
+}
+
+// DesiredUnrendered is DesiredObjects but for the HelmChartProxy's
+// valuesTemplate, which RenderValues fills. Rendering YAML is most of what
+// computing the objects costs, and the desired-state hashes do not need it
+// (desiredHash), so Sync renders only the HelmChartProxies it writes.
+func DesiredUnrendered(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, s settings.Settings) Desired {
 	name := ObjectName(cluster.Name)
 	values := valuesInput{
 		settings:       s,
@@ -88,7 +108,6 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, 
 				Version:          s.ChartVersion,
 				ReleaseName:      s.ReleaseName,
 				ReleaseNamespace: s.ReleaseNamespace,
-				ValuesTemplate:   renderValues(chartValues(values)),
 			},
 		},
 		ClusterResourceSet: &addonsv1.ClusterResourceSet{
@@ -111,9 +130,11 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, 
 		},
 		RegisteredName: values.registeredName,
 		Warnings:       warnings,
+		values:         chartValues(values),
 	}
-	for _, obj := range []client.Object{d.HelmChartProxy, d.ClusterResourceSet, d.ResourceSetSecret} {
-		obj.SetAnnotations(map[string]string{DesiredHashAnnotation: desiredHash(obj)})
+	d.HelmChartProxy.SetAnnotations(map[string]string{DesiredHashAnnotation: desiredHash(d.HelmChartProxy, d.values)})
+	for _, obj := range []client.Object{d.ClusterResourceSet, d.ResourceSetSecret} {
+		obj.SetAnnotations(map[string]string{DesiredHashAnnotation: desiredHash(obj, nil)})
 	}
 	return d
 }
@@ -128,10 +149,15 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *Config, creds Credentials, 
 // the clear, and whoever may read its annotations may read its data.
 const DesiredHashAnnotation = "konnector-hooks/desired-hash"
 
-// desiredHash hashes obj's JSON form, which encoding/json writes with map
-// keys sorted, so the same desired state always gives the same hash.
-func desiredHash(obj client.Object) string {
-	b, err := json.Marshal(obj)
+// desiredHash hashes obj's JSON form and, for the HelmChartProxy, the chart
+// values its valuesTemplate renders (in place of the rendered text, which
+// renderValues makes from them alone); encoding/json writes map keys sorted,
+// so the same desired state always gives the same hash.
+func desiredHash(obj client.Object, values map[string]any) string {
+	b, err := json.Marshal(struct {
+		Object client.Object  `json:"object"`
+		Values map[string]any `json:"values,omitempty"`
+	}{obj, values})
 	if err != nil {
 		panic("konnector: marshalling a desired object: " + err.Error()) // API types always marshal
 	}

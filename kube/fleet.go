@@ -2,8 +2,11 @@ package kube
 
 import (
 	"context"
+	"encoding/hex"
+	"strconv"
 	"sync"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -41,31 +44,35 @@ type FleetMember struct {
 }
 
 // Fleet is what a sync keeps between its pages: the served namespaces and,
-// per Cluster, a few fields of each of this addon's objects. Clusters are
-// read a page at a time (EachPage), never all at once.
+// per Cluster, a few fields of each of this addon's objects, in a fixed
+// size (about 150 bytes a Cluster). Clusters are read a page at a time
+// (EachPage), never all at once.
 type Fleet struct {
 	scope FleetScope
 	// served lists the served namespaces.
 	served map[string]bool
 	// ours holds, by namespace and cluster name, what the sync compares of
-	// this addon's objects.
-	ours map[string]map[string]*ourObjects
-}
-
-// ourObjects is what a sync keeps of one Cluster's objects between pages.
-type ourObjects struct {
-	proxy, set, secret *objectMeta
+	// this addon's objects: HelmChartProxy, ClusterResourceSet, Secret.
+	ours map[string]map[string]*[3]objectMeta
 }
 
 // objectMeta is the part of an object's metadata a sync decides from: it
 // is ours (the LIST selects our labels, the index checks the name), so only
-// its identity, version, deletion and desired-state hash are kept.
+// its identity, version, deletion and desired-state hash are kept, each in
+// a fixed size. An object whose UID is not a UUID, or whose resourceVersion
+// not a number, is not kept: its Cluster is then read by name, as one with
+// an object missing is.
 type objectMeta struct {
-	uid             types.UID
-	resourceVersion string
-	deletion        *metav1.Time
-	hash            string
+	uid             uuid.UUID
+	resourceVersion uint64
+	// deletion is the deletionTimestamp in Unix seconds, 0 when none.
+	deletion int64
+	hash     [16]byte
+	// hashed is false when the object carries no desired-state hash.
+	hashed bool
 }
+
+func (m *objectMeta) present() bool { return m.uid != uuid.Nil }
 
 // ReadFleet reads what is served and indexes this addon's objects, with a
 // number of requests that grows with the pages, not the Clusters (see the
@@ -75,34 +82,29 @@ type objectMeta struct {
 // install) the listed namespaces are served and the same LISTs are made in
 // each of them.
 func ReadFleet(ctx context.Context, c client.Client, scope FleetScope) (*Fleet, error) {
-	f := &Fleet{scope: scope, ours: map[string]map[string]*ourObjects{}}
+	f := &Fleet{scope: scope, ours: map[string]map[string]*[3]objectMeta{}}
 	ours := client.MatchingLabels(konnector.OurLabels())
 	if scope.one() {
 		ours[clusterv1.ClusterNameLabel] = scope.Cluster.Name
 	}
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	kinds := []struct {
-		gvk  schema.GroupVersionKind
-		slot func(*ourObjects) **objectMeta
-	}{
-		{caaphv1.GroupVersion.WithKind("HelmChartProxy"), func(o *ourObjects) **objectMeta { return &o.proxy }},
-		{addonsv1.GroupVersion.WithKind("ClusterResourceSet"), func(o *ourObjects) **objectMeta { return &o.set }},
-		{corev1.SchemeGroupVersion.WithKind("Secret"), func(o *ourObjects) **objectMeta { return &o.secret }},
+	kinds := []schema.GroupVersionKind{
+		caaphv1.GroupVersion.WithKind("HelmChartProxy"), addonsv1.GroupVersion.WithKind("ClusterResourceSet"), corev1.SchemeGroupVersion.WithKind("Secret"),
 	}
 	for _, namespace := range f.listedNamespaces() {
-		for _, k := range kinds {
+		for slot, gvk := range kinds {
 			g.Go(func() error {
 				newList := func() *metav1.PartialObjectMetadataList {
 					list := &metav1.PartialObjectMetadataList{}
-					list.SetGroupVersionKind(k.gvk.GroupVersion().WithKind(k.gvk.Kind + "List"))
+					list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
 					return list
 				}
 				return ListPages(gctx, c, newList, namespace, scope.PageSize, func(list *metav1.PartialObjectMetadataList) error {
 					mu.Lock()
 					defer mu.Unlock()
 					for i := range list.Items {
-						f.index(&list.Items[i], k.slot)
+						f.index(&list.Items[i], slot)
 					}
 					return nil
 				}, ours)
@@ -170,27 +172,37 @@ func (f *Fleet) listedNamespaces() []string {
 // index keeps what the sync compares of one of our objects, found under the
 // Cluster it was written for: its cluster-name label, and the name the
 // hooks give that Cluster's objects.
-func (f *Fleet) index(obj *metav1.PartialObjectMetadata, slot func(*ourObjects) **objectMeta) {
+func (f *Fleet) index(obj *metav1.PartialObjectMetadata, slot int) {
 	cluster := obj.Labels[clusterv1.ClusterNameLabel]
 	if cluster == "" || obj.Name != konnector.ObjectName(cluster) || !konnector.IsOurs(obj.Labels, cluster) {
 		return
 	}
+	var m objectMeta
+	var err error
+	if m.uid, err = uuid.Parse(string(obj.UID)); err != nil || m.uid == uuid.Nil {
+		return
+	}
+	if m.resourceVersion, err = strconv.ParseUint(obj.ResourceVersion, 10, 64); err != nil {
+		return
+	}
+	if t := obj.DeletionTimestamp; t != nil {
+		m.deletion = max(1, t.Unix())
+	}
+	if h, ok := obj.Annotations[konnector.DesiredHashAnnotation]; ok {
+		n, err := hex.Decode(m.hash[:], []byte(h))
+		m.hashed = err == nil && n == len(m.hash)
+	}
 	byName := f.ours[obj.Namespace]
 	if byName == nil {
-		byName = map[string]*ourObjects{}
+		byName = map[string]*[3]objectMeta{}
 		f.ours[obj.Namespace] = byName
 	}
 	objects := byName[cluster]
 	if objects == nil {
-		objects = &ourObjects{}
+		objects = &[3]objectMeta{}
 		byName[cluster] = objects
 	}
-	*slot(objects) = &objectMeta{
-		uid:             obj.UID,
-		resourceVersion: obj.ResourceVersion,
-		deletion:        obj.DeletionTimestamp,
-		hash:            obj.Annotations[konnector.DesiredHashAnnotation],
-	}
+	objects[slot] = m
 }
 
 // EachPage reads the served ClusterClass-based Clusters a page at a time
@@ -234,19 +246,26 @@ func (f *Fleet) current(namespace, cluster string) konnector.Current {
 		return cur
 	}
 	meta := func(m *objectMeta) metav1.ObjectMeta {
-		return metav1.ObjectMeta{
-			Namespace: namespace, Name: konnector.ObjectName(cluster), UID: m.uid, ResourceVersion: m.resourceVersion,
-			DeletionTimestamp: m.deletion, Labels: konnector.Labels(cluster),
-			Annotations: map[string]string{konnector.DesiredHashAnnotation: m.hash},
+		om := metav1.ObjectMeta{
+			Namespace: namespace, Name: konnector.ObjectName(cluster), UID: types.UID(m.uid.String()),
+			ResourceVersion: strconv.FormatUint(m.resourceVersion, 10), Labels: konnector.Labels(cluster),
 		}
+		if m.deletion != 0 {
+			t := metav1.Unix(m.deletion, 0)
+			om.DeletionTimestamp = &t
+		}
+		if m.hashed {
+			om.Annotations = map[string]string{konnector.DesiredHashAnnotation: hex.EncodeToString(m.hash[:])}
+		}
+		return om
 	}
-	if m := objects.proxy; m != nil {
+	if m := &objects[0]; m.present() {
 		cur.HelmChartProxy = &caaphv1.HelmChartProxy{ObjectMeta: meta(m)}
 	}
-	if m := objects.set; m != nil {
+	if m := &objects[1]; m.present() {
 		cur.ClusterResourceSet = &addonsv1.ClusterResourceSet{ObjectMeta: meta(m)}
 	}
-	if m := objects.secret; m != nil {
+	if m := &objects[2]; m.present() {
 		cur.ResourceSetSecret = &corev1.Secret{ObjectMeta: meta(m)}
 	}
 	return cur

@@ -62,20 +62,22 @@ type FleetSize struct {
 
 // FleetRun is one sync.
 type FleetRun struct {
-	Code       string     `json:"code"` // after, after-nolimit, before, naive
-	Kind       string     `json:"kind"` // first, noop, rotation
-	GoMemLimit string     `json:"goMemLimit"`
-	PeakMiB    float64    `json:"peakMiB"`
-	WallMs     float64    `json:"wallMs"`
-	Requests   int        `json:"requests"`
-	Pages      int        `json:"listRequests"`
-	FuncCPU    float64    `json:"functionCPUSeconds"`
-	APICPU     float64    `json:"apiserverCPUSeconds"`
-	EtcdCPU    float64    `json:"etcdCPUSeconds"`
-	Counts     SyncCounts `json:"counts"`
-	Status     string     `json:"status"`
-	Message    string     `json:"message,omitempty"`
-	Delivered  *bool      `json:"delivered,omitempty"`
+	Code       string         `json:"code"` // after, after-nolimit, before, naive
+	Kind       string         `json:"kind"` // first, noop, rotation
+	GoMemLimit string         `json:"goMemLimit"`
+	GOGC       string         `json:"gogc"`
+	PeakMiB    float64        `json:"peakMiB"`
+	WallMs     float64        `json:"wallMs"`
+	Requests   int            `json:"requests"`
+	Pages      int            `json:"listRequests"`
+	FuncCPU    float64        `json:"functionCPUSeconds"`
+	APICPU     float64        `json:"apiserverCPUSeconds"`
+	EtcdCPU    float64        `json:"etcdCPUSeconds"`
+	ByRequest  map[string]int `json:"byRequest"`
+	Counts     SyncCounts     `json:"counts"`
+	Status     string         `json:"status"`
+	Message    string         `json:"message,omitempty"`
+	Delivered  *bool          `json:"delivered,omitempty"`
 }
 
 // SyncCounts are the counts of a sync's answer.
@@ -87,6 +89,7 @@ type SyncCounts struct {
 type fleetOptions struct {
 	sizes             []int
 	after, before     string
+	afterGOGC         string
 	afterMemLimit     string
 	beforeMemLimit    string
 	pageSize          int
@@ -383,11 +386,14 @@ func (f *fleet) delivered(ctx context.Context) (bool, error) {
 
 // syncEnv is the environment of a sync process, as the Knative Service
 // gives it, against the counting proxy.
-func (f *fleet) syncEnv(memLimit string) []string {
+func (f *fleet) syncEnv(memLimit, gogc string) []string {
 	env := []string{"KUBECONFIG=" + f.kubeconfig, "FUNCTION_TARGET=Sync", "KONNECTOR_EXTENSION_CONFIG=" + fleetExtensionConfig,
 		"KONNECTOR_SYNC_TIMEOUT=1h", fmt.Sprintf("KONNECTOR_SYNC_PAGE_SIZE=%d", f.o.pageSize)}
 	if memLimit != "" {
 		env = append(env, "GOMEMLIMIT="+memLimit)
+	}
+	if gogc != "" {
+		env = append(env, "GOGC="+gogc)
 	}
 	return env
 }
@@ -397,12 +403,15 @@ func (f *fleet) syncEnv(memLimit string) []string {
 // with the addon, 8 at a time (KONNECTOR_SYNC_CONCURRENCY's default), after
 // one LIST of the Clusters by the harness.
 func (f *fleet) sync(ctx context.Context, code, kind, memLimit string) (FleetRun, error) {
-	r := FleetRun{Code: code, Kind: kind, GoMemLimit: memLimit}
+	r := FleetRun{Code: code, Kind: kind, GoMemLimit: memLimit, ByRequest: map[string]int{}}
+	if code == "after" {
+		r.GOGC = f.o.afterGOGC
+	}
 	binary := f.o.after
 	if code == "before" {
 		binary = f.o.before
 	}
-	env := f.syncEnv(memLimit)
+	env := f.syncEnv(memLimit, r.GOGC)
 	if code == "naive" {
 		env = append(env, "FUNCTION_TARGET=Hooks")
 	}
@@ -427,6 +436,7 @@ func (f *fleet) sync(ctx context.Context, code, kind, memLimit string) (FleetRun
 		if strings.Contains(q.rawQuery, "limit=") {
 			r.Pages++
 		}
+		r.ByRequest[q.Method+" "+requestKind(q.Path)]++
 	}
 	r.APICPU, r.EtcdCPU = cpuSeconds(f.apiserver)-api0, cpuSeconds(f.etcd)-etcd0
 	if st, serr := readProcStat(c.pid()); serr == nil {
@@ -648,4 +658,25 @@ func (f *fleet) hookLatency(ctx context.Context, during func()) Stats {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+}
+
+// requestKind names what a request reads or writes: the resource, and
+// whether it names one object, without namespace or name.
+func requestKind(path string) string {
+	parts := strings.Split(strings.Trim(path, "/"), "/")
+	// /api/v1/... or /apis/<group>/<version>/...
+	rest := parts[2:]
+	if parts[0] == "apis" && len(parts) > 3 {
+		rest = parts[3:]
+	}
+	if len(rest) >= 2 && rest[0] == "namespaces" && len(rest) > 2 {
+		rest = rest[2:]
+	}
+	switch len(rest) {
+	case 0:
+		return path
+	case 1:
+		return rest[0]
+	}
+	return rest[0] + " by name"
 }

@@ -95,8 +95,8 @@ func (r *FleetReport) markdown() string {
 	w("## Fleet: Sync at 1,000 to 10,000 Clusters\n\n")
 	w("Generated %s on %d cores (%s), load average at the end %s. Each size has its own API server (envtest); each sync is a fresh process of the binary, started as its Knative Service starts it (`FUNCTION_TARGET=Sync`, the Service's `GOMEMLIMIT`), triggered by one POST as the PingSource sends it, with `KONNECTOR_SYNC_TIMEOUT=1h` so that it finishes in one run. Peak RSS is the process's `VmHWM` from `/proc/<pid>/status` just before it is stopped; requests are counted by a proxy between the process and the API server; CPU is `utime+stime` of the process, and of kube-apiserver and etcd over the sync. Page size %d; %d namespaces; out of 20 Clusters: 15 with the addon and the namespace's default Secret, 1 naming its own Secret, 2 without the addon, 1 being deleted, 1 with its control plane not initialized.\n\n",
 		r.GeneratedAt, r.Machine.Cores, r.Machine.CPUModel, r.Machine.LoadAvgEnd, r.PageSize, r.Namespaces)
-	w("`after` is this tree (GOMEMLIMIT of `knative/sync-pingsource/sync-service.yaml`), `after-nolimit` the same without GOMEMLIMIT, `before` the code of the base branch (GOMEMLIMIT of its `knative/service.yaml`, where Sync ran), measured after ours on the same API server, so its `first` rewrites every object once into its own format; `naive` is a fresh hooks process called with BeforeClusterUpgrade for each Cluster with the addon, 8 at a time.\n\n")
-	w("| Clusters | code | sync | GOMEMLIMIT | peak RSS MiB | wall s | requests | LIST pages | function CPU s | kube-apiserver CPU s | etcd CPU s | outcome |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("`after` is this tree (GOMEMLIMIT of `knative/sync-pingsource/sync-service.yaml`), `after-nolimit` the same with Go's defaults (no GOMEMLIMIT, GOGC 100), `before` the code of the base branch (GOMEMLIMIT of its `knative/service.yaml`, where Sync ran), measured after ours on the same API server, so its `first` rewrites every object once into its own format; `naive` is a fresh hooks process called with BeforeClusterUpgrade for each Cluster with the addon, 8 at a time.\n\n")
+	w("| Clusters | code | sync | GOMEMLIMIT, GOGC | peak RSS MiB | wall s | requests | LIST pages | function CPU s | kube-apiserver CPU s | etcd CPU s | outcome |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range r.Sizes {
 		for _, run := range s.Runs {
 			outcome := fmt.Sprintf("%s: %d checked, %d applied, %d up to date, %d failed", run.Status, run.Counts.Checked, run.Counts.Applied, run.Counts.UpToDate, run.Counts.Failed)
@@ -106,6 +106,9 @@ func (r *FleetReport) markdown() string {
 			limit := run.GoMemLimit
 			if limit == "" {
 				limit = "none"
+			}
+			if run.GOGC != "" {
+				limit += ", " + run.GOGC
 			}
 			w("| %d | %s | %s | %s | %.1f | %.2f | %d | %d | %.2f | %.2f | %.2f | %s |\n", s.Clusters, run.Code, run.Kind, limit, run.PeakMiB, run.WallMs/1000, run.Requests, run.Pages, run.FuncCPU, run.APICPU, run.EtcdCPU, outcome)
 		}
@@ -131,6 +134,15 @@ func (r *FleetReport) markdown() string {
 			return "not measured"
 		}
 		w("| %d | %s | %.1f | %s | %s | %s | %s |\n", s.Clusters, cell("before", "noop"), noopMedian(s).PeakMiB, cell("before", "rotation"), cell("after", "rotation"), cell("before", "first"), cell("after", "first"))
+	}
+	w("\nRequests of each sync by kind (the no-op and rotation of ours, the last size):\n\n")
+	if len(r.Sizes) > 0 {
+		last := r.Sizes[len(r.Sizes)-1]
+		for _, kind := range []string{"noop", "rotation"} {
+			if run, ok := r.run(last, "after", kind); ok {
+				w("- %d Clusters, %s: %v\n", last.Clusters, kind, run.ByRequest)
+			}
+		}
 	}
 	for _, n := range r.Notes {
 		w("\n- %s", n)

@@ -38,7 +38,8 @@ func main() {
 	var fleetSizes string
 	flag.StringVar(&fleetSizes, "fleet", "", "run only the fleet section, at these comma-separated numbers of Clusters (e.g. 1000,5000,10000), and put it into report.md")
 	flag.StringVar(&fo.before, "before", "", "fleet: konnector-hooks binary of the code before (the base branch); empty: not measured")
-	flag.StringVar(&fo.afterMemLimit, "after-memlimit", "48MiB", "fleet: GOMEMLIMIT of our Sync Service (knative/sync-pingsource/sync-service.yaml)")
+	flag.StringVar(&fo.afterMemLimit, "after-memlimit", "40MiB", "fleet: GOMEMLIMIT of our Sync Service (knative/sync-pingsource/sync-service.yaml)")
+	flag.StringVar(&fo.afterGOGC, "after-gogc", "25", "fleet: GOGC of our Sync Service")
 	flag.StringVar(&fo.beforeMemLimit, "before-memlimit", "100MiB", "fleet: GOMEMLIMIT of the Service the code before ran Sync in")
 	flag.IntVar(&fo.pageSize, "page-size", 500, "fleet: KONNECTOR_SYNC_PAGE_SIZE")
 	flag.IntVar(&fo.namespaces, "fleet-namespaces", 5, "fleet: namespaces the Clusters are spread over")
@@ -69,6 +70,10 @@ func main() {
 	if fleetSizes != "" {
 		ctrllog.SetLogger(logr.Discard())
 		fo.after, fo.repo, fo.out = o.hooks, o.repo, o.out
+		if err := os.MkdirAll(fo.out, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
 		for _, f := range strings.Split(fleetSizes, ",") {
 			n, err := strconv.Atoi(strings.TrimSpace(f))
 			if err != nil || n < 20 {
