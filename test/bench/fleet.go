@@ -126,9 +126,18 @@ func fleetMix(i int) string {
 func runFleet(ctx context.Context, o fleetOptions) (*FleetReport, error) {
 	rep := &FleetReport{GeneratedAt: time.Now().UTC().Format(time.RFC3339), Machine: machineInfo(o.repo), PageSize: o.pageSize, Namespaces: o.namespaces}
 	for _, n := range o.sizes {
-		size, err := fleetSize(ctx, o, n)
+		// After every sync, what was measured so far is written, so that a
+		// run stopped at a long sync keeps the others.
+		done := len(rep.Sizes)
+		save := func(size FleetSize) {
+			rep.Sizes = append(rep.Sizes[:done], size)
+			if err := rep.write(o.out); err != nil {
+				logf("fleet: writing the report: %v", err)
+			}
+		}
+		size, err := fleetSize(ctx, o, n, save)
 		if size != nil {
-			rep.Sizes = append(rep.Sizes, *size)
+			rep.Sizes = append(rep.Sizes[:done], *size)
 		}
 		if err != nil {
 			rep.Notes = append(rep.Notes, fmt.Sprintf("%d Clusters: %v", n, err))
@@ -143,7 +152,7 @@ func runFleet(ctx context.Context, o fleetOptions) (*FleetReport, error) {
 }
 
 // fleetSize measures one fleet size on its own API server.
-func fleetSize(ctx context.Context, o fleetOptions, n int) (*FleetSize, error) {
+func fleetSize(ctx context.Context, o fleetOptions, n int, save func(FleetSize)) (*FleetSize, error) {
 	logf("fleet %d: starting an API server", n)
 	env, err := managementcluster.Start()
 	if err != nil {
@@ -189,6 +198,7 @@ func fleetSize(ctx context.Context, o fleetOptions, n int) (*FleetSize, error) {
 	run := func(code, kind, memLimit string) error {
 		r, err := f.sync(ctx, code, kind, memLimit)
 		size.Runs = append(size.Runs, r)
+		save(*size)
 		return err
 	}
 	// Ours: the first sync, with hook calls during it.
