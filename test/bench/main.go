@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
@@ -66,7 +67,24 @@ func main() {
 	flag.IntVar(&o.syncClusters, "sync-clusters", 1000, "addon-enabled Clusters in the sync section")
 	flag.StringVar(&o.phases, "phases", "", "run only the phases whose names contain one of these comma-separated words (e.g. sync); all when empty")
 	flag.BoolVar(&o.quick, "quick", false, "few runs of everything: checks that the harness works, figures mean little")
+	var fleetRender bool
+	flag.BoolVar(&fleetRender, "fleet-render", false, "write the fleet section again from -out's fleet.json, measuring nothing")
 	flag.Parse()
+	if fleetRender {
+		var rep FleetReport
+		b, err := os.ReadFile(filepath.Join(o.out, "fleet.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err == nil {
+			err = rep.write(o.out)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if fleetSizes != "" {
 		ctrllog.SetLogger(logr.Discard())
 		fo.after, fo.repo, fo.out = o.hooks, o.repo, o.out
