@@ -85,7 +85,10 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 		return r
 	}
 	report := tally.Report(konnector.ServedNamespaces(s.settings.SyncNamespaces, s.settings.ExtensionConfig))
-	if err != nil {
+	switch {
+	case err != nil && report.Counts.Checked == 0:
+		return konnector.FailedSync(syncReadFailed(err))
+	case err != nil:
 		report.Status = konnector.StatusFailure
 		report.Message += "; the Clusters after these were not read: " + syncReadFailed(err)
 	}
