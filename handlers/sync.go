@@ -75,6 +75,10 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 		}
 		_ = g.Wait()
 		for _, o := range outcomes {
+			// Logged now: the report lists konnector.MaxListed at most.
+			if konnector.Listed(o.Outcome) {
+				s.log.Info("sync cluster", "cluster", o.Cluster, "outcome", o.Outcome, "message", o.Message)
+			}
 			tally.Add(o)
 		}
 		return nil

@@ -158,11 +158,9 @@ func bodyError(err error, doing string) *requestError {
 	return &requestError{http.StatusBadRequest, doing + ": " + err.Error()}
 }
 
-// logSync writes one line for the sync and one per Cluster it lists.
+// logSync writes the sync's line; the sync wrote one per Cluster it lists
+// as it went.
 func (s *Server) logSync(r SyncReport, eventID string, took time.Duration) {
-	for _, c := range r.Clusters {
-		s.log.Info("sync cluster", "cluster", c.Cluster, "outcome", c.Outcome, "message", c.Message)
-	}
 	s.log.Info("sync call", "function", FunctionSync, "outcome", r.Status, "cloudEventId", eventID,
 		"checked", r.Counts.Checked, "upToDate", r.Counts.UpToDate, "applied", r.Counts.Applied, "uninstalling", r.Counts.Uninstalling,
 		"uninstalled", r.Counts.Uninstalled, "uninstallStuck", r.Counts.UninstallStuck, "failed", r.Counts.Failed, "notReached", r.Counts.NotReached,

@@ -73,3 +73,16 @@ func TestSyncTally_Report(t *testing.T) {
 		})
 	}
 }
+
+func TestSyncTally_ListsAtMostMaxListed(t *testing.T) {
+	var tally SyncTally
+	tally.Add(ClusterOutcome{Cluster: "ns/failed", Outcome: OutcomeFailed})
+	for i := range MaxListed + 1 {
+		tally.Add(ClusterOutcome{Cluster: fmt.Sprintf("ns/c%d", i), Outcome: OutcomeApplied, Message: "applied"})
+	}
+	r := tally.Report("the namespaces of KONNECTOR_SYNC_NAMESPACES (ns)")
+	if len(r.Clusters) != MaxListed || r.Clusters[0].Cluster != "ns/failed" || r.Counts.Applied != MaxListed+1 || r.Counts.Checked != MaxListed+2 ||
+		!strings.Contains(r.Message, fmt.Sprintf("the clusters list holds the first %d, 2 more are in konnector-hooks' log", MaxListed)) {
+		t.Fatalf("report of %d Clusters: %d listed, counts %+v, message %q", MaxListed+2, len(r.Clusters), r.Counts, r.Message)
+	}
+}

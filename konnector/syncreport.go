@@ -34,9 +34,9 @@ type ClusterOutcome struct {
 	Message string `json:"message"`
 }
 
-// listed tells whether the report lists a Cluster with this outcome: the
+// Listed tells whether the report lists a Cluster with this outcome: the
 // ones that changed, failed or were not reached.
-func listed(outcome string) bool {
+func Listed(outcome string) bool {
 	switch outcome {
 	case OutcomeApplied, OutcomeUninstalling, OutcomeUninstalled, OutcomeUninstallStuck, OutcomeFailed, OutcomeNotReached:
 		return true
@@ -95,11 +95,18 @@ func FailedSync(message string) SyncReport {
 	return SyncReport{Status: StatusFailure, Message: message, Clusters: []ClusterOutcome{}}
 }
 
+// MaxListed is how many Clusters a report lists at most. A sync keeps the
+// listed outcomes until it answers, and a rotation across 10,000 Clusters
+// would list every one of them with its message (hundreds of bytes each):
+// past MaxListed they are counted, and the log has a line for each.
+const MaxListed = 1000
+
 // SyncTally adds up a sync's outcomes page by page: it counts every
-// Cluster and keeps only the ones the report lists.
+// Cluster and keeps only the ones the report lists, MaxListed at most.
 type SyncTally struct {
-	counts SyncCounts
-	listed []ClusterOutcome
+	counts   SyncCounts
+	listed   []ClusterOutcome
+	unlisted int
 }
 
 // Add counts one Cluster's outcome. An outcome the report does not know is
@@ -118,8 +125,12 @@ func (t *SyncTally) Add(o ClusterOutcome) {
 	}
 	n.Checked++
 	*counter++
-	if listed(o.Outcome) {
+	switch {
+	case !Listed(o.Outcome):
+	case len(t.listed) < MaxListed:
 		t.listed = append(t.listed, o)
+	default:
+		t.unlisted++
 	}
 }
 
@@ -146,6 +157,9 @@ func (t *SyncTally) Report(served string) SyncReport {
 	r.Message = fmt.Sprintf("synced %d Clusters in %s", n.Checked, served)
 	if len(parts) > 0 {
 		r.Message += ": " + strings.Join(parts, ", ")
+	}
+	if t.unlisted > 0 {
+		r.Message += fmt.Sprintf("; the clusters list holds the first %d, %d more are in konnector-hooks' log, one line each", MaxListed, t.unlisted)
 	}
 	for _, why := range []struct {
 		n    int
