@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -31,13 +32,24 @@ func List(ctx context.Context, c client.Client, list client.ObjectList, namespac
 // (limit and continue), and calls each with a page before it reads the
 // next, so that one page is held at a time. client-go's pager does not fit:
 // it reads pages ahead of the caller, and answers an expired continue token
-// with a LIST of everything at once; here that error ends the listing (the
-// next sync reads again).
+// with a LIST of everything at once.
+//
+// A continue token expires when etcd compacts the version the first page
+// was read at (the API server compacts every 5 minutes), so a listing that
+// outlasts that, such as a first sync writing to thousands of Clusters,
+// gets 410 Expired. The API server's answer then carries a token that goes
+// on from the next object at the current version: the rest is read as it
+// is now, each object still once, which is all a sync needs.
 func ListPages[L client.ObjectList](ctx context.Context, c client.Client, newList func() L, namespace string, pageSize int64, each func(L) error, opts ...client.ListOption) error {
 	next := ""
 	for {
 		list := newList()
 		if err := List(ctx, c, list, namespace, append(opts, client.Limit(pageSize), client.Continue(next))...); err != nil {
+			var status apierrors.APIStatus
+			if next != "" && apierrors.IsResourceExpired(err) && errors.As(err, &status) && status.Status().Continue != "" {
+				next = status.Status().Continue
+				continue
+			}
 			return err
 		}
 		if err := each(list); err != nil {
