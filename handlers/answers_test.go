@@ -95,12 +95,3 @@ func TestAfterControlPlaneInitialized_FailedApplyRecordsNoAppliedEvent(t *testin
 		t.Fatalf("events after the retry: %v", reasons)
 	}
 }
-
-func TestSyncReport_AnUnknownOutcomeIsAFailureNotAPanic(t *testing.T) {
-	s := New(testSettings(t), nil, nil)
-	r := s.report([]clusterOutcome{{"ns/a", outcomeUpToDate, ""}, {"ns/b", "somethingNew", "details"}})
-	if r.Status != statusFailure || r.Counts.Failed != 1 || r.Counts.UpToDate != 1 || len(r.Clusters) != 1 ||
-		!strings.Contains(r.Clusters[0].Message, `"somethingNew"`) || r.Clusters[0].Outcome != outcomeFailed {
-		t.Fatalf("report: %+v", r)
-	}
-}

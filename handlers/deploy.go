@@ -25,11 +25,13 @@ type deployInputs struct {
 	configErr error
 	// current is what exists of the addon's objects.
 	current konnector.Current
-	// defaultSecret is the Secret named by KONNECTOR_DEFAULT_CREDENTIALS_SECRET
-	// in the Cluster's namespace, nil when absent. It is read with the rest,
-	// before the Cluster says which Secret it uses, because most Clusters use
-	// it: that saves a round trip, for one wasted read on the others.
-	defaultSecret *corev1.Secret
+	// secrets are the credentials Secrets read already, nil where absent;
+	// one the configuration names that is not among them is read by name.
+	// The hooks read the default-named one with the rest, before the Cluster
+	// says which Secret it uses, because most Clusters use it: that saves a
+	// round trip, for one wasted read on the others. Sync reads each Secret
+	// its Clusters name once.
+	secrets map[types.NamespacedName]*corev1.Secret
 }
 
 // readDeployInputs reads what the deploy path decides from (kube.ReadAddon)
@@ -42,7 +44,9 @@ func (s *Server) readDeployInputs(ctx context.Context, c client.Client, key type
 	if read.Cluster == nil {
 		return nil, konnector.ClusterNotFound(key)
 	}
-	in := &deployInputs{cluster: read.Cluster, current: read.Current, defaultSecret: read.DefaultSecret}
+	in := &deployInputs{cluster: read.Cluster, current: read.Current, secrets: map[types.NamespacedName]*corev1.Secret{
+		{Namespace: key.Namespace, Name: s.settings.DefaultCredentialsSecret}: read.DefaultSecret,
+	}}
 	in.config, in.configErr = konnector.ReadConfigWith(&in.cluster.Spec.Topology, s.settings)
 	return in, nil
 }
@@ -93,7 +97,12 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	if err != nil {
 		return s.notDeployed(ctx, c, cluster, err)
 	}
-	want := konnector.DesiredObjects(cluster, in.config, creds, s.settings)
+	// Read as metadata only, our objects are compared by hash, which does
+	// not need the rendered values: they are rendered for a write alone.
+	want := konnector.DesiredUnrendered(cluster, in.config, creds, s.settings)
+	if !in.current.MetadataOnly {
+		want.RenderValues()
+	}
 	plan, err := konnector.PlanDeploy(cluster.Name, in.current, want)
 	if err != nil {
 		return s.notDeployed(ctx, c, cluster, err)
@@ -102,6 +111,7 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	if len(plan.Writes) == 0 {
 		return success(konnector.ReportDeploy(cluster, want, in.config.PrismCentral.Host, s.settings, in.current, nil).Message)
 	}
+	want.RenderValues()
 	if opts.recheckBeforeCreate && plan.Creates {
 		now, err := kube.ReadCluster(ctx, c, key)
 		switch {
@@ -153,18 +163,18 @@ func (s *Server) notDeployed(ctx context.Context, c client.Client, cluster *clus
 }
 
 // readCredentials checks the Prism Central credentials Secret the
-// configuration names, reading it unless it is the default one, read already.
+// configuration names, reading it unless it was read already.
 func (s *Server) readCredentials(ctx context.Context, c client.Client, in *deployInputs) (konnector.Credentials, error) {
-	namespace, name := in.cluster.Namespace, in.config.CredentialsSecret
-	secret := in.defaultSecret
-	if name != s.settings.DefaultCredentialsSecret {
+	key := types.NamespacedName{Namespace: in.cluster.Namespace, Name: in.config.CredentialsSecret}
+	secret, read := in.secrets[key]
+	if !read {
 		var err error
-		if secret, err = kube.ReadSecret(ctx, c, types.NamespacedName{Namespace: namespace, Name: name}); err != nil {
+		if secret, err = kube.ReadSecret(ctx, c, key); err != nil {
 			return konnector.Credentials{}, err
 		}
 	}
 	if secret == nil {
-		return konnector.Credentials{}, konnector.MissingSecretError(namespace, name)
+		return konnector.Credentials{}, konnector.MissingSecretError(key.Namespace, key.Name)
 	}
 	return konnector.ReadCredentials(secret)
 }

@@ -100,7 +100,7 @@ func TestAfterControlPlaneInitialized_DeploysTheSeedExamples(t *testing.T) {
 				if d.crs.Spec.Strategy != "Reconcile" || d.crs.Spec.Resources[0].Name != d.secret.Name {
 					t.Errorf("ClusterResourceSet spec %+v", d.crs.Spec)
 				}
-				if d.secret.Type != addonsv1.ClusterResourceSetSecretType || !strings.Contains(string(d.secret.Data["konnector-agent.yaml"]), "name: konnector-agent") {
+				if d.secret.Type != addonsv1.ClusterResourceSetSecretType || !strings.Contains(string(d.secret.Data["konnector-agent.yaml"]), `"name":"konnector-agent"`) {
 					t.Errorf("resource-set Secret %s: %s", d.secret.Type, d.secret.Data["konnector-agent.yaml"])
 				}
 				if reasons := eventsFor(t, ns, ex.cluster); !slices.Equal(reasons, []string{"KonnectorAgentApplied"}) {
@@ -505,7 +505,7 @@ func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 
 // encodedPassword is how a password appears in the resource-set manifests.
 func encodedPassword(p string) string {
-	return fmt.Sprintf("password: %s", base64Std(p))
+	return fmt.Sprintf(`"password":%q`, base64Std(p)) // the manifests are JSON, as CAPI reads them
 }
 
 // configNutanix is the clusterConfig of a cluster built from Nutanix's

@@ -99,15 +99,19 @@ func (b *syncBuffer) String() string {
 }
 
 // testSettings are the defaults, as the function reads them with no
-// KONNECTOR_* variable set.
+// KONNECTOR_* variable set, but for pages of syncPageSize objects, so that
+// every sync reads more than one page.
 func testSettings(t testing.TB) settings.Settings {
 	t.Helper()
 	s, err := settings.Load()
 	if err != nil {
 		t.Fatal(err)
 	}
+	s.SyncPageSize = syncPageSize
 	return s
 }
+
+const syncPageSize = 2
 
 // requestCounter counts the API requests a server makes, by verb and path.
 type requestCounter struct {

@@ -3,81 +3,133 @@ package handlers
 import (
 	"context"
 	"errors"
-	"fmt"
-	"strings"
+	"maps"
+	"slices"
+	"time"
 
 	"golang.org/x/sync/errgroup"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
+	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
-// Outcomes of one Cluster in a sync, as the report counts them.
-const (
-	outcomeUpToDate     = "upToDate"
-	outcomeApplied      = "applied"
-	outcomeUninstalling = "uninstalling"
-	outcomeUninstalled  = "uninstalled"
-	// outcomeUninstallStuck: the uninstall of a live Cluster's agent is past
-	// KONNECTOR_UNINSTALL_TIMEOUT; nothing is forced and the sync waits.
-	outcomeUninstallStuck = "uninstallStuck"
-	outcomeFailed         = "failed"
-	outcomeNotReached     = "notReached"
-	outcomeLeftToHooks    = "leftToHooks"
-	outcomeNotEnabled     = "notEnabled"
-)
+// SyncReport is Sync's answer (konnector.SyncReport).
+type SyncReport = konnector.SyncReport
 
-// clusterOutcome is what the sync did for one Cluster; message is the answer
-// the hooks give for the same step.
-type clusterOutcome struct {
-	Cluster string `json:"cluster"`
-	Outcome string `json:"outcome"`
-	Message string `json:"message"`
+// syncScope is what one sync covers: every served Cluster, or one.
+type syncScope struct {
+	// cluster is empty for every served Cluster.
+	cluster types.NamespacedName
 }
 
-// reported tells whether the report lists a Cluster with this outcome: the
-// ones that changed, failed or were not reached.
-func reported(outcome string) bool {
-	switch outcome {
-	case outcomeApplied, outcomeUninstalling, outcomeUninstalled, outcomeUninstallStuck, outcomeFailed, outcomeNotReached:
-		return true
-	}
-	return false
-}
+func (sc syncScope) one() bool { return sc.cluster.Name != "" }
+
+// notReachedGrace is how long a sync past its deadline goes on reading
+// pages of Clusters, only to name the ones it did not reach.
+const notReachedGrace = 2 * time.Second
 
 // sync gives every Cluster in scope the state the hooks would give it (see
-// konnector.SyncView.Next), with at most KONNECTOR_SYNC_CONCURRENCY Clusters
-// written at once. One failing Cluster never stops the others; Clusters not
-// started before ctx's deadline are reported as not reached, and a later run
-// resumes them: the ones finished meanwhile are up to date and cost it no
-// write.
+// konnector.SyncView.Next). It reads the Clusters a page at a time and
+// finishes each page, with at most KONNECTOR_SYNC_CONCURRENCY Clusters
+// written at once, before it reads the next; between pages it keeps only
+// its tally and a few fields of our objects per Cluster (kube.Fleet). One
+// failing Cluster never stops the others; Clusters not started before
+// ctx's deadline are reported as not reached, and a later run resumes them:
+// the ones finished meanwhile are up to date and cost it no write.
 func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 	c, err := s.kube.Open()
 	if err != nil {
-		return failedSync(failureFrom(err).message)
+		return konnector.FailedSync(failureFrom(err).message)
 	}
-	read, err := s.readSync(ctx, c, scope)
-	var input *konnector.InputError
+	fleet, err := kube.ReadFleet(ctx, c, kube.FleetScope{
+		Cluster:         scope.cluster,
+		Namespaces:      s.settings.SyncNamespaces,
+		ExtensionConfig: s.settings.ExtensionConfig,
+		PageSize:        s.settings.SyncPageSize,
+	})
+	if err != nil {
+		return konnector.FailedSync(syncReadFailed(err))
+	}
+	var tally konnector.SyncTally
+	// The credentials Secrets the Clusters with the addon name, each read
+	// once, when a page first needs it; the pages' Clusters only read it.
+	secrets := map[types.NamespacedName]*corev1.Secret{}
+	listCtx, cancel := context.WithoutCancel(ctx), func() {}
+	if deadline, ok := ctx.Deadline(); ok {
+		listCtx, cancel = context.WithDeadline(listCtx, deadline.Add(notReachedGrace))
+	}
+	defer cancel()
+	found, err := fleet.EachPage(listCtx, c, func(page []kube.FleetMember) error {
+		targets := s.pageTargets(ctx, c, page, secrets)
+		outcomes := make([]konnector.ClusterOutcome, len(targets))
+		var g errgroup.Group
+		g.SetLimit(s.settings.SyncConcurrency)
+		for i, in := range targets {
+			g.Go(func() error {
+				outcomes[i] = s.syncCluster(ctx, c, in)
+				return nil
+			})
+		}
+		_ = g.Wait()
+		for _, o := range outcomes {
+			// Logged now: the report lists konnector.MaxListed at most.
+			if konnector.Listed(o.Outcome) {
+				s.log.Info("sync cluster", "cluster", o.Cluster, "outcome", o.Outcome, "message", o.Message)
+			}
+			tally.Add(o)
+		}
+		return nil
+	})
+	if scope.one() && found == 0 && err == nil {
+		r := konnector.FailedSync(konnector.NotServedMessage(scope.cluster.String(), s.settings.SyncNamespaces, s.settings.ExtensionConfig))
+		r.NotServed = true
+		return r
+	}
+	report := tally.Report(konnector.ServedNamespaces(s.settings.SyncNamespaces, s.settings.ExtensionConfig))
 	switch {
-	case errors.As(err, &input):
-		return failedSync(input.Error())
+	case err != nil && report.Counts.Checked == 0:
+		return konnector.FailedSync(syncReadFailed(err))
 	case err != nil:
-		return failedSync(err.Error() + " (the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: cluster-wide, Sync reads the ExtensionConfig and lists in every namespace; the namespaced install sets KONNECTOR_SYNC_NAMESPACES to the namespaces it binds, and each of them needs its RoleBinding)")
+		report.Status = konnector.StatusFailure
+		report.Message += "; the Clusters after these were not read: " + syncReadFailed(err)
 	}
-	if !read.served {
-		return SyncReport{Status: statusFailure, Message: s.notServed(scope.cluster), Clusters: []clusterOutcome{}, notServed: true}
+	return report
+}
+
+// syncReadFailed words a failed read of a sync.
+func syncReadFailed(err error) string {
+	var input *konnector.InputError
+	if errors.As(err, &input) {
+		return input.Error()
 	}
-	outcomes := make([]clusterOutcome, len(read.targets))
-	var g errgroup.Group
-	g.SetLimit(s.settings.SyncConcurrency)
-	for i, t := range read.targets {
-		g.Go(func() error {
-			outcomes[i] = s.syncCluster(ctx, c, t)
-			return nil
-		})
+	return err.Error() + " (the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: cluster-wide, Sync reads the ExtensionConfig and lists in every namespace; the namespaced install sets KONNECTOR_SYNC_NAMESPACES to the namespaces it binds, and each of them needs its RoleBinding)"
+}
+
+// pageTargets decides each Cluster's configuration and reads the
+// credentials Secrets its Clusters with the addon name that no earlier page
+// read: each Secret once per sync, and none in a namespace without such a
+// Cluster. A Secret that could not be read is left out, so that each Cluster
+// naming it reads it again and reports what failed.
+func (s *Server) pageTargets(ctx context.Context, c client.Client, page []kube.FleetMember, secrets map[types.NamespacedName]*corev1.Secret) []*deployInputs {
+	targets := make([]*deployInputs, len(page))
+	unread := map[types.NamespacedName]bool{}
+	for i, m := range page {
+		in := &deployInputs{cluster: m.Cluster, current: m.Current, secrets: secrets}
+		in.config, in.configErr = konnector.ReadConfigWith(&m.Cluster.Spec.Topology, s.settings)
+		if in.config != nil {
+			key := types.NamespacedName{Namespace: m.Cluster.Namespace, Name: in.config.CredentialsSecret}
+			if _, read := secrets[key]; !read {
+				unread[key] = true
+			}
+		}
+		targets[i] = in
 	}
-	_ = g.Wait()
-	return s.report(outcomes)
+	read, _ := kube.ReadSecrets(ctx, c, slices.Collect(maps.Keys(unread)), s.settings.SyncConcurrency)
+	maps.Copy(secrets, read)
+	return targets
 }
 
 // SyncOnce syncs every served Cluster within KONNECTOR_SYNC_TIMEOUT, for the
@@ -92,157 +144,70 @@ func (s *Server) SyncOnce(ctx context.Context) SyncReport {
 }
 
 // syncCluster takes one Cluster's sync step.
-func (s *Server) syncCluster(ctx context.Context, c client.Client, t *syncTarget) clusterOutcome {
-	key := t.key().String()
+func (s *Server) syncCluster(ctx context.Context, c client.Client, in *deployInputs) konnector.ClusterOutcome {
+	key := client.ObjectKeyFromObject(in.cluster).String()
 	if ctx.Err() != nil {
-		return notReached(key)
+		return konnector.NotReached(key)
 	}
-	var out clusterOutcome
-	switch t.view().Next() {
-	case konnector.SyncLeaveToDelete:
-		return leftToDelete(key)
-	case konnector.SyncLeaveToInitialize:
-		return clusterOutcome{key, outcomeLeftToHooks, fmt.Sprintf("the control plane of Cluster %s is not initialized yet: AfterControlPlaneInitialized deploys the Konnector Agent", key)}
+	var out konnector.ClusterOutcome
+	switch step := syncView(in).Next(); step {
+	case konnector.SyncLeaveToDelete, konnector.SyncLeaveToInitialize:
+		return konnector.LeftToHooks(key, step)
 	case konnector.SyncNotEnabled:
-		return clusterOutcome{key, outcomeNotEnabled, ""}
+		return konnector.ClusterOutcome{Cluster: key, Outcome: konnector.OutcomeNotEnabled}
 	case konnector.SyncConverge:
-		out = s.syncEnabled(ctx, c, t)
+		out = s.syncEnabled(ctx, c, in)
 	case konnector.SyncUninstall:
-		out = s.syncDisabled(ctx, c, t)
+		out = s.syncDisabled(ctx, c, in)
 	}
-	if out.Outcome == outcomeFailed && ctx.Err() != nil {
-		return notReached(key)
+	if out.Outcome == konnector.OutcomeFailed && ctx.Err() != nil {
+		return konnector.NotReached(key)
 	}
 	return out
 }
 
+// syncView is what the sync knows of a Cluster before it acts.
+func syncView(in *deployInputs) konnector.SyncView {
+	cur := in.current
+	return konnector.SyncView{
+		Deleting:    in.cluster.DeletionTimestamp != nil,
+		Initialized: konnector.ControlPlaneInitialized(in.cluster),
+		Enabled:     in.config != nil || in.configErr != nil,
+		Leftovers:   cur.HelmChartProxy != nil || notDeleting(konnector.ObjectOrNil(cur.ClusterResourceSet)) || notDeleting(konnector.ObjectOrNil(cur.ResourceSetSecret)),
+	}
+}
+
+// notDeleting reports whether obj exists and is not being deleted. A
+// ClusterResourceSet or Secret that is being deleted is gone for the sync
+// (CAPI's finalizer releases the ClusterResourceSet): deleting it again
+// would report the uninstall twice. A deleting HelmChartProxy still counts:
+// its uninstall is waited for.
+func notDeleting(obj client.Object) bool {
+	return obj != nil && obj.GetDeletionTimestamp() == nil
+}
+
 // syncEnabled is the hooks' deploy path for a Cluster with the addon on,
-// from the LISTs' inputs; a Cluster missing one of its objects is read by
-// name as the hooks read it, so that an object of our name without our
-// labels is refused as the hooks refuse it.
-func (s *Server) syncEnabled(ctx context.Context, c client.Client, t *syncTarget) clusterOutcome {
-	key := t.key()
-	in := t.in
-	if !t.complete() {
+// from the LISTs' inputs, which compare our objects by the hash of the
+// desired state they carry. A Cluster missing one of its objects is read
+// by name as the hooks read it, so that an object of our name without our
+// labels (which the LISTs do not select) is refused as the hooks refuse it.
+func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInputs) konnector.ClusterOutcome {
+	key := client.ObjectKeyFromObject(in.cluster)
+	if cur := in.current; cur.HelmChartProxy == nil || cur.ClusterResourceSet == nil || cur.ResourceSetSecret == nil {
 		var err error
 		if in, err = s.readDeployInputs(ctx, c, key); err != nil {
-			return clusterOutcome{key.String(), outcomeFailed, failureFrom(err).message}
+			return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}
 		}
 	}
 	res := s.converge(ctx, c, in, convergeOptions{requireInitialized: true, recheckBeforeCreate: true})
+	outcome := konnector.OutcomeUpToDate
 	switch {
 	case res.failure, res.notDeployed:
-		return clusterOutcome{key.String(), outcomeFailed, res.message}
+		outcome = konnector.OutcomeFailed
 	case res.deleting:
-		return leftToDelete(key.String())
+		return konnector.LeftToHooks(key.String(), konnector.SyncLeaveToDelete)
 	case res.changed:
-		return clusterOutcome{key.String(), outcomeApplied, res.message}
+		outcome = konnector.OutcomeApplied
 	}
-	return clusterOutcome{key.String(), outcomeUpToDate, res.message}
-}
-
-func leftToDelete(key string) clusterOutcome {
-	return clusterOutcome{key, outcomeLeftToHooks, fmt.Sprintf("Cluster %s is being deleted: BeforeClusterDelete uninstalls the Konnector Agent", key)}
-}
-
-func notReached(key string) clusterOutcome {
-	return clusterOutcome{key, outcomeNotReached, fmt.Sprintf("Cluster %s was not reached before the sync's deadline (?timeout= or KONNECTOR_SYNC_TIMEOUT): the next sync resumes it", key)}
-}
-
-// SyncReport is Sync's answer: counts by outcome and, for each Cluster that
-// changed, failed or was not reached, the hooks' message.
-type SyncReport struct {
-	Status   string           `json:"status"`
-	Message  string           `json:"message"`
-	Counts   SyncCounts       `json:"counts"`
-	Clusters []clusterOutcome `json:"clusters"`
-
-	// notServed marks a sync of one Cluster that Sync does not serve.
-	notServed bool
-}
-
-// SyncCounts counts the Clusters a sync checked, by outcome.
-type SyncCounts struct {
-	Checked      int `json:"checked"`
-	UpToDate     int `json:"upToDate"`
-	Applied      int `json:"applied"`
-	Uninstalling int `json:"uninstalling"`
-	Uninstalled  int `json:"uninstalled"`
-	// UninstallStuck counts live Clusters whose uninstall is past its timeout.
-	UninstallStuck int `json:"uninstallStuck"`
-	Failed         int `json:"failed"`
-	NotReached     int `json:"notReached"`
-	LeftToHooks    int `json:"leftToHooks"`
-	NotEnabled     int `json:"notEnabled"`
-}
-
-// Succeeded reports whether every Cluster was reached and none failed.
-func (r SyncReport) Succeeded() bool { return r.Status == statusSuccess }
-
-const (
-	statusSuccess = "Success"
-	statusFailure = "Failure"
-)
-
-func failedSync(message string) SyncReport {
-	return SyncReport{Status: statusFailure, Message: message, Clusters: []clusterOutcome{}}
-}
-
-func (s *Server) report(outcomes []clusterOutcome) SyncReport {
-	r := SyncReport{Status: statusSuccess, Clusters: []clusterOutcome{}}
-	r.Counts.Checked = len(outcomes)
-	counters := map[string]*int{
-		outcomeUpToDate: &r.Counts.UpToDate, outcomeApplied: &r.Counts.Applied,
-		outcomeUninstalling: &r.Counts.Uninstalling, outcomeUninstalled: &r.Counts.Uninstalled,
-		outcomeUninstallStuck: &r.Counts.UninstallStuck,
-		outcomeFailed:         &r.Counts.Failed, outcomeNotReached: &r.Counts.NotReached,
-		outcomeLeftToHooks: &r.Counts.LeftToHooks, outcomeNotEnabled: &r.Counts.NotEnabled,
-	}
-	for _, o := range outcomes {
-		counter, known := counters[o.Outcome]
-		if !known {
-			// An outcome this report does not count is a bug of ours; it
-			// is reported as a failure of that Cluster, never a panic.
-			o = clusterOutcome{o.Cluster, outcomeFailed, fmt.Sprintf("internal error: sync outcome %q is not known to the report (%s)", o.Outcome, o.Message)}
-			counter = counters[outcomeFailed]
-		}
-		*counter++
-		if reported(o.Outcome) {
-			r.Clusters = append(r.Clusters, o)
-		}
-	}
-	n := r.Counts
-	var parts []string
-	for _, p := range []struct {
-		n    int
-		what string
-	}{
-		{n.UpToDate, "up to date"}, {n.Applied, "applied"}, {n.Uninstalling, "uninstalling"}, {n.Uninstalled, "uninstalled"}, {n.UninstallStuck, "with an uninstall stuck"},
-		{n.Failed, "failed"}, {n.NotReached, "not reached"}, {n.LeftToHooks, "left to the lifecycle hooks"}, {n.NotEnabled, "without the addon"},
-	} {
-		if p.n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
-		}
-	}
-	if len(s.settings.SyncNamespaces) > 0 {
-		r.Message = fmt.Sprintf("synced %d Clusters in the namespaces of KONNECTOR_SYNC_NAMESPACES (%s)", n.Checked, strings.Join(s.settings.SyncNamespaces, ", "))
-	} else {
-		r.Message = fmt.Sprintf("synced %d Clusters in the namespaces ExtensionConfig %s selects", n.Checked, s.settings.ExtensionConfig)
-	}
-	if len(parts) > 0 {
-		r.Message += ": " + strings.Join(parts, ", ")
-	}
-	if n.UninstallStuck > 0 {
-		r.Status = statusFailure
-		r.Message += "; an uninstall is stuck: the clusters list gives CAAPH's reason and what to do"
-	}
-	if n.Failed > 0 {
-		r.Status = statusFailure
-		r.Message += "; the clusters list says what to fix for each failed one"
-	}
-	if n.NotReached > 0 {
-		r.Status = statusFailure
-		r.Message += "; the next sync resumes the ones not reached"
-	}
-	return r
+	return konnector.ClusterOutcome{Cluster: key.String(), Outcome: outcome, Message: res.message}
 }

@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // syncedCluster creates a cluster with the addon in a served namespace,
@@ -367,4 +368,30 @@ func TestSync_DisableReportsTheUninstallOnceWhileCAPIFinalizesTheClusterResource
 		t.Fatalf("%d %s Events, want one", removed, konnector.ReasonRemoved)
 	}
 	dropFinalizers(t, crs)
+}
+
+// KONNECTOR_UNINSTALL_ALL makes Sync uninstall the agent of every Cluster,
+// whatever its clusterConfig says, with the steps and reports of a disable:
+// the way to remove konnector-hooks without leaving agents registered.
+func TestSync_UninstallAllUninstallsEveryAgentAsForADisable(t *testing.T) {
+	f := newSyncFixture(t)
+	ns, _ := syncedCluster(t, f, "c")
+	all := &syncFixture{extensionConfig: f.extensionConfig, router: newServer(t, withSettings(func(s *settings.Settings) {
+		s.ExtensionConfig, s.UninstallAll = f.extensionConfig, true
+	}))}
+
+	a := all.sync(t, "/sync", pingBinary)
+	got := a.outcomeOf(ns + "/c")
+	if got.Outcome != outcomeUninstalling || !strings.Contains(got.Message, "started Helm uninstall of konnector-agent") {
+		t.Fatalf("sync under KONNECTOR_UNINSTALL_ALL answered %s\nwant the uninstall started", a.Raw)
+	}
+	hcp := &caaphv1.HelmChartProxy{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}
+	if !exists(t, hcp) || hcp.DeletionTimestamp == nil {
+		t.Fatal("the HelmChartProxy is not being deleted")
+	}
+	// The hooks under the same setting deploy nothing back.
+	answer := call(t, all.router, pathBCU, request(t, "before-cluster-upgrade.v1beta2.json", ns, "c"))
+	if answer.Status != "Success" || !strings.Contains(answer.Message, "KONNECTOR_UNINSTALL_ALL is true") {
+		t.Fatalf("BeforeClusterUpgrade under KONNECTOR_UNINSTALL_ALL: %s", answer.Raw)
+	}
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
 // syncEndpoint serves POST /sync (every served Cluster) and
@@ -27,7 +29,7 @@ import (
 // 429 with Retry-After. ?timeout= may shorten a sync, never lengthen it past
 // KONNECTOR_SYNC_TIMEOUT.
 func (s *Server) syncEndpoint() http.Handler {
-	respond := func(res result) any { return failedSync(res.message) }
+	respond := func(res result) any { return konnector.FailedSync(res.message) }
 	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if !requirePost(w, r, respond) {
@@ -76,7 +78,7 @@ func (s *Server) syncEndpoint() http.Handler {
 			return
 		}
 		status := http.StatusOK
-		if run.report.notServed {
+		if run.report.NotServed {
 			status = http.StatusNotFound
 		}
 		writeJSON(w, status, run.report)
@@ -105,8 +107,8 @@ func (s *Server) refuseSync(w http.ResponseWriter, running *syncRun, scope syncS
 	retry := running.retryAfterSeconds(time.Now())
 	w.Header().Set("Retry-After", strconv.Itoa(retry))
 	message := fmt.Sprintf("%s in this konnector-hooks process and one sync runs at a time: the sync of %s was not started; retry after %d seconds", why, scope.describe(), retry)
-	writeJSON(w, http.StatusTooManyRequests, failedSync(message))
-	s.log.Info("sync call", "function", FunctionSync, "httpStatus", http.StatusTooManyRequests, "outcome", statusFailure,
+	writeJSON(w, http.StatusTooManyRequests, konnector.FailedSync(message))
+	s.log.Info("sync call", "function", FunctionSync, "httpStatus", http.StatusTooManyRequests, "outcome", konnector.StatusFailure,
 		"cloudEventId", eventID, "message", message)
 }
 
@@ -156,11 +158,9 @@ func bodyError(err error, doing string) *requestError {
 	return &requestError{http.StatusBadRequest, doing + ": " + err.Error()}
 }
 
-// logSync writes one line for the sync and one per Cluster it lists.
+// logSync writes the sync's line; the sync wrote one per Cluster it lists
+// as it went.
 func (s *Server) logSync(r SyncReport, eventID string, took time.Duration) {
-	for _, c := range r.Clusters {
-		s.log.Info("sync cluster", "cluster", c.Cluster, "outcome", c.Outcome, "message", c.Message)
-	}
 	s.log.Info("sync call", "function", FunctionSync, "outcome", r.Status, "cloudEventId", eventID,
 		"checked", r.Counts.Checked, "upToDate", r.Counts.UpToDate, "applied", r.Counts.Applied, "uninstalling", r.Counts.Uninstalling,
 		"uninstalled", r.Counts.Uninstalled, "uninstallStuck", r.Counts.UninstallStuck, "failed", r.Counts.Failed, "notReached", r.Counts.NotReached,

@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
 // syncGuard lets one sync run at a time. A sync costs cluster-wide LISTs
@@ -94,7 +96,7 @@ func (s *Server) guardedRun(ctx context.Context, scope syncScope, run func(conte
 	defer func() {
 		if p := recover(); p != nil {
 			s.log.Error("panic during a sync", "scope", scope.describe(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			report = failedSync("internal error in konnector-hooks during the sync of " + scope.describe() + "; it was logged: report it to the konnector-hooks maintainers")
+			report = konnector.FailedSync("internal error in konnector-hooks during the sync of " + scope.describe() + "; it was logged: report it to the konnector-hooks maintainers")
 		}
 	}()
 	return run(ctx)

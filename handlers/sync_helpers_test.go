@@ -208,3 +208,18 @@ func (a syncAnswer) mustCount(t testing.TB, want SyncCounts) {
 		t.Fatalf("sync counts %+v, want %+v\n%s", a.Counts, want, a.Raw)
 	}
 }
+
+// The sync report's parts, as konnector words them.
+type (
+	SyncCounts     = konnector.SyncCounts
+	clusterOutcome = konnector.ClusterOutcome
+)
+
+const (
+	outcomeUpToDate       = konnector.OutcomeUpToDate
+	outcomeUninstalling   = konnector.OutcomeUninstalling
+	outcomeUninstalled    = konnector.OutcomeUninstalled
+	outcomeUninstallStuck = konnector.OutcomeUninstallStuck
+	outcomeFailed         = konnector.OutcomeFailed
+	outcomeNotReached     = konnector.OutcomeNotReached
+)

@@ -67,9 +67,9 @@ func TestSync_NothingToChangeWritesNothingAndCostsFixedRequests(t *testing.T) {
 	if len(a.Clusters) != 0 {
 		t.Fatalf("an up-to-date sync lists no cluster: %s", a.Raw)
 	}
-	calls := counter.take()
+	calls := pagesOnce(counter.take())
 	slices.Sort(calls)
-	// The ExtensionConfig, its Namespaces, one LIST each of Clusters,
+	// The ExtensionConfig, its Namespaces, one paged LIST each of Clusters,
 	// HelmChartProxies, ClusterResourceSets and resource-set Secrets, and
 	// the default-named Secret of each served namespace with a Cluster with
 	// the addon: for 10 Clusters as for 1,000 in two namespaces.
@@ -236,8 +236,9 @@ func TestSync_NonDefaultSecretCostsOneGet(t *testing.T) {
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
 	counter.take()
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, UpToDate: 1})
-	if calls := counter.take(); !slices.Contains(calls, "GET /api/v1/namespaces/"+ns+"/secrets/own-credentials") || len(calls) != 8 {
-		t.Fatalf("want the 7 LISTs and one GET of the cluster's own Secret, got:\n%s", strings.Join(calls, "\n"))
+	if calls := pagesOnce(counter.take()); !slices.Contains(calls, "GET /api/v1/namespaces/"+ns+"/secrets/own-credentials") || len(calls) != 7 {
+		// The default-named Secret is not read: no Cluster uses it.
+		t.Fatalf("want the 6 reads of every sync and one GET of the cluster's own Secret, got:\n%s", strings.Join(calls, "\n"))
 	}
 }
 
@@ -408,11 +409,52 @@ func TestSync_ReadsDefaultSecretsOnlyInServedNamespacesWithTheAddon(t *testing.T
 	defer mu.Unlock()
 	ours := "labelSelector=" + url.QueryEscape("app.kubernetes.io/managed-by=konnector-hooks,app.kubernetes.io/name=konnector-agent")
 	for _, r := range secretReads {
-		if r != "/api/v1/secrets?"+ours && !strings.HasPrefix(r, "/api/v1/namespaces/"+served+"/secrets/") {
+		if !(strings.HasPrefix(r, "/api/v1/secrets?") && strings.Contains(r, ours+"&")) && !strings.HasPrefix(r, "/api/v1/namespaces/"+served+"/secrets/") {
 			t.Errorf("a sync read %s; it serves Clusters with the addon in %s only", r, served)
 		}
 	}
 	if !slices.Contains(secretReads, "/api/v1/namespaces/"+served+"/secrets/"+defaultSecret+"?") {
 		t.Fatalf("the served namespace's credentials were not read: %v", secretReads)
+	}
+}
+
+// pagesOnce counts each paged LIST once: a sync reads every LIST in pages
+// of syncPageSize (so the tests cross page boundaries), and the pages of one
+// LIST are the same request path again. Any other request repeated stays.
+func pagesOnce(calls []string) []string {
+	lists := []string{
+		"GET /apis/cluster.x-k8s.io/v1beta2/clusters",
+		"GET /apis/addons.cluster.x-k8s.io/v1alpha1/helmchartproxies",
+		"GET /apis/addons.cluster.x-k8s.io/v1beta2/clusterresourcesets",
+		"GET /api/v1/secrets",
+	}
+	var out []string
+	for _, c := range calls {
+		if !slices.Contains(lists, c) || !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func TestSync_ASecretManyClustersNameIsReadOncePerSync(t *testing.T) {
+	counter := &requestCounter{}
+	f := newSyncFixture(t, withCounter(counter))
+	ns := f.servedNamespace(t)
+	createCredentials(t, ns, "team-credentials")
+	for i := range 5 {
+		createCluster(t, ns, fmt.Sprintf("c%d", i), `{`+pcEndpoint+`,"addons":{"konnectorAgent":{"credentials":{"secretRef":{"name":"team-credentials"}}}}}`)
+	}
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 5, Applied: 5})
+	counter.take()
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 5, UpToDate: 5})
+	reads := 0
+	for _, c := range counter.take() {
+		if c == "GET /api/v1/namespaces/"+ns+"/secrets/team-credentials" {
+			reads++
+		}
+	}
+	if reads != 1 {
+		t.Fatalf("the Secret 5 Clusters name was read %d times in one sync, want once", reads)
 	}
 }

@@ -1,6 +1,10 @@
 package konnector
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -8,6 +12,7 @@ import (
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
@@ -32,10 +37,30 @@ type Desired struct {
 	// Warnings say where the agent is installed otherwise than configured,
 	// and how to fix it; the hooks put them in the answer and an Event.
 	Warnings []string
+
+	// values are the chart values HelmChartProxy's valuesTemplate renders.
+	values map[string]any
 }
 
 // DesiredObjects computes the objects for a cluster with the addon enabled.
 func DesiredObjects(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, creds Credentials, s settings.Settings) Desired {
+	d := DesiredUnrendered(cluster, cfg, creds, s)
+	d.RenderValues()
+	return d
+}
+
+// RenderValues renders the HelmChartProxy's valuesTemplate, once.
+func (d Desired) RenderValues() {
+	if d.HelmChartProxy.Spec.ValuesTemplate == "" {
+		d.HelmChartProxy.Spec.ValuesTemplate = clusterconfig.RenderValues(d.values)
+	}
+}
+
+// DesiredUnrendered is DesiredObjects but for the HelmChartProxy's
+// valuesTemplate, which RenderValues fills. Rendering YAML is most of what
+// computing the objects costs, and the desired-state hashes do not need it
+// (desiredHash), so Sync renders only the HelmChartProxies it writes.
+func DesiredUnrendered(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, creds Credentials, s settings.Settings) Desired {
 	name := ObjectName(cluster.Name)
 	values := clusterconfig.Values{
 		Settings:       s,
@@ -74,7 +99,7 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, creds
 	}
 	selector := metav1.LabelSelector{MatchLabels: map[string]string{clusterv1.ClusterNameLabel: cluster.Name}}
 
-	return Desired{
+	d := Desired{
 		HelmChartProxy: &caaphv1.HelmChartProxy{
 			TypeMeta:   metav1.TypeMeta{APIVersion: caaphv1.GroupVersion.String(), Kind: "HelmChartProxy"},
 			ObjectMeta: meta(),
@@ -85,7 +110,6 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, creds
 				Version:          s.ChartVersion,
 				ReleaseName:      s.ReleaseName,
 				ReleaseNamespace: s.ReleaseNamespace,
-				ValuesTemplate:   clusterconfig.RenderValues(values),
 			},
 		},
 		ClusterResourceSet: &addonsv1.ClusterResourceSet{
@@ -108,7 +132,39 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, creds
 		},
 		RegisteredName: values.RegisteredName,
 		Warnings:       warnings,
+		values:         clusterconfig.ChartValues(values),
 	}
+	d.HelmChartProxy.SetAnnotations(map[string]string{DesiredHashAnnotation: desiredHash(d.HelmChartProxy, d.values)})
+	for _, obj := range []client.Object{d.ClusterResourceSet, d.ResourceSetSecret} {
+		obj.SetAnnotations(map[string]string{DesiredHashAnnotation: desiredHash(obj, nil)})
+	}
+	return d
+}
+
+// DesiredHashAnnotation carries, on each object the hooks write, a hash of
+// the desired state it was written with (labels, owner reference, spec or
+// data). Sync reads our objects as metadata only and compares this hash,
+// so that it never holds whole objects of the fleet at once.
+//
+// On the resource-set Secret the hash covers the credentials it delivers:
+// it is only ever on that Secret, whose data holds the same credentials in
+// the clear, and whoever may read its annotations may read its data.
+const DesiredHashAnnotation = "konnector-hooks/desired-hash"
+
+// desiredHash hashes obj's JSON form and, for the HelmChartProxy, the chart
+// values its valuesTemplate renders (in place of the rendered text, which
+// renderValues makes from them alone); encoding/json writes map keys sorted,
+// so the same desired state always gives the same hash.
+func desiredHash(obj client.Object, values map[string]any) string {
+	b, err := json.Marshal(struct {
+		Object client.Object  `json:"object"`
+		Values map[string]any `json:"values,omitempty"`
+	}{obj, values})
+	if err != nil {
+		panic("konnector: marshalling a desired object: " + err.Error()) // API types always marshal
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:16])
 }
 
 // InsecureFallbackWarning is the warning for insecure: false without a trust bundle.
@@ -119,6 +175,13 @@ const InsecureFallbackWarning = clusterconfig.FieldEndpoint + " has insecure: fa
 // workloadManifests are the objects the ClusterResourceSet creates in the
 // workload cluster: the release namespace, privileged because the agent's
 // pre-delete hook and daemon need host access, and the credentials Secret.
+// They are one JSON list, which CAPI's ClusterResourceSet controller reads
+// as it reads YAML (objsFromYamlData and isJSONList in CAPI v1.12.5's
+// internal/controllers/clusterresourceset/clusterresourceset_helpers.go:
+// data that starts with "[" is unmarshalled with encoding/json, each
+// element one object; the same in v1.11.4, and in v1.14.2 under
+// core/reconcilers/clusterresourceset); encoding/json costs a seventh of
+// sigs.k8s.io/yaml per call (bench/report.md).
 func workloadManifests(namespace string, creds Credentials) []byte {
 	ns := corev1.Namespace{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
@@ -136,23 +199,35 @@ func workloadManifests(namespace string, creds Credentials) []byte {
 			corev1.BasicAuthPasswordKey: creds.Password,
 		},
 	}
-	return append(append(Manifest(&ns), "---\n"...), Manifest(&secret)...)
+	b, err := json.Marshal([]map[string]any{manifestFields(&ns), manifestFields(&secret)})
+	if err != nil {
+		panic("konnector: marshalling the workload manifests: " + err.Error()) // API types always marshal
+	}
+	return b
 }
 
 // Manifest is obj as YAML without the fields that API types always carry
 // but that a manifest leaves out (creationTimestamp, status, empty spec).
+// The preview (render) shows it to people, hence YAML.
 func Manifest(obj runtime.Object) []byte {
-	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
-	if err == nil {
-		delete(u, "status")
-		if spec, ok := u["spec"].(map[string]any); ok && len(spec) == 0 {
-			delete(u, "spec")
-		}
-		unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
-		var b []byte
-		if b, err = yaml.Marshal(u); err == nil {
-			return b
-		}
+	b, err := yaml.Marshal(manifestFields(obj))
+	if err != nil {
+		panic("konnector: marshalling a manifest: " + err.Error()) // API types always marshal
 	}
-	panic("konnector: marshalling a manifest: " + err.Error()) // API types always marshal
+	return b
+}
+
+// manifestFields is obj's content without the fields that API types always
+// carry but that a manifest leaves out.
+func manifestFields(obj runtime.Object) map[string]any {
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
+	if err != nil {
+		panic("konnector: converting a manifest: " + err.Error()) // API types always convert
+	}
+	delete(u, "status")
+	if spec, ok := u["spec"].(map[string]any); ok && len(spec) == 0 {
+		delete(u, "spec")
+	}
+	unstructured.RemoveNestedField(u, "metadata", "creationTimestamp")
+	return u
 }

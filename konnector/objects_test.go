@@ -1,6 +1,7 @@
 package konnector
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -102,19 +103,20 @@ func TestDesiredObjects_ResourceSetHoldsNamespaceAndCredentials(t *testing.T) {
 	s := testSettings(t)
 	cfg := &clusterconfig.Config{CredentialsSecret: "x", PrismCentral: clusterconfig.Endpoint{Host: "pc", Port: 9440}}
 	d := DesiredObjects(testCluster("c"), cfg, Credentials{Username: []byte("admin"), Password: []byte("pa:ss\nword")}, s)
-	docs := strings.Split(string(d.ResourceSetSecret.Data[ResourceSetKey]), "---\n")
-	if len(docs) != 2 {
-		t.Fatalf("resource set holds %d documents, want 2:\n%s", len(docs), d.ResourceSetSecret.Data[ResourceSetKey])
+	// One JSON list, as CAPI's ClusterResourceSet controller reads it.
+	var docs []json.RawMessage
+	if err := json.Unmarshal(d.ResourceSetSecret.Data[ResourceSetKey], &docs); err != nil || len(docs) != 2 {
+		t.Fatalf("resource set is not a JSON list of 2 objects (%v):\n%s", err, d.ResourceSetSecret.Data[ResourceSetKey])
 	}
 	var ns corev1.Namespace
-	if err := yaml.UnmarshalStrict([]byte(docs[0]), &ns); err != nil {
+	if err := yaml.UnmarshalStrict(docs[0], &ns); err != nil {
 		t.Fatal(err)
 	}
 	if ns.Kind != "Namespace" || ns.Name != "ntnx-system" || ns.Labels["pod-security.kubernetes.io/enforce"] != "privileged" {
 		t.Fatalf("namespace manifest %+v", ns)
 	}
 	var secret corev1.Secret
-	if err := yaml.UnmarshalStrict([]byte(docs[1]), &secret); err != nil {
+	if err := yaml.UnmarshalStrict(docs[1], &secret); err != nil {
 		t.Fatal(err)
 	}
 	if secret.Kind != "Secret" || secret.Namespace != "ntnx-system" || secret.Name != "konnector-agent" ||
@@ -133,7 +135,7 @@ func TestDesiredObjects_FollowSettings(t *testing.T) {
 	if !strings.Contains(d.HelmChartProxy.Spec.ValuesTemplate, "name: pc-agent\n  namespaceOverride: agents\n") {
 		t.Fatalf("agent name not from settings:\n%s", d.HelmChartProxy.Spec.ValuesTemplate)
 	}
-	if !strings.Contains(string(d.ResourceSetSecret.Data[ResourceSetKey]), "namespace: agents") {
+	if !strings.Contains(string(d.ResourceSetSecret.Data[ResourceSetKey]), `"namespace":"agents"`) {
 		t.Fatalf("credentials not delivered to the release namespace:\n%s", d.ResourceSetSecret.Data[ResourceSetKey])
 	}
 }

@@ -1,5 +1,10 @@
 package konnector
 
+import (
+	"fmt"
+	"strings"
+)
+
 // SyncStep is what a sync does for one Cluster, decided from what the sync
 // listed. Between the hooks, Sync gives a Cluster the state the hooks would
 // give it, and leaves alone what belongs to a hook that is still to come.
@@ -46,4 +51,41 @@ func (v SyncView) Next() SyncStep {
 		return SyncUninstall
 	}
 	return SyncNotEnabled
+}
+
+// ServedNamespaces words which namespaces Sync serves, for its messages:
+// those of KONNECTOR_SYNC_NAMESPACES when set, else those the ExtensionConfig
+// selects.
+func ServedNamespaces(syncNamespaces []string, extensionConfig string) string {
+	if len(syncNamespaces) > 0 {
+		return fmt.Sprintf("the namespaces of KONNECTOR_SYNC_NAMESPACES (%s)", strings.Join(syncNamespaces, ", "))
+	}
+	return fmt.Sprintf("the namespaces ExtensionConfig %s selects", extensionConfig)
+}
+
+// NotServedMessage is the answer for a sync naming a Cluster that Sync does
+// not serve; it changes nothing.
+func NotServedMessage(cluster string, syncNamespaces []string, extensionConfig string) string {
+	if len(syncNamespaces) > 0 {
+		return fmt.Sprintf("Cluster %s is not a ClusterClass-based Cluster in a namespace of KONNECTOR_SYNC_NAMESPACES (%s): Sync changes nothing for it; check the namespace and name, or the setting",
+			cluster, strings.Join(syncNamespaces, ", "))
+	}
+	return fmt.Sprintf("Cluster %s is not a ClusterClass-based Cluster in a namespace that ExtensionConfig %s selects (spec.namespaceSelector): Sync changes nothing for it; check the namespace and name, or the namespace's labels",
+		cluster, extensionConfig)
+}
+
+// UninstalledMessage is Sync's answer once the agent of a Cluster whose
+// addon was disabled is uninstalled: what went, and the credentials Secret
+// left in the workload cluster with how to delete it (a ClusterResourceSet
+// never deletes what it applied, and the function has no workload-cluster
+// access by design).
+func UninstalledMessage(namespace, cluster string, deleted []string, releaseNamespace string) string {
+	message := fmt.Sprintf("Konnector Agent uninstalled from Cluster %s/%s, whose clusterConfig no longer enables the addon: its HelmChartProxy and HelmReleaseProxies are gone", namespace, cluster)
+	if len(deleted) > 0 {
+		message += "; deleted " + strings.Join(deleted, ", ")
+	}
+	secret := releaseNamespace + "/" + WorkloadSecretName
+	return message + fmt.Sprintf(". The Secret %s in the workload cluster still holds the Prism Central credentials (a ClusterResourceSet does not delete what it applied): delete it with "+
+		"`clusterctl get kubeconfig %s -n %s > %s.kubeconfig && kubectl --kubeconfig %s.kubeconfig delete secret -n %s %s`",
+		secret, cluster, namespace, cluster, cluster, releaseNamespace, WorkloadSecretName)
 }

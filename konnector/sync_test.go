@@ -1,6 +1,10 @@
 package konnector
 
-import "testing"
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
 
 func TestSyncView_Next(t *testing.T) {
 	cases := []struct {
@@ -23,5 +27,62 @@ func TestSyncView_Next(t *testing.T) {
 				t.Errorf("%+v.Next() = %d, want %d", c.view, got, c.want)
 			}
 		})
+	}
+}
+
+func TestSyncTally_AnUnknownOutcomeIsAFailureNotAPanic(t *testing.T) {
+	var tally SyncTally
+	tally.Add(ClusterOutcome{"ns/a", OutcomeUpToDate, ""})
+	tally.Add(ClusterOutcome{"ns/b", "somethingNew", "details"})
+	r := tally.Report("the namespaces ExtensionConfig x selects")
+	if r.Status != StatusFailure || r.Counts.Failed != 1 || r.Counts.UpToDate != 1 || len(r.Clusters) != 1 ||
+		!strings.Contains(r.Clusters[0].Message, `"somethingNew"`) || r.Clusters[0].Outcome != OutcomeFailed {
+		t.Fatalf("report: %+v", r)
+	}
+}
+
+func TestSyncTally_Report(t *testing.T) {
+	const served = "the namespaces ExtensionConfig x selects"
+	cases := []struct {
+		name     string
+		outcomes []string
+		status   string
+		message  string
+		listed   int
+	}{
+		{"nothing served", nil, StatusSuccess, "synced 0 Clusters in " + served, 0},
+		{"up to date and left alone: nothing listed", []string{OutcomeUpToDate, OutcomeNotEnabled, OutcomeLeftToHooks}, StatusSuccess,
+			"synced 3 Clusters in " + served + ": 1 up to date, 1 left to the lifecycle hooks, 1 without the addon", 0},
+		{"changes are listed", []string{OutcomeApplied, OutcomeUninstalling, OutcomeUninstalled}, StatusSuccess,
+			"synced 3 Clusters in " + served + ": 1 applied, 1 uninstalling, 1 uninstalled", 3},
+		{"a failure fails the sync", []string{OutcomeApplied, OutcomeFailed}, StatusFailure,
+			"synced 2 Clusters in " + served + ": 1 applied, 1 failed; the clusters list says what to fix for each failed one", 2},
+		{"a stuck uninstall and a Cluster not reached", []string{OutcomeUninstallStuck, OutcomeNotReached}, StatusFailure,
+			"synced 2 Clusters in " + served + ": 1 with an uninstall stuck, 1 not reached; an uninstall is stuck: the clusters list gives CAAPH's reason and what to do; the next sync resumes the ones not reached", 2},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var tally SyncTally
+			for i, o := range c.outcomes {
+				tally.Add(ClusterOutcome{Cluster: fmt.Sprintf("ns/c%d", i), Outcome: o})
+			}
+			r := tally.Report(served)
+			if r.Status != c.status || r.Message != c.message || len(r.Clusters) != c.listed || r.Clusters == nil || r.Counts.Checked != len(c.outcomes) {
+				t.Fatalf("report %+v\nwant status %s, message %q, %d listed", r, c.status, c.message, c.listed)
+			}
+		})
+	}
+}
+
+func TestSyncTally_ListsAtMostMaxListed(t *testing.T) {
+	var tally SyncTally
+	tally.Add(ClusterOutcome{Cluster: "ns/failed", Outcome: OutcomeFailed})
+	for i := range MaxListed + 1 {
+		tally.Add(ClusterOutcome{Cluster: fmt.Sprintf("ns/c%d", i), Outcome: OutcomeApplied, Message: "applied"})
+	}
+	r := tally.Report("the namespaces of KONNECTOR_SYNC_NAMESPACES (ns)")
+	if len(r.Clusters) != MaxListed || r.Clusters[0].Cluster != "ns/failed" || r.Counts.Applied != MaxListed+1 || r.Counts.Checked != MaxListed+2 ||
+		!strings.Contains(r.Message, fmt.Sprintf("the clusters list holds the first %d, 2 more are in konnector-hooks' log", MaxListed)) {
+		t.Fatalf("report of %d Clusters: %d listed, counts %+v, message %q", MaxListed+2, len(r.Clusters), r.Counts, r.Message)
 	}
 }

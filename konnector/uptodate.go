@@ -9,7 +9,8 @@ import (
 )
 
 // UpToDate reports whether existing already holds everything desired sets:
-// its labels and owner references are among existing's, and every other field
+// its labels, annotations and owner references are among existing's, and
+// every other field
 // desired sets (spec, data, type) has the same value. Fields that desired does
 // not set, such as API server defaults, status and other managers' additions,
 // are ignored, so a call that would change nothing writes nothing.
@@ -32,9 +33,14 @@ func UpToDate(existing, desired client.Object) (bool, error) {
 	if !equality.Semantic.DeepDerivative(d, e) {
 		return false, nil
 	}
-	for k, v := range desired.GetLabels() {
-		if existing.GetLabels()[k] != v {
-			return false, nil
+	for _, m := range []struct{ want, have map[string]string }{
+		{desired.GetLabels(), existing.GetLabels()},
+		{desired.GetAnnotations(), existing.GetAnnotations()},
+	} {
+		for k, v := range m.want {
+			if m.have[k] != v {
+				return false, nil
+			}
 		}
 	}
 	for _, want := range desired.GetOwnerReferences() {
@@ -47,4 +53,12 @@ func UpToDate(existing, desired client.Object) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// HashUpToDate reports whether existing, read as metadata only, was written
+// with desired's state: both carry the same DesiredHashAnnotation. An object
+// written before the hash existed has none, and is written once more.
+func HashUpToDate(existing, desired client.Object) bool {
+	have, ok := existing.GetAnnotations()[DesiredHashAnnotation]
+	return ok && have == desired.GetAnnotations()[DesiredHashAnnotation]
 }

@@ -1,13 +1,16 @@
 package kube
 
 import (
-	"cmp"
 	"context"
-	"slices"
+	"encoding/hex"
+	"strconv"
 	"sync"
 
+	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
@@ -25,81 +28,94 @@ type FleetScope struct {
 	// namespaces; else those ExtensionConfig's namespaceSelector selects.
 	Namespaces      []string
 	ExtensionConfig string
+	// PageSize is the limit of every LIST (KONNECTOR_SYNC_PAGE_SIZE).
+	PageSize int64
 }
 
 func (s FleetScope) one() bool { return s.Cluster.Name != "" }
 
 // FleetMember is one served ClusterClass-based Cluster and this addon's
-// objects for it as the LISTs found them (nil where none; the
-// HelmReleaseProxies are not listed).
+// objects for it as the LISTs found them: metadata only
+// (Current.MetadataOnly), nil where none; the HelmReleaseProxies are not
+// listed.
 type FleetMember struct {
 	Cluster *clusterv1.Cluster
 	Current konnector.Current
 }
 
-// Fleet is what a sync reads before acting.
+// Fleet is what a sync keeps between its pages: the served namespaces and,
+// per Cluster, a few fields of each of this addon's objects, in a fixed
+// size (about 150 bytes a Cluster). Clusters are read a page at a time
+// (EachPage), never all at once.
 type Fleet struct {
-	// Served is false when the scope names a Cluster that is not served.
-	Served bool
-	// Members are sorted by namespace and name.
-	Members []FleetMember
+	scope FleetScope
+	// served lists the served namespaces.
+	served map[string]bool
+	// ours holds, by namespace and cluster name, what the sync compares of
+	// this addon's objects: HelmChartProxy, ClusterResourceSet, Secret.
+	ours map[string]map[string]*[3]objectMeta
 }
 
-// ReadFleet reads every served Cluster and the addon's objects with a fixed
-// number of requests per namespace read, whatever the number of Clusters
-// (see the package doc). Cluster-wide, the ExtensionConfig and its
-// Namespaces say what is served, read in parallel with label-selected LISTs
-// of the Clusters and of our objects in every namespace. With
-// scope.Namespaces (the namespaced install) the listed namespaces are
-// served and the same LISTs are made in each of them.
+// objectMeta is the part of an object's metadata a sync decides from: it
+// is ours (the LIST selects our labels, the index checks the name), so only
+// its identity, version, deletion and desired-state hash are kept, each in
+// a fixed size. An object whose UID is not a UUID, or whose resourceVersion
+// not a number, is not kept: its Cluster is then read by name, as one with
+// an object missing is.
+type objectMeta struct {
+	uid             uuid.UUID
+	resourceVersion uint64
+	// deletion is the deletionTimestamp in Unix seconds, 0 when none.
+	deletion int64
+	hash     [16]byte
+	// hashed is false when the object carries no desired-state hash.
+	hashed bool
+}
+
+func (m *objectMeta) present() bool { return m.uid != uuid.Nil }
+
+// ReadFleet reads what is served and indexes this addon's objects, with a
+// number of requests that grows with the pages, not the Clusters (see the
+// package doc). Cluster-wide, the ExtensionConfig and its Namespaces say
+// what is served, read in parallel with label-selected LISTs of our objects
+// in every namespace, as metadata. With scope.Namespaces (the namespaced
+// install) the listed namespaces are served and the same LISTs are made in
+// each of them.
 func ReadFleet(ctx context.Context, c client.Client, scope FleetScope) (*Fleet, error) {
+	f := &Fleet{scope: scope, ours: map[string]map[string]*[3]objectMeta{}}
 	ours := client.MatchingLabels(konnector.OurLabels())
-	clusterOpts := []client.ListOption{}
 	if scope.one() {
 		ours[clusterv1.ClusterNameLabel] = scope.Cluster.Name
-		clusterOpts = append(clusterOpts, client.MatchingFields{"metadata.name": scope.Cluster.Name})
 	}
-	var (
-		mu       sync.Mutex
-		served   map[string]bool
-		clusters []clusterv1.Cluster
-		proxies  []caaphv1.HelmChartProxy
-		sets     []addonsv1.ClusterResourceSet
-		secrets  []corev1.Secret
-	)
+	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	listIn := func(namespace string) {
-		var (
-			cl clusterv1.ClusterList
-			pl caaphv1.HelmChartProxyList
-			sl addonsv1.ClusterResourceSetList
-			xl corev1.SecretList
-		)
-		lists := []struct {
-			list client.ObjectList
-			opts []client.ListOption
-		}{{&cl, clusterOpts}, {&pl, []client.ListOption{ours}}, {&sl, []client.ListOption{ours}}, {&xl, []client.ListOption{ours}}}
-		var lg errgroup.Group
-		for _, l := range lists {
-			lg.Go(func() error { return List(gctx, c, l.list, namespace, l.opts...) })
+	kinds := []schema.GroupVersionKind{
+		caaphv1.GroupVersion.WithKind("HelmChartProxy"), addonsv1.GroupVersion.WithKind("ClusterResourceSet"), corev1.SchemeGroupVersion.WithKind("Secret"),
+	}
+	for _, namespace := range f.listedNamespaces() {
+		for slot, gvk := range kinds {
+			g.Go(func() error {
+				newList := func() *metav1.PartialObjectMetadataList {
+					list := &metav1.PartialObjectMetadataList{}
+					list.SetGroupVersionKind(gvk.GroupVersion().WithKind(gvk.Kind + "List"))
+					return list
+				}
+				return ListPages(gctx, c, newList, namespace, scope.PageSize, func(list *metav1.PartialObjectMetadataList) error {
+					mu.Lock()
+					defer mu.Unlock()
+					for i := range list.Items {
+						f.index(&list.Items[i], slot)
+					}
+					return nil
+				}, ours)
+			})
 		}
-		g.Go(func() error {
-			if err := lg.Wait(); err != nil {
-				return err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			clusters, proxies = append(clusters, cl.Items...), append(proxies, pl.Items...)
-			sets, secrets = append(sets, sl.Items...), append(secrets, xl.Items...)
-			return nil
-		})
 	}
 	if len(scope.Namespaces) > 0 {
-		served = map[string]bool{}
+		f.served = map[string]bool{}
 		for _, ns := range scope.Namespaces {
 			if !scope.one() || ns == scope.Cluster.Namespace {
-				served[ns] = true
-				listIn(ns)
+				f.served[ns] = true
 			}
 		}
 	} else {
@@ -117,69 +133,161 @@ func ReadFleet(ctx context.Context, c client.Client, scope FleetScope) (*Fleet, 
 			}
 			selected, err := SelectedNamespaces(gctx, c, sel, scope.Cluster.Namespace)
 			mu.Lock()
-			served = selected
+			f.served = selected
 			mu.Unlock()
 			return err
 		})
-		listIn(scope.Cluster.Namespace)
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
 	}
-
-	proxyOf, setOf, secretOf := indexOurs(proxies), indexOurs(sets), indexOurs(secrets)
-	fleet := &Fleet{}
-	for i := range clusters {
-		cluster := &clusters[i]
-		if !served[cluster.Namespace] || !cluster.Spec.Topology.IsDefined() {
-			continue
-		}
-		key := client.ObjectKeyFromObject(cluster)
-		fleet.Members = append(fleet.Members, FleetMember{
-			Cluster: cluster,
-			Current: konnector.Current{HelmChartProxy: proxyOf[key], ClusterResourceSet: setOf[key], ResourceSetSecret: secretOf[key]},
-		})
-	}
-	fleet.Served = !scope.one() || len(fleet.Members) > 0
-	slices.SortFunc(fleet.Members, func(a, b FleetMember) int {
-		return cmp.Or(cmp.Compare(a.Cluster.Namespace, b.Cluster.Namespace), cmp.Compare(a.Cluster.Name, b.Cluster.Name))
-	})
-	return fleet, nil
-}
-
-// indexOurs indexes this addon's objects by the Cluster they were written
-// for: the cluster-name label, and the name the hooks give that Cluster's
-// objects.
-func indexOurs[T any, P interface {
-	*T
-	client.Object
-}](items []T) map[types.NamespacedName]P {
-	out := make(map[types.NamespacedName]P, len(items))
-	for i := range items {
-		obj := P(&items[i])
-		cluster := obj.GetLabels()[clusterv1.ClusterNameLabel]
-		if cluster != "" && obj.GetName() == konnector.ObjectName(cluster) && konnector.IsOurs(obj.GetLabels(), cluster) {
-			out[types.NamespacedName{Namespace: obj.GetNamespace(), Name: cluster}] = obj
+	// The LISTs ran beside the read of what is served: drop what they found
+	// elsewhere.
+	for namespace := range f.ours {
+		if !f.served[namespace] {
+			delete(f.ours, namespace)
 		}
 	}
-	return out
+	return f, nil
 }
 
-// ReadSecretInEach reads the Secret of that name in each namespace, at most
-// concurrency at once; a namespace without it maps to nil. Sync reads the
-// default-named credentials Secret this way in the served namespaces that
-// have a Cluster with the addon, and in no other.
-func ReadSecretInEach(ctx context.Context, c client.Client, name string, namespaces []string, concurrency int) (map[string]*corev1.Secret, error) {
-	out := make(map[string]*corev1.Secret, len(namespaces))
+// listedNamespaces are the namespaces the LISTs are made in: each served
+// one with scope.Namespaces, else every namespace ("") or the one of the
+// Cluster the scope names.
+func (f *Fleet) listedNamespaces() []string {
+	switch {
+	case len(f.scope.Namespaces) == 0:
+		return []string{f.scope.Cluster.Namespace}
+	case f.scope.one():
+		for _, ns := range f.scope.Namespaces {
+			if ns == f.scope.Cluster.Namespace {
+				return []string{ns}
+			}
+		}
+		return nil
+	}
+	return f.scope.Namespaces
+}
+
+// index keeps what the sync compares of one of our objects, found under the
+// Cluster it was written for: its cluster-name label, and the name the
+// hooks give that Cluster's objects.
+func (f *Fleet) index(obj *metav1.PartialObjectMetadata, slot int) {
+	cluster := obj.Labels[clusterv1.ClusterNameLabel]
+	if cluster == "" || obj.Name != konnector.ObjectName(cluster) || !konnector.IsOurs(obj.Labels, cluster) {
+		return
+	}
+	var m objectMeta
+	var err error
+	if m.uid, err = uuid.Parse(string(obj.UID)); err != nil || m.uid == uuid.Nil {
+		return
+	}
+	if m.resourceVersion, err = strconv.ParseUint(obj.ResourceVersion, 10, 64); err != nil {
+		return
+	}
+	if t := obj.DeletionTimestamp; t != nil {
+		m.deletion = max(1, t.Unix())
+	}
+	if h, ok := obj.Annotations[konnector.DesiredHashAnnotation]; ok {
+		n, err := hex.Decode(m.hash[:], []byte(h))
+		m.hashed = err == nil && n == len(m.hash)
+	}
+	byName := f.ours[obj.Namespace]
+	if byName == nil {
+		byName = map[string]*[3]objectMeta{}
+		f.ours[obj.Namespace] = byName
+	}
+	objects := byName[cluster]
+	if objects == nil {
+		objects = &[3]objectMeta{}
+		byName[cluster] = objects
+	}
+	objects[slot] = m
+}
+
+// EachPage reads the served ClusterClass-based Clusters a page at a time
+// and calls each with the page's members, sorted by namespace and name,
+// before it reads the next page: what a sync holds at once is one page of
+// Clusters. It returns how many members it found.
+func (f *Fleet) EachPage(ctx context.Context, c client.Client, each func([]FleetMember) error) (int, error) {
+	var opts []client.ListOption
+	if f.scope.one() {
+		opts = append(opts, client.MatchingFields{"metadata.name": f.scope.Cluster.Name})
+	}
+	found := 0
+	for _, namespace := range f.listedNamespaces() {
+		err := ListPages(ctx, c, func() *clusterv1.ClusterList { return &clusterv1.ClusterList{} }, namespace, f.scope.PageSize, func(list *clusterv1.ClusterList) error {
+			var members []FleetMember
+			for i := range list.Items {
+				cluster := &list.Items[i]
+				if !f.served[cluster.Namespace] || !cluster.Spec.Topology.IsDefined() {
+					continue
+				}
+				members = append(members, FleetMember{Cluster: cluster, Current: f.current(cluster.Namespace, cluster.Name)})
+			}
+			found += len(members)
+			if len(members) == 0 {
+				return nil
+			}
+			return each(members)
+		}, opts...)
+		if err != nil {
+			return found, err
+		}
+	}
+	return found, nil
+}
+
+// current gives a Cluster's objects as the LISTs found them, metadata only.
+func (f *Fleet) current(namespace, cluster string) konnector.Current {
+	cur := konnector.Current{MetadataOnly: true}
+	objects := f.ours[namespace][cluster]
+	if objects == nil {
+		return cur
+	}
+	meta := func(m *objectMeta) metav1.ObjectMeta {
+		om := metav1.ObjectMeta{
+			Namespace: namespace, Name: konnector.ObjectName(cluster), UID: types.UID(m.uid.String()),
+			ResourceVersion: strconv.FormatUint(m.resourceVersion, 10), Labels: konnector.Labels(cluster),
+		}
+		if m.deletion != 0 {
+			t := metav1.Unix(m.deletion, 0)
+			om.DeletionTimestamp = &t
+		}
+		if m.hashed {
+			om.Annotations = map[string]string{konnector.DesiredHashAnnotation: hex.EncodeToString(m.hash[:])}
+		}
+		return om
+	}
+	if m := &objects[0]; m.present() {
+		cur.HelmChartProxy = &caaphv1.HelmChartProxy{ObjectMeta: meta(m)}
+	}
+	if m := &objects[1]; m.present() {
+		cur.ClusterResourceSet = &addonsv1.ClusterResourceSet{ObjectMeta: meta(m)}
+	}
+	if m := &objects[2]; m.present() {
+		cur.ResourceSetSecret = &corev1.Secret{ObjectMeta: meta(m)}
+	}
+	return cur
+}
+
+// ReadSecrets reads the Secrets, at most concurrency at once; one that does
+// not exist maps to nil, one that could not be read is left out (the error
+// is the first of them). Sync reads the credentials Secrets its Clusters
+// name this way, each once, and no other Secret by name.
+func ReadSecrets(ctx context.Context, c client.Client, keys []types.NamespacedName, concurrency int) (map[types.NamespacedName]*corev1.Secret, error) {
+	out := make(map[types.NamespacedName]*corev1.Secret, len(keys))
 	var mu sync.Mutex
-	g, gctx := errgroup.WithContext(ctx)
+	var g errgroup.Group
 	g.SetLimit(concurrency)
-	for _, namespace := range namespaces {
+	for _, key := range keys {
 		g.Go(func() error {
-			secret, err := ReadSecret(gctx, c, types.NamespacedName{Namespace: namespace, Name: name})
-			mu.Lock()
-			out[namespace] = secret
-			mu.Unlock()
+			secret, err := ReadSecret(ctx, c, key)
+			if err == nil {
+				mu.Lock()
+				out[key] = secret
+				mu.Unlock()
+			}
 			return err
 		})
 	}

@@ -2,6 +2,7 @@ package kube
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -25,6 +26,39 @@ func List(ctx context.Context, c client.Client, list client.ObjectList, namespac
 		return fmt.Errorf("listing %s %s: %w", kindOfList(list), where, err)
 	}
 	return nil
+}
+
+// ListPages lists objects of one kind in namespace in pages of pageSize
+// (limit and continue), and calls each with a page before it reads the
+// next, so that one page is held at a time. client-go's pager does not fit:
+// it reads pages ahead of the caller, and answers an expired continue token
+// with a LIST of everything at once.
+//
+// A continue token expires when etcd compacts the version the first page
+// was read at (the API server compacts every 5 minutes), so a listing that
+// outlasts that, such as a first sync writing to thousands of Clusters,
+// gets 410 Expired. The API server's answer then carries a token that goes
+// on from the next object at the current version: the rest is read as it
+// is now, each object still once, which is all a sync needs.
+func ListPages[L client.ObjectList](ctx context.Context, c client.Client, newList func() L, namespace string, pageSize int64, each func(L) error, opts ...client.ListOption) error {
+	next := ""
+	for {
+		list := newList()
+		if err := List(ctx, c, list, namespace, append(opts, client.Limit(pageSize), client.Continue(next))...); err != nil {
+			var status apierrors.APIStatus
+			if next != "" && apierrors.IsResourceExpired(err) && errors.As(err, &status) && status.Status().Continue != "" {
+				next = status.Status().Continue
+				continue
+			}
+			return err
+		}
+		if err := each(list); err != nil {
+			return err
+		}
+		if next = list.GetContinue(); next == "" {
+			return nil
+		}
+	}
 }
 
 // NamespaceSelector reads the namespaceSelector of the named ExtensionConfig:
@@ -69,6 +103,9 @@ func SelectedNamespaces(ctx context.Context, c client.Client, sel labels.Selecto
 
 // kindOfList names the kind a typed list holds, from the scheme.
 func kindOfList(list client.ObjectList) string {
+	if meta, ok := list.(*metav1.PartialObjectMetadataList); ok {
+		return strings.TrimSuffix(meta.GetObjectKind().GroupVersionKind().Kind, "List") + " objects"
+	}
 	gvks, _, err := Scheme.ObjectKinds(list)
 	if err != nil || len(gvks) == 0 {
 		return fmt.Sprintf("%T items", list)

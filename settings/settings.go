@@ -55,6 +55,10 @@ type Settings struct {
 	// PingSource's request); clusters it did not reach are named and left
 	// to the next run.
 	SyncTimeout time.Duration `envconfig:"SYNC_TIMEOUT" default:"30s"`
+	// SyncPageSize is how many objects one LIST page of a sync holds
+	// (limit/continue): a sync finishes each page of Clusters before it
+	// reads the next, so its memory follows the page, not the fleet.
+	SyncPageSize int64 `envconfig:"SYNC_PAGE_SIZE" default:"500"`
 	// SyncNamespaces, when set, are the only namespaces Sync serves, read one
 	// by one: the namespaced install sets them from the namespaces it binds,
 	// where the function may neither read the ExtensionConfig nor list
@@ -179,6 +183,9 @@ func (s Settings) validate() error {
 	}
 	if s.SyncConcurrency < 1 || s.SyncConcurrency > 256 {
 		return fmt.Errorf("%s_SYNC_CONCURRENCY %d is out of range: use 1 to 256 clusters written at once", Prefix, s.SyncConcurrency)
+	}
+	if s.SyncPageSize < 1 || s.SyncPageSize > 5000 {
+		return fmt.Errorf("%s_SYNC_PAGE_SIZE %d is out of range: use 1 to 5000 objects per LIST page", Prefix, s.SyncPageSize)
 	}
 	if s.SyncTimeout < time.Second || s.SyncTimeout > time.Hour {
 		return fmt.Errorf("%s_SYNC_TIMEOUT %s is out of range: use a duration from 1s to 1h", Prefix, s.SyncTimeout)

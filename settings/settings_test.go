@@ -29,6 +29,7 @@ func TestLoad_Defaults(t *testing.T) {
 		ExtensionConfig:          "konnector-agent",
 		SyncConcurrency:          8,
 		SyncTimeout:              30 * time.Second,
+		SyncPageSize:             500,
 		OnInvalidConfig:          "Continue",
 		DeleteFailurePolicy:      "Fail",
 	}
@@ -59,6 +60,7 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"KONNECTOR_EXTENSION_CONFIG", ""},
 		{"KONNECTOR_SYNC_CONCURRENCY", "0"},
 		{"KONNECTOR_SYNC_TIMEOUT", "2h"},
+		{"KONNECTOR_SYNC_PAGE_SIZE", "0"},
 		{"KONNECTOR_ON_INVALID_CONFIG", "continue"},
 		{"KONNECTOR_ON_INVALID_CONFIG", "Warn"},
 		{"KONNECTOR_DELETE_FAILURE_POLICY", "Retry"},

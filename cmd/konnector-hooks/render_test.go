@@ -83,7 +83,7 @@ func TestRender_PreviewsRedactedWithTheCallersRightsAndWritesNothing(t *testing.
 	}
 	for _, want := range []string{
 		`# Registered in Prism Central as "c"`, "# warning: ", "kind: HelmChartProxy", "kind: ClusterResourceSet", "kind: Secret",
-		"name: konnector-agent-c", "dockerconfig: REDACTED", "password: " + base64.StdEncoding.EncodeToString([]byte("REDACTED")),
+		"name: konnector-agent-c", "dockerconfig: REDACTED", `"password":"` + base64.StdEncoding.EncodeToString([]byte("REDACTED")) + `"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the preview lacks %q:\n%s", want, out)

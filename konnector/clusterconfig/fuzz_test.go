@@ -63,7 +63,7 @@ func FuzzReadConfig(f *testing.F) {
 		if cfg == nil {
 			return
 		}
-		values := RenderValues(Values{Settings: s, RegisteredName: "c", PrismCentral: cfg.PrismCentral, Categories: cfg.Categories, WorkloadSecret: workloadSecret})
+		values := RenderValues(ChartValues(Values{Settings: s, RegisteredName: "c", PrismCentral: cfg.PrismCentral, Categories: cfg.Categories, WorkloadSecret: workloadSecret}))
 		var got valuestest.Rendered
 		if err := yaml.UnmarshalStrict([]byte(valuestest.CAAPHRender(t, values)), &got); err != nil {
 			t.Fatalf("values for %q do not parse: %v", raw, err)

@@ -25,10 +25,11 @@ type Values struct {
 	WorkloadSecret string
 }
 
-// RenderValues is the HelmChartProxy's valuesTemplate for in.
-func RenderValues(in Values) string {
-	return renderValues(chartValues(in))
-}
+// ChartValues are the chart values of one cluster (see chartValues).
+func ChartValues(in Values) map[string]any { return chartValues(in) }
+
+// RenderValues is the HelmChartProxy's valuesTemplate for chart values.
+func RenderValues(values map[string]any) string { return renderValues(values) }
 
 // chartValues are the Konnector Agent chart values for one cluster, for the
 // 1.4.x chart and the 1.3.x one at once (facts: the chart's values table):

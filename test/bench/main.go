@@ -7,10 +7,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -32,6 +35,18 @@ type options struct {
 
 func main() {
 	var o options
+	var fo fleetOptions
+	var fleetSizes string
+	flag.StringVar(&fleetSizes, "fleet", "", "run only the fleet section, at these comma-separated numbers of Clusters (e.g. 1000,5000,10000), and put it into report.md")
+	flag.StringVar(&fo.before, "before", "", "fleet: konnector-hooks binary of the code before (the base branch); empty: not measured")
+	flag.StringVar(&fo.afterMemLimit, "after-memlimit", "40MiB", "fleet: GOMEMLIMIT of our Sync Service (knative/sync-pingsource/sync-service.yaml)")
+	flag.StringVar(&fo.afterGOGC, "after-gogc", "25", "fleet: GOGC of our Sync Service")
+	flag.StringVar(&fo.beforeMemLimit, "before-memlimit", "100MiB", "fleet: GOMEMLIMIT of the Service the code before ran Sync in")
+	flag.IntVar(&fo.pageSize, "page-size", 500, "fleet: KONNECTOR_SYNC_PAGE_SIZE")
+	flag.IntVar(&fo.namespaces, "fleet-namespaces", 5, "fleet: namespaces the Clusters are spread over")
+	flag.IntVar(&fo.skipBeforeAbove, "before-up-to", 10000, "fleet: measure the code before only up to this many Clusters")
+	flag.IntVar(&fo.skipNaiveAbove, "naive-up-to", 10000, "fleet: measure the naive sync only up to this many Clusters")
+	flag.IntVar(&fo.hooksCallsPerSize, "fleet-hook-calls", 200, "fleet: hook calls timed without a sync")
 	flag.StringVar(&o.hooks, "hooks", "", "konnector-hooks binary (go build ./cmd/konnector-hooks)")
 	flag.StringVar(&o.trivial, "trivial", "", "trivial net/http server binary (./trivialserver)")
 	flag.StringVar(&o.probe, "probe", "", "hooksprobe binary (./hooksprobe), for profiles and the shared-client experiment")
@@ -52,7 +67,52 @@ func main() {
 	flag.IntVar(&o.syncClusters, "sync-clusters", 1000, "addon-enabled Clusters in the sync section")
 	flag.StringVar(&o.phases, "phases", "", "run only the phases whose names contain one of these comma-separated words (e.g. sync); all when empty")
 	flag.BoolVar(&o.quick, "quick", false, "few runs of everything: checks that the harness works, figures mean little")
+	var fleetRender bool
+	flag.BoolVar(&fleetRender, "fleet-render", false, "write the fleet section again from -out's fleet.json, measuring nothing")
 	flag.Parse()
+	if fleetRender {
+		var rep FleetReport
+		b, err := os.ReadFile(filepath.Join(o.out, "fleet.json"))
+		if err == nil {
+			err = json.Unmarshal(b, &rep)
+		}
+		if err == nil {
+			err = rep.write(o.out)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if fleetSizes != "" {
+		ctrllog.SetLogger(logr.Discard())
+		fo.after, fo.repo, fo.out = o.hooks, o.repo, o.out
+		if err := os.MkdirAll(fo.out, 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		for _, f := range strings.Split(fleetSizes, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 20 {
+				fmt.Fprintln(os.Stderr, "bench: -fleet takes numbers of Clusters of at least 20:", f)
+				os.Exit(2)
+			}
+			fo.sizes = append(fo.sizes, n)
+		}
+		rep, err := runFleet(context.Background(), fo)
+		if rep != nil {
+			if werr := rep.write(fo.out); werr != nil {
+				fmt.Fprintln(os.Stderr, "bench: writing the report:", werr)
+			}
+			fmt.Print(rep.markdown())
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if o.quick {
 		o.coldRuns, o.peerColdRuns, o.initRuns = 3, 2, 2
 		o.latRuns, o.lat16Runs, o.countRuns = 20, 32, 5

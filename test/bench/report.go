@@ -183,7 +183,11 @@ func (r *Report) write(dir string) error {
 	if err := os.WriteFile(filepath.Join(dir, "report.json"), append(b, '\n'), 0o644); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(r.markdown()), 0o644)
+	md := r.markdown()
+	if fleet := fleetSection(dir); fleet != "" {
+		md = withFleet(md, fleet)
+	}
+	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(md), 0o644)
 }
 
 func (r *Report) latency(name string, conc int) (Latency, bool) {

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"k8s.io/apimachinery/pkg/api/resource"
 	"k8s.io/utils/ptr"
 	"knative.dev/pkg/apis"
 	servingv1 "knative.dev/serving/pkg/apis/serving/v1"
@@ -41,8 +43,7 @@ func readLoose(t *testing.T, path string, out any) {
 	}
 }
 
-// knativeService is knative/service.yaml as Knative's webhook sees a create:
-// defaulted first, then validated.
+// knativeService is knative/service.yaml, the hooks' Service.
 func knativeService(t *testing.T) *servingv1.Service {
 	t.Helper()
 	svc := &servingv1.Service{}
@@ -50,6 +51,18 @@ func knativeService(t *testing.T) *servingv1.Service {
 	return svc
 }
 
+// syncServiceName is Sync's own Knative Service, which the PingSource calls.
+const syncServiceName = "konnector-hooks-sync"
+
+// syncService is Sync's own Knative Service, in the PingSource's component.
+func syncService(t *testing.T) *servingv1.Service {
+	t.Helper()
+	svc := &servingv1.Service{}
+	readStrict(t, "knative/sync-pingsource/sync-service.yaml", svc)
+	return svc
+}
+
+// validate is what Knative's webhook does on a create: default, then validate.
 func validate(svc *servingv1.Service) *apis.FieldError {
 	ctx := apis.WithinCreate(context.Background())
 	svc.SetDefaults(ctx)
@@ -93,5 +106,38 @@ func TestService_ValidationCatchesWhatKnativeRefuses(t *testing.T) {
 				t.Fatalf("Knative's validation accepted %s (error %v): this check would not catch it", c.name, err)
 			}
 		})
+	}
+}
+
+func TestSyncService_PassesKnativeDefaultingAndValidation(t *testing.T) {
+	svc := syncService(t)
+	if err := validate(svc); err != nil {
+		t.Fatalf("Knative Serving rejects the Sync Service: %v", err)
+	}
+	hooks := knativeService(t)
+	spec, hooksSpec := svc.Spec.Template.Spec, hooks.Spec.Template.Spec
+	c, hc := spec.Containers[0], hooksSpec.Containers[0]
+	env := map[string]string{}
+	for _, e := range c.Env {
+		env[e.Name] = e.Value
+	}
+	if svc.Name != syncServiceName || svc.Namespace != hooks.Namespace || env["FUNCTION_TARGET"] != "Sync" {
+		t.Errorf("Service %s/%s serves FUNCTION_TARGET %q, want %s/%s serving Sync", svc.Namespace, svc.Name, env["FUNCTION_TARGET"], hooks.Namespace, syncServiceName)
+	}
+	if c.Image != hc.Image || spec.ServiceAccountName != hooksSpec.ServiceAccountName {
+		t.Errorf("the Sync Service runs %s as %s, the hooks' %s as %s: want the same image and ServiceAccount", c.Image, spec.ServiceAccountName, hc.Image, hooksSpec.ServiceAccountName)
+	}
+	// A sync ends by KONNECTOR_SYNC_TIMEOUT and then answers: Knative must
+	// not cut the call first.
+	timeout, err := time.ParseDuration(env["KONNECTOR_SYNC_TIMEOUT"])
+	if err != nil || spec.TimeoutSeconds == nil || timeout >= time.Duration(*spec.TimeoutSeconds)*time.Second {
+		t.Errorf("KONNECTOR_SYNC_TIMEOUT %q (%v) does not fit in timeoutSeconds %v", env["KONNECTOR_SYNC_TIMEOUT"], err, spec.TimeoutSeconds)
+	}
+	if got := svc.Spec.Template.Annotations["autoscaling.knative.dev/max-scale"]; got != "1" {
+		t.Errorf("max-scale %q: one sync runs per process, so one pod, not two syncs at once", got)
+	}
+	// The hooks' pods keep their small limits: no sync runs in them.
+	if limit := hc.Resources.Limits.Memory(); limit.Cmp(resource.MustParse("128Mi")) > 0 {
+		t.Errorf("the hooks' memory limit is %s, want at most 128Mi", limit)
 	}
 }

@@ -86,11 +86,32 @@ func TestManifests_SyncPingSourceComposesWithTheInstall(t *testing.T) {
 			t.Errorf("the install with the PingSource also holds CronJob %s: one trigger, not both", objectName(o))
 		}
 	}
-	ksvc := find(t, objs, "Service", "konnector-hooks")
+	// Sync has its own Knative Service, beside the hooks' one.
+	find(t, objs, "Service", "konnector-hooks")
+	ksvc := find(t, objs, "Service", "konnector-hooks-sync")
 	if ping.GetNamespace() != ksvc.GetNamespace() {
 		t.Errorf("the PingSource is in namespace %q, the Knative Service in %q: sink.ref names a Service of its own namespace", ping.GetNamespace(), ksvc.GetNamespace())
 	}
 	if ref := nested[map[string]any](t, ping, "spec", "sink", "ref"); ref["name"] != ksvc.GetName() || ref["kind"] != ksvc.GetKind() || ref["apiVersion"] != ksvc.GetAPIVersion() {
-		t.Errorf("the PingSource sends to %v, want the Knative Service %s", ref, objectName(ksvc))
+		t.Errorf("the PingSource sends to %v, want Sync's Knative Service %s", ref, objectName(ksvc))
+	}
+}
+
+func TestManifests_SyncServicePassesStrictServerSideValidation(t *testing.T) {
+	objs := render(t, "test/manifests/testdata/with-sync-pingsource")
+	createNamespaces(t, objs)
+	ksvc := find(t, objs, "Service", "konnector-hooks-sync")
+	if err := apply(t.Context(), withoutKoImages(ksvc), strictDryRun...); err != nil {
+		t.Fatalf("the API server rejects Sync's Knative Service: %v", err)
+	}
+	var c corev1.Container
+	spec := nested[map[string]any](t, ksvc, "spec", "template", "spec")
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(spec["containers"].([]any)[0].(map[string]any), &c); err != nil {
+		t.Fatal(err)
+	}
+	sa := find(t, objs, "ServiceAccount", "konnector-hooks")
+	cm := find(t, objs, "ConfigMap", "konnector-hooks-settings")
+	if spec["serviceAccountName"] != sa.GetName() || len(c.EnvFrom) != 1 || c.EnvFrom[0].ConfigMapRef == nil || c.EnvFrom[0].ConfigMapRef.Name != cm.GetName() {
+		t.Errorf("Sync's Service runs as %v with envFrom %+v, want ServiceAccount %s and ConfigMap %s", spec["serviceAccountName"], c.EnvFrom, sa.GetName(), cm.GetName())
 	}
 }
