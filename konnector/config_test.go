@@ -2,7 +2,6 @@ package konnector
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"reflect"
 	"strings"
 	"testing"
@@ -11,14 +10,17 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig/valuestest"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 const (
-	defaultSecret = "prism-central-credentials-for-konnector-agent"
-	pc            = `"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}}`
-	testBundle    = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2xlYW4=\n-----END CERTIFICATE-----\n"
+	defaultSecret = valuestest.DefaultSecret
+	pc            = valuestest.PrismCentral
+	testBundle    = valuestest.TrustBundle
 )
+
+var jsonString = valuestest.JSONString
 
 func variables(clusterConfig string) []clusterv1.ClusterVariable {
 	return []clusterv1.ClusterVariable{
@@ -132,11 +134,6 @@ func TestReadConfig_InvalidInputsNameTheFieldAndTheFix(t *testing.T) {
 			}
 		})
 	}
-}
-
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 func topology(variables []clusterv1.ClusterVariable) *clusterv1.Topology {

@@ -19,14 +19,7 @@ import (
 
 func testSettings(t *testing.T) settings.Settings { return testSettingsFuzz(t) }
 
-func testSettingsFuzz(t testing.TB) settings.Settings {
-	t.Helper()
-	s, err := settings.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+func testSettingsFuzz(t testing.TB) settings.Settings { return valuestest.Settings(t) }
 
 func testCluster(name string) *clusterv1.Cluster {
 	return &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "ns1", UID: types.UID("uid-" + name)}}

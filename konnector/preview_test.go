@@ -26,7 +26,7 @@ func TestPreview_ShowsWhatWouldBeWrittenWithNoCredential(t *testing.T) {
 		"kind: HelmChartProxy", "kind: ClusterResourceSet", "kind: Secret",
 		"password: " + Redacted, // the operator's value, redacted
 		// The Prism Central credentials, in the resource-set Secret's manifests.
-		"username: " + base64.StdEncoding.EncodeToString([]byte(Redacted)),
+		`"username":"` + base64.StdEncoding.EncodeToString([]byte(Redacted)) + `"`,
 	} {
 		if !strings.Contains(out, part) {
 			t.Errorf("the preview does not show %q:\n%s", part, out)

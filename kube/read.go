@@ -41,18 +41,7 @@ func ReadAddon(ctx context.Context, c client.Client, key types.NamespacedName, d
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
 	var read AddonObjects
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		read.Cluster, err = ReadCluster(gctx, c, key)
-		return err
-	})
-	g.Go(func() (err error) {
-		read.Current.HelmChartProxy, err = readOrNil[caaphv1.HelmChartProxy](gctx, c, name)
-		return err
-	})
-	g.Go(func() (err error) {
-		read.Current.ClusterResourceSet, err = readOrNil[addonsv1.ClusterResourceSet](gctx, c, name)
-		return err
-	})
+	goReadClusterAndProxies(g, gctx, c, key, &read.Cluster, &read.Current.HelmChartProxy, &read.Current.ClusterResourceSet)
 	g.Go(func() (err error) {
 		read.Current.ResourceSetSecret, err = ReadSecret(gctx, c, name)
 		return err
@@ -71,6 +60,26 @@ func ReadAddon(ctx context.Context, c client.Client, key types.NamespacedName, d
 		}
 	}
 	return read, nil
+}
+
+// goReadClusterAndProxies starts in g the reads every look at one Cluster
+// begins with: the Cluster, and our HelmChartProxy and ClusterResourceSet
+// (each nil when absent), into the pointers given.
+func goReadClusterAndProxies(g *errgroup.Group, ctx context.Context, c client.Client, key types.NamespacedName,
+	cluster **clusterv1.Cluster, hcp **caaphv1.HelmChartProxy, crs **addonsv1.ClusterResourceSet) {
+	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
+	g.Go(func() (err error) {
+		*cluster, err = ReadCluster(ctx, c, key)
+		return err
+	})
+	g.Go(func() (err error) {
+		*hcp, err = readOrNil[caaphv1.HelmChartProxy](ctx, c, name)
+		return err
+	})
+	g.Go(func() (err error) {
+		*crs, err = readOrNil[addonsv1.ClusterResourceSet](ctx, c, name)
+		return err
+	})
 }
 
 // ReadSecret reads a Secret, nil when it does not exist.

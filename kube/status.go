@@ -35,18 +35,7 @@ func ReadStatus(ctx context.Context, c client.Client, key types.NamespacedName) 
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
 	var read StatusObjects
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() (err error) {
-		read.Cluster, err = ReadCluster(gctx, c, key)
-		return err
-	})
-	g.Go(func() (err error) {
-		read.HelmChartProxy, err = readOrNil[caaphv1.HelmChartProxy](gctx, c, name)
-		return err
-	})
-	g.Go(func() (err error) {
-		read.ClusterResourceSet, err = readOrNil[addonsv1.ClusterResourceSet](gctx, c, name)
-		return err
-	})
+	goReadClusterAndProxies(g, gctx, c, key, &read.Cluster, &read.HelmChartProxy, &read.ClusterResourceSet)
 	g.Go(func() error {
 		secret := &metav1.PartialObjectMetadata{}
 		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))

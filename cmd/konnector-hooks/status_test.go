@@ -10,7 +10,6 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
-	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
@@ -21,19 +20,7 @@ import (
 func TestStatus_ShowsTheAddonTheObjectsTheReleaseAndOurEvents(t *testing.T) {
 	ctx := context.Background()
 	const ns = "status"
-	if err := mgmt.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns, Labels: map[string]string{"status": "served"}}}); err != nil {
-		t.Fatal(err)
-	}
-	ec := &runtimev1.ExtensionConfig{
-		ObjectMeta: metav1.ObjectMeta{Name: "status"},
-		Spec: runtimev1.ExtensionConfigSpec{
-			ClientConfig:      runtimev1.ClientConfig{URL: "https://konnector-hooks.konnector-hooks.svc.cluster.local"},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"status": "served"}},
-		},
-	}
-	if err := mgmt.Client.Create(ctx, ec); err != nil {
-		t.Fatal(err)
-	}
+	_, ec := servedNamespace(t, ns)
 	on := `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}},"addons":{"konnectorAgent":{}}}`
 	for name, config := range map[string]string{"on": on, "off": `{"addons":{}}`} {
 		if err := managementcluster.CreateCluster(ctx, mgmt.Client, managementcluster.NewCluster(ns, name, config)); err != nil {

@@ -10,9 +10,30 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
+
+// servedNamespace creates a namespace and an ExtensionConfig, both named
+// name, whose namespaceSelector selects it.
+func servedNamespace(t *testing.T, name string) (*corev1.Namespace, *runtimev1.ExtensionConfig) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{name: "served"}}}
+	ec := &runtimev1.ExtensionConfig{
+		ObjectMeta: metav1.ObjectMeta{Name: name},
+		Spec: runtimev1.ExtensionConfigSpec{
+			ClientConfig:      runtimev1.ClientConfig{URL: "https://konnector-hooks.konnector-hooks.svc.cluster.local"},
+			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{name: "served"}},
+		},
+	}
+	for _, obj := range []client.Object{ns, ec} {
+		if err := mgmt.Client.Create(t.Context(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ns, ec
+}
 
 // syncOneShot runs `konnector-hooks sync` as the CronJob does, against the test
 // API server, and returns its exit status, the decoded report and stderr.
@@ -31,20 +52,7 @@ func syncOneShot(t *testing.T, extensionConfig string) (int, map[string]any, str
 
 func TestSyncOneShot_ExitsNonZeroWhenAClusterFailedAndReportsIt(t *testing.T) {
 	ctx := context.Background()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "one-shot", Labels: map[string]string{"one-shot": "served"}}}
-	ec := &runtimev1.ExtensionConfig{
-		ObjectMeta: metav1.ObjectMeta{Name: "one-shot"},
-		Spec: runtimev1.ExtensionConfigSpec{
-			ClientConfig:      runtimev1.ClientConfig{URL: "https://konnector-hooks.konnector-hooks.svc.cluster.local"},
-			NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"one-shot": "served"}},
-		},
-	}
-	if err := mgmt.Client.Create(ctx, ns); err != nil {
-		t.Fatal(err)
-	}
-	if err := mgmt.Client.Create(ctx, ec); err != nil {
-		t.Fatal(err)
-	}
+	ns, ec := servedNamespace(t, "one-shot")
 	config := `{"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}},"addons":{"konnectorAgent":{}}}`
 	if err := managementcluster.CreateCluster(ctx, mgmt.Client, managementcluster.NewCluster(ns.Name, "c", config)); err != nil {
 		t.Fatal(err)

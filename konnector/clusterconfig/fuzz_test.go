@@ -2,7 +2,6 @@ package clusterconfig
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -10,30 +9,20 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig/valuestest"
-	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 const (
-	defaultSecret = "prism-central-credentials-for-konnector-agent"
-	pc            = `"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}}`
+	defaultSecret = valuestest.DefaultSecret
+	pc            = valuestest.PrismCentral
+	testBundle    = valuestest.TrustBundle
 	// workloadSecret is konnector.WorkloadSecretName, which the values name.
 	workloadSecret = "konnector-agent"
-	testBundle     = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2xlYW4=\n-----END CERTIFICATE-----\n"
 )
 
-func jsonString(s string) string {
-	b, _ := json.Marshal(s)
-	return string(b)
-}
-
-func testSettings(t testing.TB) settings.Settings {
-	t.Helper()
-	s, err := settings.Load()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
+var (
+	jsonString   = valuestest.JSONString
+	testSettings = valuestest.Settings
+)
 
 // FuzzReadConfig feeds arbitrary clusterConfig values. Properties: no panic;
 // an error is an *InputError naming a clusterConfig field; an accepted

@@ -1,12 +1,41 @@
-// Package valuestest reads a HelmChartProxy's valuesTemplate back the way
-// CAAPH and Helm do, for the tests of clusterconfig and konnector.
+// Package valuestest holds what the tests of clusterconfig and konnector
+// share: the configuration they start from, and a reader of a
+// HelmChartProxy's valuesTemplate that does what CAAPH and Helm do.
 package valuestest
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"text/template"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
+
+const (
+	// DefaultSecret is KONNECTOR_DEFAULT_CREDENTIALS_SECRET's default.
+	DefaultSecret = "prism-central-credentials-for-konnector-agent"
+	// PrismCentral is clusterConfig's nutanix field with an endpoint.
+	PrismCentral = `"nutanix":{"prismCentralEndpoint":{"url":"https://prism-central.example.com:9440"}}`
+	// TrustBundle is a PEM bundle of one certificate.
+	TrustBundle = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2xlYW4=\n-----END CERTIFICATE-----\n"
+)
+
+// JSONString is s as a JSON string.
+func JSONString(s string) string {
+	b, _ := json.Marshal(s)
+	return string(b)
+}
+
+// Settings are the default settings.
+func Settings(t testing.TB) settings.Settings {
+	t.Helper()
+	s, err := settings.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
 
 // CAAPHRender does to a valuesTemplate what CAAPH does before Helm sees it:
 // execute it as a Go template with the cluster as data.
