@@ -76,6 +76,10 @@ type convergeOptions struct {
 	// Cluster whose deletion began meanwhile to BeforeClusterDelete; else it
 	// could give back a HelmChartProxy that BeforeClusterDelete removed.
 	recheckBeforeCreate bool
+	// holdChartChange: a Sync under a rollout (KONNECTOR_ROLLOUT_BATCH)
+	// writes everything but a change of an existing HelmChartProxy, and
+	// decides which of those to move once every page is read.
+	holdChartChange bool
 }
 
 // converge decides and applies from what was read: it is the part of the
@@ -107,9 +111,15 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	if err != nil {
 		return s.notDeployed(ctx, c, cluster, err)
 	}
-
+	held := false
+	if opts.holdChartChange {
+		plan, held = plan.HoldChartChange(in.current)
+	}
+	version := want.HelmChartProxy.Spec.Version
 	if len(plan.Writes) == 0 {
-		return success(konnector.ReportDeploy(cluster, want, in.config.PrismCentral.Host, s.settings, in.current, nil).Message)
+		res := success(konnector.ReportDeploy(cluster, want, in.config.PrismCentral.Host, s.settings, in.current, nil).Message)
+		res.held, res.chartVersion = held, version
+		return res
 	}
 	want.RenderValues()
 	if opts.recheckBeforeCreate && plan.Creates {
@@ -133,7 +143,7 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	report := konnector.ReportDeploy(cluster, want, in.config.PrismCentral.Host, s.settings, in.current, plan.Writes)
 	s.recordEvent(ctx, c, cluster, kube.Event{Type: report.EventType, Reason: konnector.ReasonApplied, Message: report.Message, Key: report.EventKey})
 	res := success(report.Message)
-	res.changed = true
+	res.changed, res.held, res.chartWritten, res.chartVersion = true, held, plan.WritesChart(), version
 	return res
 }
 

@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
@@ -62,6 +63,17 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 		listCtx, cancel = context.WithDeadline(listCtx, deadline.Add(notReachedGrace))
 	}
 	defer cancel()
+	// Under a rollout, a change of an existing HelmChartProxy is held while
+	// the pages are read, and the Clusters to move are decided once all are.
+	// A sync naming one Cluster moves it: it is the operator's own step.
+	rollout := &rolloutRun{hold: s.settings.RolloutBatch > 0 && !scope.one()}
+	add := func(o konnector.ClusterOutcome) {
+		// Logged now: the report lists konnector.MaxListed at most.
+		if konnector.Listed(o.Outcome) {
+			s.log.Info("sync cluster", "cluster", o.Cluster, "outcome", o.Outcome, "message", o.Message)
+		}
+		tally.Add(o)
+	}
 	found, err := fleet.EachPage(listCtx, c, func(page []kube.FleetMember) error {
 		targets := s.pageTargets(ctx, c, page, secrets)
 		outcomes := make([]konnector.ClusterOutcome, len(targets))
@@ -69,26 +81,29 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 		g.SetLimit(s.settings.SyncConcurrency)
 		for i, in := range targets {
 			g.Go(func() error {
-				outcomes[i] = s.syncCluster(ctx, c, in)
+				outcomes[i] = s.syncCluster(ctx, c, in, &page[i], rollout)
 				return nil
 			})
 		}
 		_ = g.Wait()
 		for _, o := range outcomes {
-			// Logged now: the report lists konnector.MaxListed at most.
-			if konnector.Listed(o.Outcome) {
-				s.log.Info("sync cluster", "cluster", o.Cluster, "outcome", o.Outcome, "message", o.Message)
+			if o.Outcome != "" {
+				add(o)
 			}
-			tally.Add(o)
 		}
 		return nil
 	})
+	plan := rollout.plan(s.settings.RolloutBatch)
+	for _, o := range s.moveRollout(ctx, c, rollout, plan) {
+		add(o)
+	}
 	if scope.one() && found == 0 && err == nil {
 		r := konnector.FailedSync(konnector.NotServedMessage(scope.cluster.String(), s.settings.SyncNamespaces, s.settings.ExtensionConfig))
 		r.NotServed = true
 		return r
 	}
 	report := tally.Report(konnector.ServedNamespaces(s.settings.SyncNamespaces, s.settings.ExtensionConfig))
+	report.AddRollout(plan.Report(s.settings.RolloutBatch))
 	switch {
 	case err != nil && report.Counts.Checked == 0:
 		return konnector.FailedSync(syncReadFailed(err))
@@ -143,8 +158,10 @@ func (s *Server) SyncOnce(ctx context.Context) SyncReport {
 	return report
 }
 
-// syncCluster takes one Cluster's sync step.
-func (s *Server) syncCluster(ctx context.Context, c client.Client, in *deployInputs) konnector.ClusterOutcome {
+// syncCluster takes one Cluster's sync step. A Cluster whose
+// HelmChartProxy change the rollout holds has no outcome yet: the rollout
+// keeps it until it decides which Clusters move.
+func (s *Server) syncCluster(ctx context.Context, c client.Client, in *deployInputs, m *kube.FleetMember, rollout *rolloutRun) konnector.ClusterOutcome {
 	key := client.ObjectKeyFromObject(in.cluster).String()
 	if ctx.Err() != nil {
 		return konnector.NotReached(key)
@@ -156,7 +173,7 @@ func (s *Server) syncCluster(ctx context.Context, c client.Client, in *deployInp
 	case konnector.SyncNotEnabled:
 		return konnector.ClusterOutcome{Cluster: key, Outcome: konnector.OutcomeNotEnabled}
 	case konnector.SyncConverge:
-		out = s.syncEnabled(ctx, c, in)
+		out = s.syncEnabled(ctx, c, in, m, rollout)
 	case konnector.SyncUninstall:
 		out = s.syncDisabled(ctx, c, in)
 	}
@@ -191,7 +208,13 @@ func notDeleting(obj client.Object) bool {
 // desired state they carry. A Cluster missing one of its objects is read
 // by name as the hooks read it, so that an object of our name without our
 // labels (which the LISTs do not select) is refused as the hooks refuse it.
-func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInputs) konnector.ClusterOutcome {
+//
+// Once our objects are at the desired state, it reports the release as
+// CAAPH does (m.Release): a failed install is the Cluster's outcome, with
+// a Warning Event, and a deployed revision gets one Normal Event. A
+// HelmChartProxy written by this sync is not reported on: CAAPH has not
+// acted on it yet, and the next sync reports it.
+func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInputs, m *kube.FleetMember, rollout *rolloutRun) konnector.ClusterOutcome {
 	key := client.ObjectKeyFromObject(in.cluster)
 	if cur := in.current; cur.HelmChartProxy == nil || cur.ClusterResourceSet == nil || cur.ResourceSetSecret == nil {
 		var err error
@@ -199,15 +222,60 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInp
 			return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}
 		}
 	}
-	res := s.converge(ctx, c, in, convergeOptions{requireInitialized: true, recheckBeforeCreate: true})
+	out, res := s.syncConverge(ctx, c, in, rollout.hold)
+	if out.Outcome != konnector.OutcomeUpToDate && out.Outcome != konnector.OutcomeApplied || res.chartWritten {
+		return out
+	}
+	release := m.Release.Against(res.chartVersion)
+	if report := s.reportInstall(ctx, c, in.cluster, release, m.Reported); report.Failed {
+		out.Outcome, out.Message = konnector.OutcomeInstallFailed, report.Message
+	}
+	if res.held {
+		rollout.holdCluster(out, m.Written, release)
+		return konnector.ClusterOutcome{}
+	}
+	if release.Phase == konnector.ReleaseFailed {
+		rollout.pausedBy(key.String(), release)
+	}
+	return out
+}
+
+// syncConverge is the hooks' deploy path for one Cluster of a sync, hold
+// holding a change of its existing HelmChartProxy (convergeOptions), and
+// its outcome.
+func (s *Server) syncConverge(ctx context.Context, c client.Client, in *deployInputs, hold bool) (konnector.ClusterOutcome, result) {
+	key := client.ObjectKeyFromObject(in.cluster).String()
+	res := s.converge(ctx, c, in, convergeOptions{requireInitialized: true, recheckBeforeCreate: true, holdChartChange: hold})
 	outcome := konnector.OutcomeUpToDate
 	switch {
 	case res.failure, res.notDeployed:
 		outcome = konnector.OutcomeFailed
 	case res.deleting:
-		return konnector.LeftToHooks(key.String(), konnector.SyncLeaveToDelete)
+		return konnector.LeftToHooks(key, konnector.SyncLeaveToDelete), res
 	case res.changed:
 		outcome = konnector.OutcomeApplied
 	}
-	return konnector.ClusterOutcome{Cluster: key.String(), Outcome: outcome, Message: res.message}
+	return konnector.ClusterOutcome{Cluster: key, Outcome: outcome, Message: res.message}, res
+}
+
+// reportInstall records what konnector.ReportInstall decides of a
+// Cluster's release: the Event, then the mark on the HelmChartProxy that it
+// was recorded, so that a failed record is made again by the next sync.
+func (s *Server) reportInstall(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, release konnector.Release, reported string) konnector.InstallReport {
+	key := client.ObjectKeyFromObject(cluster)
+	report := konnector.ReportInstall(key.String(), release, reported)
+	if report.EventReason != "" {
+		e := kube.Event{Type: report.EventType, Reason: report.EventReason, Message: report.EventMessage, Key: report.EventKey, Count: report.EventCount}
+		if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, s.now()); err != nil {
+			s.log.Warn("event not recorded", "cluster", key.String(), "reason", e.Reason, "error", err.Error())
+			return report
+		}
+	}
+	if report.Mark != "" {
+		hcp := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
+		if err := kube.Annotate(ctx, c, hcp, konnector.ReportedReleaseAnnotation, report.Mark, konnector.FieldManager); err != nil {
+			s.log.Warn("release report not marked", "cluster", key.String(), "error", err.Error())
+		}
+	}
+	return report
 }

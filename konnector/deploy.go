@@ -150,3 +150,28 @@ func KindOf(obj client.Object) string {
 	}
 	return fmt.Sprintf("%T", obj)
 }
+
+// HoldChartChange is the plan less its update of an existing
+// HelmChartProxy, which a rollout leaves to a later sync; held reports
+// whether there was one. A HelmChartProxy to create is never held: a new
+// Cluster's agent is not part of a rollout, and neither are the
+// ClusterResourceSet and Secret, which deliver the credentials.
+func (p DeployPlan) HoldChartChange(current Current) (plan DeployPlan, held bool) {
+	plan.Creates = p.Creates
+	for _, w := range p.Writes {
+		if _, chart := w.(*caaphv1.HelmChartProxy); chart && current.HelmChartProxy != nil {
+			held = true
+			continue
+		}
+		plan.Writes = append(plan.Writes, w)
+	}
+	return plan, held
+}
+
+// WritesChart reports whether the plan writes the HelmChartProxy.
+func (p DeployPlan) WritesChart() bool {
+	return slices.ContainsFunc(p.Writes, func(w client.Object) bool {
+		_, chart := w.(*caaphv1.HelmChartProxy)
+		return chart
+	})
+}

@@ -124,3 +124,49 @@ func metadataOnly(c Current, edit func(Current)) Current {
 	}
 	return out
 }
+
+func TestDeployPlan_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testing.T) {
+	s := testSettings(t)
+	cfg, err := ReadConfig(topology(variables(`{`+pc+`,"addons":{"konnectorAgent":{}}}`)), s.DefaultCredentialsSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desired := func() Desired {
+		return DesiredObjects(testCluster("c"), cfg, Credentials{Username: []byte("u"), Password: []byte("p")}, s)
+	}
+	have := func(edit func(d Desired)) Current {
+		d := desired()
+		edit(d)
+		return Current{HelmChartProxy: d.HelmChartProxy, ClusterResourceSet: d.ClusterResourceSet, ResourceSetSecret: d.ResourceSetSecret}
+	}
+	cases := []struct {
+		name        string
+		current     Current
+		writes      []string
+		held, chart bool
+	}{
+		{"a new Cluster: its HelmChartProxy is created, never held", Current{}, []string{"HelmChartProxy", "ClusterResourceSet", "Secret"}, false, true},
+		{"a new chart version and a rotated password: the password goes", have(func(d Desired) {
+			d.HelmChartProxy.Spec.Version = "0.9.0"
+			d.ResourceSetSecret.Data[ResourceSetKey] = []byte("old")
+		}), []string{"Secret"}, true, false},
+		{"only the credentials delivery changes: nothing held", have(func(d Desired) { d.ResourceSetSecret.Data[ResourceSetKey] = []byte("old") }), []string{"Secret"}, false, false},
+		{"all up to date", have(func(Desired) {}), nil, false, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			plan, err := PlanDeploy("c", c.current, desired())
+			if err != nil {
+				t.Fatal(err)
+			}
+			held, isHeld := plan.HoldChartChange(c.current)
+			var kinds []string
+			for _, obj := range held.Writes {
+				kinds = append(kinds, KindOf(obj))
+			}
+			if fmt.Sprint(kinds) != fmt.Sprint(c.writes) || isHeld != c.held || held.WritesChart() != c.chart || held.Creates != plan.Creates {
+				t.Fatalf("writes %v held %v chart %v; want %v held %v chart %v", kinds, isHeld, held.WritesChart(), c.writes, c.held, c.chart)
+			}
+		})
+	}
+}

@@ -95,3 +95,16 @@ func (r Release) String() string {
 	}
 	return "pending: " + r.Message
 }
+
+// Against is the release for the chart version our HelmChartProxy holds:
+// until CAAPH has moved its HelmReleaseProxy to that version (it does so in
+// the HelmChartProxy's reconcile, after our write), what the
+// HelmReleaseProxy reports is the previous version's, and the release is
+// pending.
+func (r Release) Against(version string) Release {
+	if r.HelmReleaseProxy == "" || r.ChartVersion == version || version == "" {
+		return r
+	}
+	return Release{Phase: ReleasePending, HelmReleaseProxy: r.HelmReleaseProxy, ChartVersion: version,
+		Message: fmt.Sprintf("CAAPH has not moved the HelmReleaseProxy to chart version %s yet (it holds %s)", version, r.ChartVersion)}
+}

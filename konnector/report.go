@@ -24,6 +24,10 @@ const (
 	ReasonUninstallStuck   = "KonnectorAgentUninstallStuck"
 	ReasonRemoved          = "KonnectorAgentRemoved"
 	ReasonUninstallTimeout = "KonnectorAgentUninstallTimedOut"
+	// ReasonInstalled and ReasonInstallFailed are Sync's word on what CAAPH
+	// reports of the release once our objects are at the desired state.
+	ReasonInstalled     = "KonnectorAgentInstalled"
+	ReasonInstallFailed = "KonnectorAgentInstallFailed"
 )
 
 // DeployReport is what a deploy says: its answer, and for one that wrote,

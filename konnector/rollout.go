@@ -2,8 +2,12 @@ package konnector
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
+	"strings"
 	"time"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // RolloutCluster is what a rollout decision reads of one Cluster whose
@@ -70,4 +74,58 @@ func PlanRollout(clusters []RolloutCluster, batch int) Rollout {
 	}
 	r.Held = len(stale) - len(r.Move)
 	return r
+}
+
+// RolloutReport is what a sync's report says of a rollout.
+type RolloutReport struct {
+	// Batch is KONNECTOR_ROLLOUT_BATCH.
+	Batch int `json:"batch"`
+	// Moved are the Clusters this sync moved to the changed HelmChartProxy.
+	Moved []string `json:"moved"`
+	// Held counts the Clusters left for later syncs.
+	Held int `json:"held"`
+	// Paused is set while PausedBy is not empty.
+	Paused   bool     `json:"paused"`
+	PausedBy []string `json:"pausedBy,omitempty"`
+}
+
+// Report is the rollout as a sync reports it, nil when it moved and held
+// nothing.
+func (r Rollout) Report(batch int) *RolloutReport {
+	if len(r.Move) == 0 && r.Held == 0 {
+		return nil
+	}
+	return &RolloutReport{Batch: batch, Moved: append([]string{}, r.Move...), Held: r.Held, Paused: len(r.PausedBy) > 0, PausedBy: r.PausedBy}
+}
+
+// Message is the rollout's part of a sync's message.
+func (r *RolloutReport) Message() string {
+	if r.Paused {
+		return fmt.Sprintf("the rollout of a HelmChartProxy change is paused: the agent failed to install on %s, already moved to it, and %d Clusters wait; "+
+			"fix the chart version or values (the clusters list gives CAAPH's message): the rollout resumes once no moved Cluster reports a failed install; %s_ROLLOUT_BATCH=0 moves every Cluster at once",
+			nameSome(r.PausedBy), r.Held, settings.Prefix)
+	}
+	return fmt.Sprintf("rollout of a HelmChartProxy change: %d Clusters moved by this sync (%s_ROLLOUT_BATCH=%d), %d wait for the next syncs", len(r.Moved), settings.Prefix, r.Batch, r.Held)
+}
+
+// nameSome names the first few of names and counts the rest.
+func nameSome(names []string) string {
+	const some = 5
+	if len(names) <= some {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:some], ", "), len(names)-some)
+}
+
+// RolloutHeld is the outcome of a Cluster whose HelmChartProxy change a
+// rollout leaves to a later sync.
+func RolloutHeld(cluster string) ClusterOutcome {
+	return ClusterOutcome{cluster, OutcomeRolloutHeld, fmt.Sprintf("the HelmChartProxy of Cluster %s changes (chart version or values) and waits for the rollout: "+
+		"each sync moves %s_ROLLOUT_BATCH Clusters, oldest change first", cluster, settings.Prefix)}
+}
+
+// RolloutPaused is the outcome of a Cluster held by a paused rollout.
+func RolloutPaused(cluster string) ClusterOutcome {
+	return ClusterOutcome{cluster, OutcomeRolloutHeld, fmt.Sprintf("the HelmChartProxy of Cluster %s changes (chart version or values) and waits: "+
+		"the rollout is paused while a Cluster already moved reports a failed install (see the report's rollout)", cluster)}
 }

@@ -2,6 +2,7 @@ package konnector
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -41,5 +42,22 @@ func TestPlanRollout_MovesABatchOldestFirstAndPausesOnAFailedInstall(t *testing.
 				t.Fatalf("PlanRollout:\n got %+v\nwant %+v", got, c.want)
 			}
 		})
+	}
+}
+
+func TestRolloutReport_SaysWhatMovedAndWhyItPaused(t *testing.T) {
+	if r := (Rollout{}).Report(5); r != nil {
+		t.Fatalf("nothing moved or held: %+v", r)
+	}
+	moving := Rollout{Move: []string{"ns/a", "ns/b"}, Held: 3}.Report(2)
+	if moving.Paused || moving.Message() != "rollout of a HelmChartProxy change: 2 Clusters moved by this sync (KONNECTOR_ROLLOUT_BATCH=2), 3 wait for the next syncs" {
+		t.Fatalf("moving: %+v %q", moving, moving.Message())
+	}
+	paused := Rollout{Held: 4, PausedBy: []string{"ns/a", "ns/b", "ns/c", "ns/d", "ns/e", "ns/f", "ns/g"}}.Report(2)
+	msg := paused.Message()
+	for _, s := range []string{"paused", "ns/a, ns/b, ns/c, ns/d, ns/e and 2 more", "4 Clusters wait", "KONNECTOR_ROLLOUT_BATCH=0"} {
+		if !paused.Paused || !strings.Contains(msg, s) {
+			t.Errorf("paused: %q does not say %q", msg, s)
+		}
 	}
 }

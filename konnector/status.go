@@ -37,7 +37,7 @@ type StatusEvent struct {
 }
 
 // reasons are the reasons of our Events.
-var reasons = []string{ReasonApplied, ReasonNotDeployed, ReasonUninstallStarted, ReasonUninstallStuck, ReasonRemoved, ReasonUninstallTimeout}
+var reasons = []string{ReasonApplied, ReasonNotDeployed, ReasonUninstallStarted, ReasonUninstallStuck, ReasonRemoved, ReasonUninstallTimeout, ReasonInstalled, ReasonInstallFailed}
 
 // StatusOf says the status of a Cluster from what was read of it: the
 // addon's configuration (cfg nil when off, cfgErr when invalid), our

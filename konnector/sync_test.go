@@ -59,6 +59,8 @@ func TestSyncTally_Report(t *testing.T) {
 			"synced 2 Clusters in " + served + ": 1 applied, 1 failed; the clusters list says what to fix for each failed one", 2},
 		{"a stuck uninstall and a Cluster not reached", []string{OutcomeUninstallStuck, OutcomeNotReached}, StatusFailure,
 			"synced 2 Clusters in " + served + ": 1 with an uninstall stuck, 1 not reached; an uninstall is stuck: the clusters list gives CAAPH's reason and what to do; the next sync resumes the ones not reached", 2},
+		{"a failed install is listed, held ones only counted; the sync itself succeeded", []string{OutcomeUpToDate, OutcomeInstallFailed, OutcomeRolloutHeld}, StatusSuccess,
+			"synced 3 Clusters in " + served + ": 1 up to date, 1 with a failed install, 1 held by the rollout; the agent failed to install on some: the clusters list gives CAAPH's message for each", 1},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -18,6 +18,12 @@ const (
 	OutcomeNotReached     = "notReached"
 	OutcomeLeftToHooks    = "leftToHooks"
 	OutcomeNotEnabled     = "notEnabled"
+	// OutcomeInstallFailed: our objects are at the desired state, and CAAPH
+	// reports the install or upgrade of the agent failed.
+	OutcomeInstallFailed = "installFailed"
+	// OutcomeRolloutHeld: the HelmChartProxy changes, and a rollout
+	// (KONNECTOR_ROLLOUT_BATCH) leaves it to a later sync.
+	OutcomeRolloutHeld = "rolloutHeld"
 )
 
 // Statuses of a sync report, as the hooks' answers word them.
@@ -38,7 +44,7 @@ type ClusterOutcome struct {
 // ones that changed, failed or were not reached.
 func Listed(outcome string) bool {
 	switch outcome {
-	case OutcomeApplied, OutcomeUninstalling, OutcomeUninstalled, OutcomeUninstallStuck, OutcomeFailed, OutcomeNotReached:
+	case OutcomeApplied, OutcomeUninstalling, OutcomeUninstalled, OutcomeUninstallStuck, OutcomeFailed, OutcomeNotReached, OutcomeInstallFailed:
 		return true
 	}
 	return false
@@ -67,6 +73,9 @@ type SyncReport struct {
 	Message  string           `json:"message"`
 	Counts   SyncCounts       `json:"counts"`
 	Clusters []ClusterOutcome `json:"clusters"`
+	// Rollout is the rollout of a HelmChartProxy change, nil when none was
+	// held or moved by one.
+	Rollout *RolloutReport `json:"rollout,omitempty"`
 
 	// NotServed marks a sync of one Cluster that Sync does not serve.
 	NotServed bool `json:"-"`
@@ -85,6 +94,8 @@ type SyncCounts struct {
 	NotReached     int `json:"notReached"`
 	LeftToHooks    int `json:"leftToHooks"`
 	NotEnabled     int `json:"notEnabled"`
+	InstallFailed  int `json:"installFailed"`
+	RolloutHeld    int `json:"rolloutHeld"`
 }
 
 // Succeeded reports whether every Cluster was reached and none failed.
@@ -117,6 +128,7 @@ func (t *SyncTally) Add(o ClusterOutcome) {
 		OutcomeUpToDate: &n.UpToDate, OutcomeApplied: &n.Applied, OutcomeUninstalling: &n.Uninstalling,
 		OutcomeUninstalled: &n.Uninstalled, OutcomeUninstallStuck: &n.UninstallStuck, OutcomeFailed: &n.Failed,
 		OutcomeNotReached: &n.NotReached, OutcomeLeftToHooks: &n.LeftToHooks, OutcomeNotEnabled: &n.NotEnabled,
+		OutcomeInstallFailed: &n.InstallFailed, OutcomeRolloutHeld: &n.RolloutHeld,
 	}
 	counter, known := counters[o.Outcome]
 	if !known {
@@ -149,6 +161,7 @@ func (t *SyncTally) Report(served string) SyncReport {
 	}{
 		{n.UpToDate, "up to date"}, {n.Applied, "applied"}, {n.Uninstalling, "uninstalling"}, {n.Uninstalled, "uninstalled"}, {n.UninstallStuck, "with an uninstall stuck"},
 		{n.Failed, "failed"}, {n.NotReached, "not reached"}, {n.LeftToHooks, "left to the lifecycle hooks"}, {n.NotEnabled, "without the addon"},
+		{n.InstallFailed, "with a failed install"}, {n.RolloutHeld, "held by the rollout"},
 	} {
 		if p.n > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
@@ -157,6 +170,9 @@ func (t *SyncTally) Report(served string) SyncReport {
 	r.Message = fmt.Sprintf("synced %d Clusters in %s", n.Checked, served)
 	if len(parts) > 0 {
 		r.Message += ": " + strings.Join(parts, ", ")
+	}
+	if n.InstallFailed > 0 {
+		r.Message += "; the agent failed to install on some: the clusters list gives CAAPH's message for each"
 	}
 	if t.unlisted > 0 {
 		r.Message += fmt.Sprintf("; the clusters list holds the first %d, %d more are in konnector-hooks' log, one line each", MaxListed, t.unlisted)
@@ -175,4 +191,13 @@ func (t *SyncTally) Report(served string) SyncReport {
 		}
 	}
 	return r
+}
+
+// AddRollout adds a rollout to the report, said in its message.
+func (r *SyncReport) AddRollout(rollout *RolloutReport) {
+	if rollout == nil {
+		return
+	}
+	r.Rollout = rollout
+	r.Message += "; " + rollout.Message()
 }

@@ -2,10 +2,15 @@ package kube
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -29,6 +34,24 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 	}
 	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
 		return fail(err)
+	}
+	return nil
+}
+
+// Annotate sets one annotation on our HelmChartProxy with a merge patch,
+// as fieldManager. A HelmChartProxy gone meanwhile is not an error: the
+// annotation went with it. Server-side apply is not used, so that the
+// annotation is not among the fields the next apply of the desired state
+// (which does not hold it) takes back.
+func Annotate(ctx context.Context, c client.Client, key types.NamespacedName, annotation, value, fieldManager string) error {
+	obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
+	obj.SetGroupVersionKind(caaphv1.GroupVersion.WithKind("HelmChartProxy"))
+	patch, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{annotation: value}}})
+	if err != nil {
+		return err
+	}
+	if err := c.Patch(ctx, obj, client.RawPatch(types.MergePatchType, patch), client.FieldOwner(fieldManager)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("annotating HelmChartProxy %s: %w", key, err)
 	}
 	return nil
 }

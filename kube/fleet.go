@@ -5,12 +5,15 @@ import (
 	"encoding/hex"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
@@ -36,11 +39,19 @@ func (s FleetScope) one() bool { return s.Cluster.Name != "" }
 
 // FleetMember is one served ClusterClass-based Cluster and this addon's
 // objects for it as the LISTs found them: metadata only
-// (Current.MetadataOnly), nil where none; the HelmReleaseProxies are not
-// listed.
+// (Current.MetadataOnly), nil where none. The HelmReleaseProxies are not in
+// Current: Release is what they report.
 type FleetMember struct {
 	Cluster *clusterv1.Cluster
 	Current konnector.Current
+	// Release is the release as CAAPH's HelmReleaseProxies report it
+	// (konnector.ReleaseOf), for the chart version they hold.
+	Release konnector.Release
+	// Written is when we last applied the HelmChartProxy (its managedFields),
+	// zero without one.
+	Written time.Time
+	// Reported is the HelmChartProxy's konnector.ReportedReleaseAnnotation.
+	Reported string
 }
 
 // Fleet is what a sync keeps between its pages: the served namespaces and,
@@ -52,8 +63,20 @@ type Fleet struct {
 	// served lists the served namespaces.
 	served map[string]bool
 	// ours holds, by namespace and cluster name, what the sync compares of
-	// this addon's objects: HelmChartProxy, ClusterResourceSet, Secret.
-	ours map[string]map[string]*[3]objectMeta
+	// this addon's objects: HelmChartProxy, ClusterResourceSet, Secret, and
+	// the release CAAPH reports.
+	ours map[string]map[string]*fleetEntry
+	// interned holds one copy of each string the entries repeat across the
+	// fleet (chart versions, reported release states).
+	interned map[string]string
+}
+
+// fleetEntry is what a sync keeps of one Cluster between its pages.
+type fleetEntry struct {
+	objects [3]objectMeta
+	// release is CAAPH's report from the live HelmReleaseProxy of the
+	// lowest name (konnector.ReleaseOf), nil when none was listed.
+	release *konnector.Release
 }
 
 // objectMeta is the part of an object's metadata a sync decides from: it
@@ -70,6 +93,10 @@ type objectMeta struct {
 	hash     [16]byte
 	// hashed is false when the object carries no desired-state hash.
 	hashed bool
+	// written is when our field manager last applied the object, in Unix
+	// seconds; reported its konnector.ReportedReleaseAnnotation (interned).
+	written  int64
+	reported string
 }
 
 func (m *objectMeta) present() bool { return m.uid != uuid.Nil }
@@ -82,7 +109,7 @@ func (m *objectMeta) present() bool { return m.uid != uuid.Nil }
 // install) the listed namespaces are served and the same LISTs are made in
 // each of them.
 func ReadFleet(ctx context.Context, c client.Client, scope FleetScope) (*Fleet, error) {
-	f := &Fleet{scope: scope, ours: map[string]map[string]*[3]objectMeta{}}
+	f := &Fleet{scope: scope, ours: map[string]map[string]*fleetEntry{}, interned: map[string]string{}}
 	ours := client.MatchingLabels(konnector.OurLabels())
 	if scope.one() {
 		ours[clusterv1.ClusterNameLabel] = scope.Cluster.Name
@@ -136,6 +163,11 @@ func ReadFleet(ctx context.Context, c client.Client, scope FleetScope) (*Fleet, 
 			f.served = selected
 			mu.Unlock()
 			return err
+		})
+	}
+	for _, namespace := range f.listedNamespaces() {
+		g.Go(func() error {
+			return f.listReleases(gctx, c, namespace, &mu)
 		})
 	}
 	if err := g.Wait(); err != nil {
@@ -192,17 +224,87 @@ func (f *Fleet) index(obj *metav1.PartialObjectMetadata, slot int) {
 		n, err := hex.Decode(m.hash[:], []byte(h))
 		m.hashed = err == nil && n == len(m.hash)
 	}
-	byName := f.ours[obj.Namespace]
+	m.reported = f.intern(obj.Annotations[konnector.ReportedReleaseAnnotation])
+	for _, mf := range obj.ManagedFields {
+		if mf.Manager == konnector.FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.Time != nil {
+			m.written = mf.Time.Unix()
+		}
+	}
+	f.entry(obj.Namespace, cluster).objects[slot] = m
+}
+
+// entry is the Cluster's entry, made when it has none.
+func (f *Fleet) entry(namespace, cluster string) *fleetEntry {
+	byName := f.ours[namespace]
 	if byName == nil {
-		byName = map[string]*[3]objectMeta{}
-		f.ours[obj.Namespace] = byName
+		byName = map[string]*fleetEntry{}
+		f.ours[namespace] = byName
 	}
-	objects := byName[cluster]
-	if objects == nil {
-		objects = &[3]objectMeta{}
-		byName[cluster] = objects
+	e := byName[cluster]
+	if e == nil {
+		e = &fleetEntry{}
+		byName[cluster] = e
 	}
-	objects[slot] = m
+	return e
+}
+
+func (f *Fleet) intern(s string) string {
+	if s == "" {
+		return ""
+	}
+	if i, ok := f.interned[s]; ok {
+		return i
+	}
+	f.interned[s] = s
+	return s
+}
+
+// listReleases lists, a page at a time, the HelmReleaseProxies CAAPH made
+// from HelmChartProxies (CAAPH labels each with its HelmChartProxy's name
+// and its Cluster's: constructHelmReleaseProxy in
+// controllers/helmchartproxy/helmchartproxy_controller_phases.go, v0.5.3)
+// and keeps, for each of ours, the release it reports. They are read whole,
+// for their status, and other addons' are on the same pages; only the
+// short Release of ours is kept.
+func (f *Fleet) listReleases(ctx context.Context, c client.Client, namespace string, mu *sync.Mutex) error {
+	sel := labels.NewSelector()
+	hasProxy, err := labels.NewRequirement(caaphv1.HelmChartProxyLabelName, selection.Exists, nil)
+	if err != nil {
+		return err
+	}
+	sel = sel.Add(*hasProxy)
+	if f.scope.one() {
+		one, err := labels.NewRequirement(clusterv1.ClusterNameLabel, selection.Equals, []string{f.scope.Cluster.Name})
+		if err != nil {
+			return err
+		}
+		sel = sel.Add(*one)
+	}
+	newList := func() *caaphv1.HelmReleaseProxyList { return &caaphv1.HelmReleaseProxyList{} }
+	return ListPages(ctx, c, newList, namespace, f.scope.PageSize, func(list *caaphv1.HelmReleaseProxyList) error {
+		mu.Lock()
+		defer mu.Unlock()
+		for i := range list.Items {
+			f.indexRelease(&list.Items[i])
+		}
+		return nil
+	}, client.MatchingLabelsSelector{Selector: sel})
+}
+
+// indexRelease keeps the release of one of our HelmReleaseProxies, as
+// konnector.ReleaseOf reads a Cluster's: a live one, the lowest name first.
+func (f *Fleet) indexRelease(hrp *caaphv1.HelmReleaseProxy) {
+	cluster := hrp.Labels[clusterv1.ClusterNameLabel]
+	if cluster == "" || hrp.Labels[caaphv1.HelmChartProxyLabelName] != konnector.ObjectName(cluster) || hrp.DeletionTimestamp != nil {
+		return
+	}
+	e := f.entry(hrp.Namespace, cluster)
+	release := konnector.ReleaseOf([]caaphv1.HelmReleaseProxy{*hrp})
+	if e.release != nil && e.release.HelmReleaseProxy < release.HelmReleaseProxy {
+		return
+	}
+	release.ChartVersion = f.intern(release.ChartVersion)
+	e.release = &release
 }
 
 // EachPage reads the served ClusterClass-based Clusters a page at a time
@@ -223,7 +325,7 @@ func (f *Fleet) EachPage(ctx context.Context, c client.Client, each func([]Fleet
 				if !f.served[cluster.Namespace] || !cluster.Spec.Topology.IsDefined() {
 					continue
 				}
-				members = append(members, FleetMember{Cluster: cluster, Current: f.current(cluster.Namespace, cluster.Name)})
+				members = append(members, f.member(cluster))
 			}
 			found += len(members)
 			if len(members) == 0 {
@@ -238,13 +340,30 @@ func (f *Fleet) EachPage(ctx context.Context, c client.Client, each func([]Fleet
 	return found, nil
 }
 
-// current gives a Cluster's objects as the LISTs found them, metadata only.
-func (f *Fleet) current(namespace, cluster string) konnector.Current {
-	cur := konnector.Current{MetadataOnly: true}
-	objects := f.ours[namespace][cluster]
-	if objects == nil {
-		return cur
+// member gives a Cluster's objects as the LISTs found them, metadata only,
+// and its release.
+func (f *Fleet) member(cluster *clusterv1.Cluster) FleetMember {
+	m := FleetMember{Cluster: cluster, Current: konnector.Current{MetadataOnly: true}, Release: konnector.ReleaseOf(nil)}
+	e := f.ours[cluster.Namespace][cluster.Name]
+	if e == nil {
+		return m
 	}
+	if e.release != nil {
+		m.Release = *e.release
+	}
+	if hcp := &e.objects[0]; hcp.present() {
+		m.Reported = hcp.reported
+		if hcp.written != 0 {
+			m.Written = time.Unix(hcp.written, 0)
+		}
+	}
+	m.Current = f.current(cluster.Namespace, cluster.Name, &e.objects)
+	return m
+}
+
+// current gives a Cluster's objects as the LISTs found them, metadata only.
+func (f *Fleet) current(namespace, cluster string, objects *[3]objectMeta) konnector.Current {
+	cur := konnector.Current{MetadataOnly: true}
 	meta := func(m *objectMeta) metav1.ObjectMeta {
 		om := metav1.ObjectMeta{
 			Namespace: namespace, Name: konnector.ObjectName(cluster), UID: types.UID(m.uid.String()),
@@ -256,6 +375,12 @@ func (f *Fleet) current(namespace, cluster string) konnector.Current {
 		}
 		if m.hashed {
 			om.Annotations = map[string]string{konnector.DesiredHashAnnotation: hex.EncodeToString(m.hash[:])}
+		}
+		if m.reported != "" {
+			if om.Annotations == nil {
+				om.Annotations = map[string]string{}
+			}
+			om.Annotations[konnector.ReportedReleaseAnnotation] = m.reported
 		}
 		return om
 	}

@@ -64,6 +64,12 @@ type Settings struct {
 	// where the function may neither read the ExtensionConfig nor list
 	// Namespaces or objects across the cluster.
 	SyncNamespaces []string `envconfig:"SYNC_NAMESPACES"`
+	// RolloutBatch is how many Clusters one sync moves to a changed
+	// HelmChartProxy (a new chart version or new values), oldest change
+	// first, pausing while one already moved reports a failed install; 0
+	// moves every Cluster at once. New Clusters and credential rotations are
+	// never held.
+	RolloutBatch int `envconfig:"ROLLOUT_BATCH" default:"10"`
 
 	// OnInvalidConfig says how the hooks answer a problem only a person can
 	// fix: Continue (Success and a Warning Event; Sync deploys after the
@@ -186,6 +192,9 @@ func (s Settings) validate() error {
 	}
 	if s.SyncPageSize < 1 || s.SyncPageSize > 5000 {
 		return fmt.Errorf("%s_SYNC_PAGE_SIZE %d is out of range: use 1 to 5000 objects per LIST page", Prefix, s.SyncPageSize)
+	}
+	if s.RolloutBatch < 0 || s.RolloutBatch > 100000 {
+		return fmt.Errorf("%s_ROLLOUT_BATCH %d is out of range: use 0 (every Cluster at once) to 100000 Clusters moved per sync", Prefix, s.RolloutBatch)
 	}
 	if s.SyncTimeout < time.Second || s.SyncTimeout > time.Hour {
 		return fmt.Errorf("%s_SYNC_TIMEOUT %s is out of range: use a duration from 1s to 1h", Prefix, s.SyncTimeout)

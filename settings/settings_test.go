@@ -30,6 +30,7 @@ func TestLoad_Defaults(t *testing.T) {
 		SyncConcurrency:          8,
 		SyncTimeout:              30 * time.Second,
 		SyncPageSize:             500,
+		RolloutBatch:             10,
 		OnInvalidConfig:          "Continue",
 		DeleteFailurePolicy:      "Fail",
 	}
@@ -61,6 +62,7 @@ func TestLoad_BadValueNamesTheVariable(t *testing.T) {
 		{"KONNECTOR_SYNC_CONCURRENCY", "0"},
 		{"KONNECTOR_SYNC_TIMEOUT", "2h"},
 		{"KONNECTOR_SYNC_PAGE_SIZE", "0"},
+		{"KONNECTOR_ROLLOUT_BATCH", "-1"},
 		{"KONNECTOR_ON_INVALID_CONFIG", "continue"},
 		{"KONNECTOR_ON_INVALID_CONFIG", "Warn"},
 		{"KONNECTOR_DELETE_FAILURE_POLICY", "Retry"},

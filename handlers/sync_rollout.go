@@ -1,0 +1,119 @@
+package handlers
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector"
+)
+
+// rolloutRun is what one sync gathers across its pages for a rollout
+// (KONNECTOR_ROLLOUT_BATCH): the Clusters whose HelmChartProxy change it
+// held, and those already at the desired state whose install failed. All
+// of it was read from the API server by this sync: nothing of a rollout
+// outlives the sync.
+type rolloutRun struct {
+	// hold is set when changes of existing HelmChartProxies are held.
+	hold bool
+
+	mu       sync.Mutex
+	held     []heldCluster
+	failures []konnector.RolloutCluster
+}
+
+// heldCluster is a Cluster whose HelmChartProxy change was held, with its
+// outcome if it stays held.
+type heldCluster struct {
+	rollout konnector.RolloutCluster
+	outcome konnector.ClusterOutcome
+}
+
+// holdCluster keeps a Cluster whose HelmChartProxy change was held; out is
+// its outcome so far (up to date, applied for the credentials delivery, or
+// a failed install of the previous chart).
+func (r *rolloutRun) holdCluster(out konnector.ClusterOutcome, written time.Time, release konnector.Release) {
+	if out.Outcome != konnector.OutcomeInstallFailed {
+		out = konnector.RolloutHeld(out.Cluster)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held = append(r.held, heldCluster{
+		rollout: konnector.RolloutCluster{Cluster: out.Cluster, Stale: true, Since: written, Release: release},
+		outcome: out,
+	})
+}
+
+// pausedBy keeps a Cluster at the desired state whose install failed.
+func (r *rolloutRun) pausedBy(cluster string, release konnector.Release) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failures = append(r.failures, konnector.RolloutCluster{Cluster: cluster, Release: release})
+}
+
+// plan decides which held Clusters move (konnector.PlanRollout).
+func (r *rolloutRun) plan(batch int) konnector.Rollout {
+	if len(r.held) == 0 {
+		return konnector.Rollout{}
+	}
+	clusters := append([]konnector.RolloutCluster{}, r.failures...)
+	for _, h := range r.held {
+		clusters = append(clusters, h.rollout)
+	}
+	return konnector.PlanRollout(clusters, batch)
+}
+
+// moveRollout moves the Clusters the plan names, reading each again by name
+// (the sync decided on its LISTs), and gives the outcome of every held
+// Cluster: the move's, or the one it had when it was held.
+func (s *Server) moveRollout(ctx context.Context, c client.Client, r *rolloutRun, plan konnector.Rollout) []konnector.ClusterOutcome {
+	moving := map[string]int{}
+	for i, cluster := range plan.Move {
+		moving[cluster] = i
+	}
+	moved := make([]konnector.ClusterOutcome, len(plan.Move))
+	var g errgroup.Group
+	g.SetLimit(s.settings.SyncConcurrency)
+	for i, cluster := range plan.Move {
+		g.Go(func() error {
+			moved[i] = s.moveCluster(ctx, c, cluster)
+			return nil
+		})
+	}
+	_ = g.Wait()
+	outcomes := make([]konnector.ClusterOutcome, 0, len(r.held))
+	for _, h := range r.held {
+		if i, ok := moving[h.outcome.Cluster]; ok {
+			outcomes = append(outcomes, moved[i])
+			continue
+		}
+		if len(plan.PausedBy) > 0 && h.outcome.Outcome == konnector.OutcomeRolloutHeld {
+			h.outcome = konnector.RolloutPaused(h.outcome.Cluster)
+		}
+		outcomes = append(outcomes, h.outcome)
+	}
+	return outcomes
+}
+
+// moveCluster brings one Cluster the rollout moves to the desired state,
+// read again by name as the hooks read it.
+func (s *Server) moveCluster(ctx context.Context, c client.Client, cluster string) konnector.ClusterOutcome {
+	if ctx.Err() != nil {
+		return konnector.NotReached(cluster)
+	}
+	namespace, name, _ := strings.Cut(cluster, "/")
+	in, err := s.readDeployInputs(ctx, c, types.NamespacedName{Namespace: namespace, Name: name})
+	if err != nil {
+		return konnector.ClusterOutcome{Cluster: cluster, Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}
+	}
+	out, _ := s.syncConverge(ctx, c, in, false)
+	if out.Outcome == konnector.OutcomeFailed && ctx.Err() != nil {
+		return konnector.NotReached(cluster)
+	}
+	return out
+}

@@ -1,0 +1,62 @@
+package konnector
+
+import (
+	"fmt"
+	"strconv"
+
+	corev1 "k8s.io/api/core/v1"
+)
+
+// ReportedReleaseAnnotation is on our HelmChartProxy the release state Sync
+// last recorded an Event for (InstallReport.Mark): Sync reads it with the
+// HelmChartProxy's metadata and records KonnectorAgentInstalled once per
+// deployed revision, without an Event request per Cluster and sync.
+const ReportedReleaseAnnotation = "konnector-hooks/reported-release"
+
+// InstallReport is what Sync says and records of the release of a Cluster
+// whose HelmChartProxy is at the desired state.
+type InstallReport struct {
+	// Failed: CAAPH's install or upgrade failed; the outcome is
+	// OutcomeInstallFailed and Message says CAAPH's error and the fix.
+	Failed  bool
+	Message string
+	// EventType, EventReason, EventMessage and EventKey are the Event to
+	// record, EventReason "" for none; EventCount makes a repeated record
+	// add to its count (a failure that lasts).
+	EventType, EventReason, EventMessage, EventKey string
+	EventCount                                     bool
+	// Mark is the new ReportedReleaseAnnotation, "" when it stays.
+	Mark string
+}
+
+// ReportInstall decides what Sync reports of the release r on cluster
+// (namespace/name), whose HelmChartProxy carries reported: a failed install
+// is reported on every sync while it lasts, its Warning Event counting up;
+// a deployed revision gets one Normal Event; a pending one nothing.
+func ReportInstall(cluster string, r Release, reported string) InstallReport {
+	var out InstallReport
+	switch r.Phase {
+	case ReleaseFailed:
+		key := "failed/" + r.ChartVersion
+		out = InstallReport{
+			Failed: true,
+			Message: fmt.Sprintf("the Konnector Agent did not install on Cluster %s: CAAPH's HelmReleaseProxy %s reports chart %s failed: %s; "+
+				"fix the cause (the chart version KONNECTOR_CHART_VERSION, the values, or Prism Central's reachability from the workload cluster): CAAPH retries, and the next sync reports the outcome",
+				cluster, r.HelmReleaseProxy, r.ChartVersion, r.Message),
+			EventType: corev1.EventTypeWarning, EventReason: ReasonInstallFailed, EventKey: key, EventCount: true,
+		}
+		out.EventMessage = out.Message
+		if reported != key {
+			out.Mark = key
+		}
+	case ReleaseDeployed:
+		key := "deployed/" + strconv.Itoa(r.Revision) + "/" + r.ChartVersion
+		if reported != key {
+			out = InstallReport{
+				EventType: corev1.EventTypeNormal, EventReason: ReasonInstalled, EventKey: key, Mark: key,
+				EventMessage: fmt.Sprintf("Konnector Agent installed on Cluster %s: chart %s, Helm revision %d (HelmReleaseProxy %s)", cluster, r.ChartVersion, r.Revision, r.HelmReleaseProxy),
+			}
+		}
+	}
+	return out
+}
