@@ -70,6 +70,7 @@ type syncAnswer struct {
 	Message    string           `json:"message"`
 	Counts     SyncCounts       `json:"counts"`
 	Clusters   []clusterOutcome `json:"clusters"`
+	Rollout    *konnector.RolloutReport `json:"rollout"`
 	Raw        string
 }
 

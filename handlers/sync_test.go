@@ -70,7 +70,8 @@ func TestSync_NothingToChangeWritesNothingAndCostsFixedRequests(t *testing.T) {
 	calls := pagesOnce(counter.take())
 	slices.Sort(calls)
 	// The ExtensionConfig, its Namespaces, one paged LIST each of Clusters,
-	// HelmChartProxies, ClusterResourceSets and resource-set Secrets, and
+	// HelmChartProxies, CAAPH's HelmReleaseProxies, ClusterResourceSets and
+	// resource-set Secrets, and
 	// the default-named Secret of each served namespace with a Cluster with
 	// the addon: for 10 Clusters as for 1,000 in two namespaces.
 	want := []string{
@@ -79,6 +80,7 @@ func TestSync_NothingToChangeWritesNothingAndCostsFixedRequests(t *testing.T) {
 		"GET /api/v1/namespaces/" + namespaces[1] + "/secrets/" + defaultSecret,
 		"GET /api/v1/secrets",
 		"GET /apis/addons.cluster.x-k8s.io/v1alpha1/helmchartproxies",
+		"GET /apis/addons.cluster.x-k8s.io/v1alpha1/helmreleaseproxies",
 		"GET /apis/addons.cluster.x-k8s.io/v1beta2/clusterresourcesets",
 		"GET /apis/cluster.x-k8s.io/v1beta2/clusters",
 		"GET /apis/runtime.cluster.x-k8s.io/v1beta2/extensionconfigs/" + f.extensionConfig,
@@ -236,9 +238,9 @@ func TestSync_NonDefaultSecretCostsOneGet(t *testing.T) {
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
 	counter.take()
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, UpToDate: 1})
-	if calls := pagesOnce(counter.take()); !slices.Contains(calls, "GET /api/v1/namespaces/"+ns+"/secrets/own-credentials") || len(calls) != 7 {
+	if calls := pagesOnce(counter.take()); !slices.Contains(calls, "GET /api/v1/namespaces/"+ns+"/secrets/own-credentials") || len(calls) != 8 {
 		// The default-named Secret is not read: no Cluster uses it.
-		t.Fatalf("want the 6 reads of every sync and one GET of the cluster's own Secret, got:\n%s", strings.Join(calls, "\n"))
+		t.Fatalf("want the 7 reads of every sync and one GET of the cluster's own Secret, got:\n%s", strings.Join(calls, "\n"))
 	}
 }
 
@@ -425,6 +427,7 @@ func pagesOnce(calls []string) []string {
 	lists := []string{
 		"GET /apis/cluster.x-k8s.io/v1beta2/clusters",
 		"GET /apis/addons.cluster.x-k8s.io/v1alpha1/helmchartproxies",
+		"GET /apis/addons.cluster.x-k8s.io/v1alpha1/helmreleaseproxies",
 		"GET /apis/addons.cluster.x-k8s.io/v1beta2/clusterresourcesets",
 		"GET /api/v1/secrets",
 	}
