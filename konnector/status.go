@@ -7,11 +7,13 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // ClusterStatus is what `konnector-hooks status` says of one Cluster.
@@ -23,6 +25,9 @@ type ClusterStatus struct {
 	Objects []string `json:"objects"`
 	// Release is CAAPH's report, nil when no HelmChartProxy exists.
 	Release *Release `json:"release,omitempty"`
+	// Rollout is where the HelmChartProxy stands in a rollout of a change
+	// (StatusRollout), "" when not known.
+	Rollout string `json:"rollout,omitempty"`
 	// Events are our latest Events on the Cluster, newest first.
 	Events []StatusEvent `json:"events"`
 }
@@ -39,12 +44,24 @@ type StatusEvent struct {
 // reasons are the reasons of our Events.
 var reasons = []string{ReasonApplied, ReasonNotDeployed, ReasonUninstallStarted, ReasonUninstallStuck, ReasonRemoved, ReasonUninstallTimeout, ReasonInstalled, ReasonInstallFailed}
 
-// StatusOf says the status of a Cluster from what was read of it: the
-// addon's configuration (cfg nil when off, cfgErr when invalid), our
-// objects, CAAPH's HelmReleaseProxies and the Cluster's Events, of which it
-// keeps our last events ones.
-func StatusOf(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, cfgErr error, hcp *caaphv1.HelmChartProxy, crs *addonsv1.ClusterResourceSet, secret bool,
-	releases []caaphv1.HelmReleaseProxy, all []corev1.Event, events int) ClusterStatus {
+// StatusObjects is what `konnector-hooks status` reads of one Cluster: its
+// objects of ours, CAAPH's HelmReleaseProxies and the Events on it. The
+// resource-set Secret is read as metadata only: a status shows no credential
+// and needs no right to read one.
+type StatusObjects struct {
+	Cluster            *clusterv1.Cluster
+	HelmChartProxy     *caaphv1.HelmChartProxy
+	ClusterResourceSet *addonsv1.ClusterResourceSet
+	ResourceSetSecret  bool
+	HelmReleaseProxies []caaphv1.HelmReleaseProxy
+	Events             []corev1.Event
+}
+
+// StatusOf says the status of a Cluster from what was read of it and the
+// addon's configuration (cfg nil when off, cfgErr when invalid), keeping
+// our last events Events.
+func StatusOf(read StatusObjects, cfg *clusterconfig.Config, cfgErr error, events int) ClusterStatus {
+	cluster, hcp, crs := read.Cluster, read.HelmChartProxy, read.ClusterResourceSet
 	s := ClusterStatus{Cluster: cluster.Namespace + "/" + cluster.Name, Addon: "off", Objects: []string{}, Events: []StatusEvent{}}
 	var input *InputError
 	switch {
@@ -57,16 +74,16 @@ func StatusOf(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, cfgErr erro
 	}
 	if hcp != nil {
 		s.Objects = append(s.Objects, fmt.Sprintf("HelmChartProxy %s (chart %s %s)", hcp.Name, hcp.Spec.ChartName, hcp.Spec.Version))
-		release := ReleaseOf(releases)
+		release := ReleaseOf(read.HelmReleaseProxies).Against(hcp.Spec.Version)
 		s.Release = &release
 	}
 	if crs != nil {
 		s.Objects = append(s.Objects, "ClusterResourceSet "+crs.Name)
 	}
-	if secret {
+	if read.ResourceSetSecret {
 		s.Objects = append(s.Objects, "Secret "+ObjectName(cluster.Name)+" (credentials delivery)")
 	}
-	for _, e := range all {
+	for _, e := range read.Events {
 		if !slices.Contains(reasons, e.Reason) {
 			continue
 		}
@@ -79,4 +96,64 @@ func StatusOf(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, cfgErr erro
 	slices.SortStableFunc(s.Events, func(a, b StatusEvent) int { return b.Last.Compare(a.Last) })
 	s.Events = s.Events[:min(events, len(s.Events))]
 	return s
+}
+
+// RolloutClusterOf is what a rollout decision reads of a Cluster whose
+// HelmChartProxy exists, from what status read and the settings Sync runs
+// with: ok is false without a HelmChartProxy or with the addon off.
+func RolloutClusterOf(read StatusObjects, cfg *clusterconfig.Config, s settings.Settings) (c RolloutCluster, ok bool) {
+	hcp := read.HelmChartProxy
+	if hcp == nil || cfg == nil {
+		return RolloutCluster{}, false
+	}
+	want := DesiredUnrendered(read.Cluster, cfg, Credentials{}, s).HelmChartProxy
+	return RolloutCluster{
+		Cluster: read.Cluster.Namespace + "/" + read.Cluster.Name,
+		Stale:   !HashUpToDate(hcp, want),
+		Since:   LastApplied(hcp.ManagedFields),
+		Release: ReleaseOf(read.HelmReleaseProxies).Against(hcp.Spec.Version),
+	}, true
+}
+
+// LastApplied is when our field manager last applied an object, from its
+// managedFields; zero when it never did.
+func LastApplied(fields []metav1.ManagedFieldsEntry) time.Time {
+	for _, f := range fields {
+		if f.Manager == FieldManager && f.Operation == metav1.ManagedFieldsOperationApply && f.Time != nil {
+			return f.Time.Time
+		}
+	}
+	return time.Time{}
+}
+
+// StatusRollout says, for each of clusters (by namespace/name), where it
+// stands in the rollout the next sync plans (PlanRollout), and that plan.
+func StatusRollout(clusters []RolloutCluster, batch int) (map[string]string, Rollout) {
+	plan := PlanRollout(clusters, batch)
+	states := make(map[string]string, len(clusters))
+	for _, c := range clusters {
+		switch {
+		case !c.Stale:
+			states[c.Cluster] = "at the desired state"
+		case slices.Contains(plan.Move, c.Cluster):
+			states[c.Cluster] = "moves at the next sync"
+		case len(plan.PausedBy) > 0:
+			states[c.Cluster] = "waits: the rollout is paused by a failed install on " + nameSome(plan.PausedBy)
+		default:
+			states[c.Cluster] = "waits for a later sync"
+		}
+	}
+	return states, plan
+}
+
+// RolloutLine words the rollout the next sync plans, for status; "" when
+// no HelmChartProxy changes.
+func RolloutLine(plan Rollout, batch int) string {
+	switch {
+	case len(plan.PausedBy) > 0:
+		return fmt.Sprintf("Rollout: paused by a failed install on %s; %d Clusters wait for their HelmChartProxy change", nameSome(plan.PausedBy), plan.Held)
+	case len(plan.Move) > 0:
+		return fmt.Sprintf("Rollout: the next sync moves %s (%s_ROLLOUT_BATCH=%d); %d more wait", nameSome(plan.Move), settings.Prefix, batch, plan.Held)
+	}
+	return ""
 }

@@ -55,10 +55,54 @@ func TestStatusOf_SaysTheAddonOurObjectsTheReleaseAndOurLatestEvents(t *testing.
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := StatusOf(cluster, c.cfg, c.cfgErr, c.hcp, c.crs, c.secret, nil, c.events, 2)
+			read := StatusObjects{Cluster: cluster, HelmChartProxy: c.hcp, ClusterResourceSet: c.crs, ResourceSetSecret: c.secret, Events: c.events}
+			got := StatusOf(read, c.cfg, c.cfgErr, 2)
 			if !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("StatusOf:\n got %+v\nwant %+v", got, c.want)
 			}
 		})
+	}
+}
+
+func TestStatusRollout_SaysWhereEachClusterStandsAndTheNextStep(t *testing.T) {
+	s := testSettings(t)
+	cfg, err := ReadConfig(topology(variables(`{`+pc+`,"addons":{"konnectorAgent":{}}}`)), s.DefaultCredentialsSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := func(name, version string, minute int) StatusObjects {
+		cluster := testCluster(name)
+		old := s
+		old.ChartVersion = version
+		hcp := DesiredObjects(cluster, cfg, Credentials{}, old).HelmChartProxy
+		at := metav1.NewTime(time.Date(2026, 12, 1, 10, minute, 0, 0, time.UTC))
+		hcp.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "someone", Operation: metav1.ManagedFieldsOperationUpdate, Time: &metav1.Time{}},
+			{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply, Time: &at}}
+		return StatusObjects{Cluster: cluster, HelmChartProxy: hcp}
+	}
+	var clusters []RolloutCluster
+	for _, r := range []StatusObjects{read("c", "0.9.0", 5), read("b", "0.9.0", 1), read("a", s.ChartVersion, 9)} {
+		c, ok := RolloutClusterOf(r, cfg, s)
+		if !ok {
+			t.Fatal("a Cluster with the addon on and a HelmChartProxy is part of a rollout")
+		}
+		clusters = append(clusters, c)
+	}
+	if _, ok := RolloutClusterOf(StatusObjects{Cluster: testCluster("d")}, cfg, s); ok {
+		t.Fatal("a Cluster without a HelmChartProxy is not part of a rollout")
+	}
+	states, plan := StatusRollout(clusters, 1)
+	want := map[string]string{"ns1/a": "at the desired state", "ns1/b": "moves at the next sync", "ns1/c": "waits for a later sync"}
+	if !reflect.DeepEqual(states, want) {
+		t.Fatalf("states %v, want %v", states, want)
+	}
+	if line := RolloutLine(plan, 1); line != "Rollout: the next sync moves ns1/b (KONNECTOR_ROLLOUT_BATCH=1); 1 more wait" {
+		t.Fatalf("line %q", line)
+	}
+	clusters[2].Release = Release{Phase: ReleaseFailed}
+	states, plan = StatusRollout(clusters, 1)
+	if states["ns1/b"] != "waits: the rollout is paused by a failed install on ns1/a" ||
+		RolloutLine(plan, 1) != "Rollout: paused by a failed install on ns1/a; 2 Clusters wait for their HelmChartProxy change" {
+		t.Fatalf("paused: %v %q", states, RolloutLine(plan, 1))
 	}
 }

@@ -71,9 +71,11 @@ func newScheme() *runtime.Scheme {
 	return s
 }
 
-// namespacedKinds are the namespaced kinds the functions read or write.
+// namespacedKinds are the namespaced kinds the functions read or write,
+// and the settings ConfigMap `konnector-hooks status` reads.
 var namespacedKinds = []schema.GroupVersionKind{
 	corev1.SchemeGroupVersion.WithKind("Secret"),
+	corev1.SchemeGroupVersion.WithKind("ConfigMap"),
 	corev1.SchemeGroupVersion.WithKind("Event"),
 	clusterv1.GroupVersion.WithKind("Cluster"),
 	addonsv1.GroupVersion.WithKind("ClusterResourceSet"),

@@ -225,10 +225,8 @@ func (f *Fleet) index(obj *metav1.PartialObjectMetadata, slot int) {
 		m.hashed = err == nil && n == len(m.hash)
 	}
 	m.reported = f.intern(obj.Annotations[konnector.ReportedReleaseAnnotation])
-	for _, mf := range obj.ManagedFields {
-		if mf.Manager == konnector.FieldManager && mf.Operation == metav1.ManagedFieldsOperationApply && mf.Time != nil {
-			m.written = mf.Time.Unix()
-		}
+	if t := konnector.LastApplied(obj.ManagedFields); !t.IsZero() {
+		m.written = t.Unix()
 	}
 	f.entry(obj.Namespace, cluster).objects[slot] = m
 }

@@ -8,26 +8,14 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
-	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
-	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-// StatusObjects is what `konnector-hooks status` reads of one Cluster: its
-// objects of ours, CAAPH's HelmReleaseProxies and the Events on it. The
-// resource-set Secret is read as metadata only: a status shows no credential
-// and needs no right to read one.
-type StatusObjects struct {
-	Cluster            *clusterv1.Cluster
-	HelmChartProxy     *caaphv1.HelmChartProxy
-	ClusterResourceSet *addonsv1.ClusterResourceSet
-	ResourceSetSecret  bool
-	HelmReleaseProxies []caaphv1.HelmReleaseProxy
-	Events             []corev1.Event
-}
+// StatusObjects is what `konnector-hooks status` reads of one Cluster.
+type StatusObjects = konnector.StatusObjects
 
 // ReadStatus reads the StatusObjects of one Cluster in parallel; Cluster is
 // nil when it does not exist.

@@ -85,6 +85,25 @@ func TestStatus_ShowsTheAddonTheObjectsTheReleaseAndOurEvents(t *testing.T) {
 		t.Fatal("the status printed the credentials' password")
 	}
 
+	if !strings.Contains(stderr, "settings from the environment: ConfigMap konnector-hooks/konnector-hooks-settings not read") {
+		t.Fatalf("status does not say where its settings come from:\n%s", stderr)
+	}
+
+	// The installed settings move to a new chart version, one Cluster per
+	// sync: the status reads them from the settings ConfigMap, as Sync does.
+	installed := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "settings"}, Data: map[string]string{
+		"KONNECTOR_CHART_VERSION": "1.4.1", "KONNECTOR_ROLLOUT_BATCH": "1", "KONNECTOR_SYNC_NAMESPACES": ns,
+	}}
+	if err := mgmt.Client.Create(ctx, installed); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr = runBinary(t, []string{"KUBECONFIG=" + kubeconfig}, "status", "--settings", ns+"/settings")
+	t.Logf("konnector-hooks status --settings %s/settings:\n%s", ns, stdout)
+	if code != 0 || !strings.Contains(stdout, "moves at the next sync") || !strings.Contains(stdout, "Rollout: the next sync moves status/on (KONNECTOR_ROLLOUT_BATCH=1); 0 more wait") ||
+		strings.Contains(stderr, "settings from the environment") {
+		t.Fatalf("exit %d; the rollout from the installed settings:\n%s\n%s", code, stdout, stderr)
+	}
+
 	if code, _, stderr := runBinary(t, env, "status", "a/b/c"); code != 2 || !strings.Contains(stderr, "usage: konnector-hooks status") {
 		t.Fatalf("bad arguments: exit %d\n%s", code, stderr)
 	}
