@@ -66,10 +66,10 @@ func (f *syncFixture) servedNamespace(t testing.TB) string {
 // syncAnswer is a decoded Sync answer.
 type syncAnswer struct {
 	HTTPStatus int
-	Status     string           `json:"status"`
-	Message    string           `json:"message"`
-	Counts     SyncCounts       `json:"counts"`
-	Clusters   []clusterOutcome `json:"clusters"`
+	Status     string                   `json:"status"`
+	Message    string                   `json:"message"`
+	Counts     SyncCounts               `json:"counts"`
+	Clusters   []clusterOutcome         `json:"clusters"`
 	Rollout    *konnector.RolloutReport `json:"rollout"`
 	Raw        string
 }
