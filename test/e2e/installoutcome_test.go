@@ -53,9 +53,11 @@ func (c *testCluster) statusJSON(t *testing.T) clusterStatus {
 
 // TestStatus_ShowsTheInstallOutcomeCAAPHReports: once CAAPH has installed
 // the chart, `konnector-hooks status` says deployed with Helm's revision and
-// the chart version; after a sync moves the Cluster to a chart version the
-// repository does not serve, it says failed with CAAPH's own error, which no
-// hook answer can carry (the hooks answer before CAAPH installs).
+// the chart version, and Sync records KonnectorAgentInstalled once; after a
+// sync moves the Cluster to a chart version the repository does not serve,
+// status says failed with CAAPH's own error, which no hook answer can carry
+// (the hooks answer before CAAPH installs), and each later sync reports the
+// Cluster installFailed.
 func TestStatus_ShowsTheInstallOutcomeCAAPHReports(t *testing.T) {
 	t.Parallel()
 	const namespace = "e2e-install-outcome"
@@ -70,6 +72,17 @@ func TestStatus_ShowsTheInstallOutcomeCAAPHReports(t *testing.T) {
 		t.Fatalf("status once the release is deployed: %+v", deployed)
 	}
 	t.Logf("konnector-hooks status %s, deployed:\n%s", c.key(), c.status(t))
+
+	// Sync reads the same report from CAAPH and says the installed release
+	// once, however many syncs see it.
+	for range 2 {
+		if answer, code := syncOnce(t, outcomeExtension); code != 0 || answer.Counts.UpToDate != 1 {
+			t.Fatalf("a sync of the deployed Cluster: want exit status 0 and upToDate=1; got exit status %d, %s", code, answer)
+		}
+	}
+	if e := c.onlyEvent(t, "KonnectorAgentInstalled"); e.Type != "Normal" || e.Count != 1 || !strings.Contains(e.Message, "chart "+defaultChartVersion+", Helm revision 1") {
+		t.Errorf("the installed release, said once: %s x%d", e, e.Count)
+	}
 
 	answer, code := syncOnce(t, outcomeExtension, "KONNECTOR_CHART_VERSION="+missingChartVersion)
 	if code != 0 || answer.Counts.Applied != 1 {
@@ -87,6 +100,20 @@ func TestStatus_ShowsTheInstallOutcomeCAAPHReports(t *testing.T) {
 		t.Errorf("the failed release should name chart version %s and CAAPH's error: %+v", missingChartVersion, *failed.Release)
 	}
 	t.Logf("konnector-hooks status %s, failed:\n%s", c.key(), c.status(t))
+
+	// The next sync reports the failed install as the Cluster's outcome,
+	// with CAAPH's error, and a Warning Event that counts while it lasts.
+	for i := range 2 {
+		answer, code := syncOnce(t, outcomeExtension, "KONNECTOR_CHART_VERSION="+missingChartVersion)
+		if code != 0 || answer.Counts.InstallFailed != 1 || len(answer.Clusters) != 1 || answer.Clusters[0].Outcome != "installFailed" ||
+			!strings.Contains(answer.Clusters[0].Message, missingChartVersion) {
+			t.Fatalf("sync %d after the failed install: want installFailed with CAAPH's error; got exit status %d, %s", i+1, code, answer)
+		}
+		t.Logf("sync %d after the failed install: %s", i+1, answer)
+	}
+	if e := c.onlyEvent(t, "KonnectorAgentInstallFailed"); e.Type != "Warning" || e.Count != 2 || !strings.Contains(e.Message, missingChartVersion) {
+		t.Errorf("the failed install, one Warning counted per sync: %s x%d", e, e.Count)
+	}
 
 	// The agent installed before stays: Helm keeps revision 1 deployed.
 	if rel, err := c.workload.latestRelease(); err != nil || rel == nil || rel.Version != 1 || rel.Info.Status != "deployed" {

@@ -51,6 +51,9 @@ const (
 	// outcomeExtension runs with the default settings; its test moves its
 	// Cluster to a chart version the repository does not serve.
 	outcomeExtension = "konnector-hooks-install-outcome"
+	// rolloutExtension runs with the default settings; its test moves its
+	// Clusters to new chart versions with Syncs under a rollout.
+	rolloutExtension = "konnector-hooks-rollout"
 )
 
 // The suite's shared state, set up once by TestMain.
@@ -133,6 +136,7 @@ func setUp(ctx context.Context) error {
 		outageExtension:    nil,
 		blockExtension:     {"KONNECTOR_ON_INVALID_CONFIG=Block"},
 		outcomeExtension:   nil,
+		rolloutExtension:   nil,
 	} {
 		f, err := startFunction(ctx, cfg, ca, mgmt.kubeconfig, name, append(settings, chartRepositorySetting())...)
 		if err != nil {

@@ -34,12 +34,21 @@ type syncAnswer struct {
 		NotReached     int `json:"notReached"`
 		LeftToHooks    int `json:"leftToHooks"`
 		NotEnabled     int `json:"notEnabled"`
+		InstallFailed  int `json:"installFailed"`
+		RolloutHeld    int `json:"rolloutHeld"`
 	} `json:"counts"`
 	Clusters []struct {
 		Cluster string `json:"cluster"`
 		Outcome string `json:"outcome"`
 		Message string `json:"message"`
 	} `json:"clusters"`
+	Rollout *struct {
+		Batch    int      `json:"batch"`
+		Moved    []string `json:"moved"`
+		Held     int      `json:"held"`
+		Paused   bool     `json:"paused"`
+		PausedBy []string `json:"pausedBy"`
+	} `json:"rollout"`
 
 	// answered is when the trigger had the answer.
 	answered time.Time
@@ -55,6 +64,7 @@ func (a syncAnswer) counts() string {
 	}{
 		{"checked", n.Checked}, {"upToDate", n.UpToDate}, {"applied", n.Applied}, {"uninstalling", n.Uninstalling},
 		{"uninstalled", n.Uninstalled}, {"uninstallStuck", n.UninstallStuck}, {"failed", n.Failed}, {"notReached", n.NotReached}, {"leftToHooks", n.LeftToHooks}, {"notEnabled", n.NotEnabled},
+		{"installFailed", n.InstallFailed}, {"rolloutHeld", n.RolloutHeld},
 	} {
 		if c.n > 0 {
 			parts = append(parts, fmt.Sprintf("%s=%d", c.name, c.n))
@@ -67,6 +77,9 @@ func (a syncAnswer) String() string {
 	s := fmt.Sprintf("%s %s [%s]", a.answered.Format("15:04:05.000"), a.Status, a.counts())
 	for _, c := range a.Clusters {
 		s += fmt.Sprintf(" %s %s: %s", c.Cluster, c.Outcome, c.Message)
+	}
+	if r := a.Rollout; r != nil {
+		s += fmt.Sprintf(" rollout: batch %d moved %v held %d paused %v by %v", r.Batch, r.Moved, r.Held, r.Paused, r.PausedBy)
 	}
 	return s
 }

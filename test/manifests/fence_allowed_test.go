@@ -67,6 +67,9 @@ func TestFence_AllowsWhatTheHooksAndTheSyncUninstallWrite(t *testing.T) {
 			what string
 			do   func() error
 		}{
+			{"mark the release Sync reported on the HelmChartProxy", func() error {
+				return kube.Annotate(ctx, c, client.ObjectKeyFromObject(hcp), konnector.ReportedReleaseAnnotation, "deployed/1/1.4.1", konnector.FieldManager)
+			}},
 			{"release CAAPH's finalizer of the HelmReleaseProxy", func() error {
 				changed := release.DeepCopy()
 				changed.Finalizers = nil
