@@ -117,7 +117,7 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	}
 	version := want.HelmChartProxy.Spec.Version
 	if len(plan.Writes) == 0 {
-		res := success(konnector.ReportDeploy(cluster, want, in.config.PrismCentral.Host, s.settings, in.current, nil).Message)
+		res := success(konnector.ReportDeploy(want, in.config.PrismCentral.Host, s.settings, in.current, nil).Message)
 		res.held, res.chartVersion = held, version
 		return res
 	}
@@ -140,7 +140,7 @@ func (s *Server) converge(ctx context.Context, c client.Client, in *deployInputs
 	}
 	// The Event follows the writes, so that it only ever tells of a change
 	// that was made, once (the change is named after the writes).
-	report := konnector.ReportDeploy(cluster, want, in.config.PrismCentral.Host, s.settings, in.current, plan.Writes)
+	report := konnector.ReportDeploy(want, in.config.PrismCentral.Host, s.settings, in.current, plan.Writes)
 	s.recordEvent(ctx, c, cluster, kube.Event{Type: report.EventType, Reason: konnector.ReasonApplied, Message: report.Message, Key: report.EventKey})
 	res := success(report.Message)
 	res.changed, res.held, res.chartWritten, res.chartVersion = true, held, plan.WritesChart(), version

@@ -44,7 +44,7 @@ type DeployReport struct {
 // ReportDeploy says what a deploy of want over current did: that the agent
 // is up to date when written is empty, else which objects it wrote. Called
 // after the writes, it names the change by the objects' resourceVersions.
-func ReportDeploy(cluster *clusterv1.Cluster, want Desired, prismCentral string, s settings.Settings, current Current, written []client.Object) DeployReport {
+func ReportDeploy(want Desired, prismCentral string, s settings.Settings, current Current, written []client.Object) DeployReport {
 	installs := fmt.Sprintf("HelmChartProxy %s installs chart %s %s, registering the cluster in Prism Central %s as %q",
 		client.ObjectKeyFromObject(want.HelmChartProxy), s.ChartName, s.ChartVersion, prismCentral, want.RegisteredName)
 	warnings := ""

@@ -49,7 +49,7 @@ func TestReportDeploy_SaysWhatWasWrittenAndNamesTheChange(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := ReportDeploy(cluster, c.want, "pc", s, c.current, c.written)
+			got := ReportDeploy(c.want, "pc", s, c.current, c.written)
 			for _, part := range c.says {
 				if !strings.Contains(got.Message, part) {
 					t.Errorf("message %q does not say %q", got.Message, part)
