@@ -12,24 +12,30 @@ import (
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 )
 
-func TestPlanDeploy_WritesWhatDiffersAndRefusesForeignOrDeletingObjects(t *testing.T) {
+// deployFixture gives the desired objects of Cluster c with the addon on,
+// and what exists as the API server returns it: what was written, edited
+// where a case says so (a deletion timestamp, other labels, an old value).
+func deployFixture(t *testing.T) (desired func() Desired, have func(edit func(d Desired)) Current) {
 	s := testSettings(t)
 	cfg, err := ReadConfig(topology(variables(`{`+pc+`,"addons":{"konnectorAgent":{}}}`)), s.DefaultCredentialsSecret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	desired := func() Desired {
+	desired = func() Desired {
 		return DesiredObjects(testCluster("c"), cfg, Credentials{Username: []byte("u"), Password: []byte("p")}, s)
 	}
-	// As the API server returns them: what was written, with a deletion
-	// timestamp or other labels where a case says so.
-	have := func(edit func(d Desired)) Current {
+	have = func(edit func(d Desired)) Current {
 		d := desired()
 		if edit != nil {
 			edit(d)
 		}
 		return Current{HelmChartProxy: d.HelmChartProxy, ClusterResourceSet: d.ClusterResourceSet, ResourceSetSecret: d.ResourceSetSecret}
 	}
+	return desired, have
+}
+
+func TestPlanDeploy_WritesWhatDiffersAndRefusesForeignOrDeletingObjects(t *testing.T) {
+	desired, have := deployFixture(t)
 	now := metav1.Now()
 	release := caaphv1.HelmReleaseProxy{ObjectMeta: metav1.ObjectMeta{Namespace: "ns1", Name: "konnector-agent-c-x7k2p", DeletionTimestamp: &now}}
 	cases := []struct {
@@ -126,19 +132,7 @@ func metadataOnly(c Current, edit func(Current)) Current {
 }
 
 func TestDeployPlan_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testing.T) {
-	s := testSettings(t)
-	cfg, err := ReadConfig(topology(variables(`{`+pc+`,"addons":{"konnectorAgent":{}}}`)), s.DefaultCredentialsSecret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	desired := func() Desired {
-		return DesiredObjects(testCluster("c"), cfg, Credentials{Username: []byte("u"), Password: []byte("p")}, s)
-	}
-	have := func(edit func(d Desired)) Current {
-		d := desired()
-		edit(d)
-		return Current{HelmChartProxy: d.HelmChartProxy, ClusterResourceSet: d.ClusterResourceSet, ResourceSetSecret: d.ResourceSetSecret}
-	}
+	desired, have := deployFixture(t)
 	cases := []struct {
 		name        string
 		current     Current
@@ -151,7 +145,7 @@ func TestDeployPlan_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testi
 			d.ResourceSetSecret.Data[ResourceSetKey] = []byte("old")
 		}), []string{"Secret"}, true, false},
 		{"only the credentials delivery changes: nothing held", have(func(d Desired) { d.ResourceSetSecret.Data[ResourceSetKey] = []byte("old") }), []string{"Secret"}, false, false},
-		{"all up to date", have(func(Desired) {}), nil, false, false},
+		{"all up to date", have(nil), nil, false, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
