@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -21,8 +22,12 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// statusEvents is how many of our Events status shows per Cluster.
-const statusEvents = 5
+// statusEvents is how many of our Events status shows per Cluster;
+// statusReaders how many Clusters it reads at once.
+const (
+	statusEvents  = 5
+	statusReaders = 8
+)
 
 // runStatus is `konnector-hooks status [<namespace>/<cluster>] [-o json]
 // [--settings <namespace>/<configmap>]`: for one Cluster, or every Cluster
@@ -61,18 +66,29 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
+	// Each Cluster's reads are a few requests in parallel; statusReaders
+	// Clusters are read at once, so that a fleet's status is not one round
+	// trip after the other.
+	reads := make([]kube.StatusObjects, len(keys))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(statusReaders)
+	for i, key := range keys {
+		g.Go(func() error {
+			read, err := kube.ReadStatus(gctx, c, key)
+			if err == nil && read.Cluster == nil {
+				err = fmt.Errorf("Cluster %s not found", key)
+			}
+			reads[i] = read
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		fmt.Fprintln(stderr, "konnector-hooks status:", err)
+		return 1
+	}
 	statuses := []konnector.ClusterStatus{}
 	var rollout []konnector.RolloutCluster
-	for _, key := range keys {
-		read, err := kube.ReadStatus(ctx, c, key)
-		if err != nil {
-			fmt.Fprintln(stderr, "konnector-hooks status:", err)
-			return 1
-		}
-		if read.Cluster == nil {
-			fmt.Fprintf(stderr, "konnector-hooks status: Cluster %s not found\n", key)
-			return 1
-		}
+	for _, read := range reads {
 		cfg, cfgErr := konnector.ReadConfigWith(&read.Cluster.Spec.Topology, s)
 		statuses = append(statuses, konnector.StatusOf(read, cfg, cfgErr, statusEvents))
 		if r, ok := konnector.RolloutClusterOf(read, cfg, s); ok && rolloutKnown {
