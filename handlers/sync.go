@@ -226,7 +226,12 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInp
 	if out.Outcome != konnector.OutcomeUpToDate && out.Outcome != konnector.OutcomeApplied || res.chartWritten {
 		return out
 	}
-	release := m.Release.Against(res.chartVersion)
+	// A held HelmChartProxy still holds its previous chart version, which
+	// the metadata Sync read does not show: CAAPH's report stands as it is.
+	release := m.Release
+	if !res.held {
+		release = release.Against(res.chartVersion)
+	}
 	if report := s.reportInstall(ctx, c, in.cluster, release, m.Reported); report.Failed {
 		out.Outcome, out.Message = konnector.OutcomeInstallFailed, report.Message
 	}

@@ -144,7 +144,8 @@ func TestSync_RolloutMovesABatchPerSyncOldestFirstAndPausesOnAFailedInstall(t *t
 		createCluster(t, ns, name, configBasic)
 	}
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 5, Applied: 5})
-	for _, name := range clusters {
+	// CAAPH installs e's agent only once the rollout holds it.
+	for _, name := range clusters[:4] {
 		caaphReports(t, ns, name, oldVersion, "")
 	}
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 5, UpToDate: 5})
@@ -178,6 +179,7 @@ func TestSync_RolloutMovesABatchPerSyncOldestFirstAndPausesOnAFailedInstall(t *t
 	// credentials rotation and a new Cluster still go through.
 	caaphReports(t, ns, "a", newVersion, notFound)
 	caaphReports(t, ns, "b", newVersion, "")
+	caaphReports(t, ns, "e", oldVersion, "")
 	rotateDefaultSecret(t, ns)
 	createCluster(t, ns, "f", configBasic)
 	a = g.sync(t, "/sync", plainPOST)
@@ -191,6 +193,9 @@ func TestSync_RolloutMovesABatchPerSyncOldestFirstAndPausesOnAFailedInstall(t *t
 	}
 	if chartOf(t, ns, "f") != newVersion {
 		t.Fatal("a new Cluster waits for a paused rollout")
+	}
+	if n := eventCount(t, ns, "e", konnector.ReasonInstalled); n != 1 {
+		t.Fatalf("the release CAAPH installed on a held Cluster, at its previous chart version: %d KonnectorAgentInstalled Events, want 1", n)
 	}
 	for _, name := range []string{"c", "d", "e"} {
 		if resourceSetPassword(t, ns, name) != rotatedPassword {
