@@ -14,6 +14,10 @@
 #   E2E_KEEP_ARTIFACTS  set to keep the logs of passing runs too
 #   GO_TEST_FLAGS       extra `go test` flags, e.g. -run TestClusterLifecycle
 #
+# hack/e2e.sh --build-only builds and caches the managers and runs nothing:
+# .ci/run starts it in the background, so that they build in the gaps the
+# earlier stages leave.
+#
 # Logs of a failing run (the function's JSON logs, the CAPI manager's log,
 # the objects left) stay in the directory the run prints.
 set -euo pipefail
@@ -67,6 +71,14 @@ manager() {
 }
 
 versions=${E2E_CAPI_VERSIONS:-$(cd "$tools" && ls -d capi-v* | sed 's/^capi-//' | sort -V | tr '\n' ' ')}
+
+if [[ ${1:-} == --build-only ]]; then
+  build_tool "$(ls -d "$tools"/caaph-v* | sort -V | tail -1)" "$cache/caaph" sigs.k8s.io/cluster-api-addon-provider-helm/version >/dev/null
+  for version in $versions; do
+    manager "$version" >/dev/null
+  done
+  exit 0
+fi
 
 KUBEBUILDER_ASSETS=$("$root/hack/envtest-assets.sh")
 export KUBEBUILDER_ASSETS

@@ -25,11 +25,13 @@ IMAGE_PLATFORM=${IMAGE_PLATFORM:-linux/$(go env GOARCH)}
 export KO_DOCKER_REPO=${KO_DOCKER_REPO:-registry.invalid/konnector-hooks}
 tools=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/tools
 
-local_base=false
+local_base=false tools_only=false
 case "${1:-}" in
   --local-base) local_base=true ;;
+  # Only install ko and crane (.ci/run does it in the background).
+  --tools-only) tools_only=true ;;
   "") ;;
-  *) echo "usage: $0 [--local-base]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--local-base|--tools-only]" >&2; exit 2 ;;
 esac
 
 log() { echo "image: $*" >&2; }
@@ -45,6 +47,9 @@ tool() {
 }
 ko=$(tool ko "$KO_VERSION" github.com/google/ko)
 crane=$(tool crane "$CRANE_VERSION" github.com/google/go-containerregistry/cmd/crane)
+if $tools_only; then
+  exit 0
+fi
 
 work=$(mktemp -d)
 registry_pid=
