@@ -223,7 +223,8 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInp
 		}
 	}
 	out, res := s.syncConverge(ctx, c, in, rollout.hold)
-	if out.Outcome != konnector.OutcomeUpToDate && out.Outcome != konnector.OutcomeApplied || res.chartWritten {
+	converged := out.Outcome == konnector.OutcomeUpToDate || out.Outcome == konnector.OutcomeApplied
+	if !converged || res.chartWritten {
 		return out
 	}
 	// A held HelmChartProxy still holds its previous chart version, which
