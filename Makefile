@@ -70,8 +70,9 @@ image-offline: ## build the image on a minimal base assembled locally (no regist
 release: ## write a clusterctl provider release (components, metadata, image) into out/release (VERSION, KO_DOCKER_REPO or IMAGE)
 	hack/release.sh
 
-lint: ## gofmt and go vet, each module in the flavour its tests build
+lint: ## gofmt, one version per shared dependency (hack/pins.sh), and go vet, each module in the flavour its tests build
 	@out="$$(gofmt -l .)"; if [[ -n "$$out" ]]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	hack/pins.sh --check
 	go vet -race ./...
 	cd test/manifests && $(STATIC) go vet ./...
 	cd test/helmrender && $(STATIC) go vet ./...

@@ -73,10 +73,14 @@ manager() {
 versions=${E2E_CAPI_VERSIONS:-$(cd "$tools" && ls -d capi-v* | sed 's/^capi-//' | sort -V | tr '\n' ' ')}
 
 if [[ ${1:-} == --build-only ]]; then
-  build_tool "$(ls -d "$tools"/caaph-v* | sort -V | tail -1)" "$cache/caaph" sigs.k8s.io/cluster-api-addon-provider-helm/version >/dev/null
-  for version in $versions; do
+  # Newest CAPI first: it shares no package with the other builds (it is on
+  # another Kubernetes minor), while CAAPH and the older CAPI share most of
+  # theirs with the test modules (hack/pins.sh), which the stages running
+  # beside this build compile by then.
+  for version in $(tr ' ' '\n' <<<"$versions" | sort -rV); do
     manager "$version" >/dev/null
   done
+  build_tool "$(ls -d "$tools"/caaph-v* | sort -V | tail -1)" "$cache/caaph" sigs.k8s.io/cluster-api-addon-provider-helm/version >/dev/null
   exit 0
 fi
 

@@ -22,8 +22,13 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir -p "$dir"
 # Static, as the Kubernetes and etcd releases are, and as the image and the
-# e2e binaries are built, so packages they share compile once.
+# e2e binaries are built; and with the modules both share with them at the
+# versions those select (hack/pins.sh), so that their packages compile once.
+# Kubernetes and etcd only ever move up: Go keeps the higher of their own
+# requirement and the pin.
 export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
+root=$(cd "$(dirname "$0")/.." && pwd)
+mapfile -t pins < <("$root/hack/pins.sh" --print)
 
 # kube-apiserver: k8s.io/kubernetes replaces its staging modules with local
 # paths, so a throwaway module points each of them at the published
@@ -39,6 +44,7 @@ build_kube_apiserver() {
   for name in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod"); do
     go mod edit -replace="$name=$name@v0.$minor_patch"
   done
+  go mod edit "${pins[@]}"
   local pkg=k8s.io/component-base/version
   go build -trimpath -o "$dir/kube-apiserver.tmp" \
     -ldflags "-s -w -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=${KUBE_VERSION%%.*} -X $pkg.gitMinor=${minor_patch%%.*}" \
@@ -50,7 +56,7 @@ build_kube_apiserver() {
 build_etcd() {
   mkdir "$work/etcd" && cd "$work/etcd"
   go mod init envtest/etcd >/dev/null 2>&1
-  go mod edit -require="go.etcd.io/etcd/server/v3@v$ETCD_VERSION"
+  go mod edit -require="go.etcd.io/etcd/server/v3@v$ETCD_VERSION" "${pins[@]}"
   go build -trimpath -o "$dir/etcd.tmp" -ldflags "-s -w" go.etcd.io/etcd/server/v3
   mv "$dir/etcd.tmp" "$dir/etcd"
 }

@@ -3,6 +3,7 @@ module github.com/konnector-hooks/konnector-hooks/test/manifests
 go 1.26.8
 
 require (
+	github.com/go-logr/logr v1.4.3
 	github.com/konnector-hooks/konnector-hooks v0.0.0
 	k8s.io/api v0.34.3
 	k8s.io/apimachinery v0.34.3
@@ -31,7 +32,6 @@ require (
 	github.com/fsnotify/fsnotify v1.9.0 // indirect
 	github.com/fxamacker/cbor/v2 v2.9.0 // indirect
 	github.com/go-errors/errors v1.4.2 // indirect
-	github.com/go-logr/logr v1.4.3 // indirect
 	github.com/go-openapi/jsonpointer v0.21.0 // indirect
 	github.com/go-openapi/jsonreference v0.20.2 // indirect
 	github.com/go-openapi/swag v0.23.0 // indirect
