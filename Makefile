@@ -46,11 +46,19 @@ test-helmrender: ## the hooks' values through CAAPH's template pass and Helm wit
 test-knative: ## check knative/ with Knative's own code: the Service's SetDefaults + Validate, the PingSource structurally
 	cd test/knative && $(STATIC) go test -count=1 $(GO_TEST_FLAGS) ./...
 
-FUZZTIME ?= 20s
-fuzz: ## run each fuzz target for $(FUZZTIME)
-	go test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./handlers/hookrequest
-	go test -run '^$$' -fuzz '^FuzzReadConfig$$' -fuzztime $(FUZZTIME) ./konnector/clusterconfig
-	go test -run '^$$' -fuzz '^FuzzRenderValues$$' -fuzztime $(FUZZTIME) ./konnector/clusterconfig
+# Each fuzz target runs a number of inputs (about 10 s each on 2 cores), not a
+# duration: with a duration, Go 1.26's fuzz coordinator can end a run that
+# found nothing with "context deadline exceeded" when a busy machine delays a
+# worker's last answer (go.dev/issue/75804, fixed in Go 1.27). Minimizing a
+# new interesting input is bounded the same way (by default it may take 60 s
+# an input, and its executions do not count). FUZZTIME overrides all three
+# (a count like 1000000x, or a duration).
+FUZZTIME ?=
+FUZZ := go test -run '^$$' -fuzzminimizetime 2000x
+fuzz: ## run each fuzz target briefly (a fixed number of inputs; FUZZTIME overrides)
+	$(FUZZ) -fuzz '^FuzzDecode$$' -fuzztime $(or $(FUZZTIME),200000x) ./handlers/hookrequest
+	$(FUZZ) -fuzz '^FuzzReadConfig$$' -fuzztime $(or $(FUZZTIME),250000x) ./konnector/clusterconfig
+	$(FUZZ) -fuzz '^FuzzRenderValues$$' -fuzztime $(or $(FUZZTIME),15000x) ./konnector/clusterconfig
 
 e2e: ## end to end: the real CAPI managers (v1.12.5, v1.14.2) call the hooks, CAAPH installs the chart in workload API servers; builds and caches them (minutes cold)
 	hack/e2e.sh

@@ -14,7 +14,8 @@
 #   E2E_KEEP_ARTIFACTS  set to keep the logs of passing runs too
 #   GO_TEST_FLAGS       extra `go test` flags, e.g. -run TestClusterLifecycle
 #
-# hack/e2e.sh --build-only builds and caches the managers and runs nothing:
+# hack/e2e.sh --build-only builds and caches the managers, compiles the
+# function and the suite, and runs nothing:
 # .ci/run starts it in the background, so that they build in the gaps the
 # earlier stages leave.
 #
@@ -81,6 +82,10 @@ if [[ ${1:-} == --build-only ]]; then
     manager "$version" >/dev/null
   done
   build_tool "$(ls -d "$tools"/caaph-v* | sort -V | tail -1)" "$cache/caaph" sigs.k8s.io/cluster-api-addon-provider-helm/version >/dev/null
+  # The function and the suite too, into Go's build cache: a run then only
+  # links them.
+  (cd "$root" && go build -o /dev/null ./cmd/konnector-hooks)
+  (cd "$root/test/e2e" && go test -c -o /dev/null .)
   exit 0
 fi
 
