@@ -19,8 +19,8 @@
 #
 # Modules left out, because they cannot share: test/knative (Knative v0.42
 # builds on Kubernetes 0.29) and the CAPI v1.14.2 tools module (that release
-# builds on Kubernetes 0.36). The CAAPH tools module keeps its own CAPI and
-# controller-runtime: those are CAAPH's code paths under test.
+# builds on Kubernetes 0.36). The CAAPH tools module keeps its own CAPI,
+# controller-runtime and Helm: those are CAAPH's code paths under test.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
