@@ -37,11 +37,18 @@ esac
 log() { echo "image: $*" >&2; }
 
 # tool NAME VERSION PACKAGE: the path of the pinned tool, installed on first use.
+# ko and crane are on other versions of the Kubernetes, container and
+# golang.org/x libraries than anything else built here, so nearly all their
+# packages compile for them alone (a few small leaves aside): they build
+# without optimizations (-N -l), which spares about a fifth of that compile
+# (132 s to 105 s on 2 cores); the standard library keeps the default flags
+# and, static like every other build here, compiles once for all.
 tool() {
   local dir=$tools/$1-$2
   if [[ ! -x $dir/$1 ]]; then
     log "installing $1 $2 into $dir"
-    (cd / && GOBIN=$dir GOFLAGS= go install "$3@$2")
+    (cd / && GOBIN=$dir GOFLAGS=-trimpath CGO_ENABLED=0 \
+      go install -gcflags='all=-N -l' -gcflags='std=' "$3@$2")
   fi
   echo "$dir/$1"
 }
