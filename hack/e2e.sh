@@ -69,17 +69,15 @@ build_tool() {
 }
 
 # shares_kubernetes DIR: whether the tools module in DIR is on the product's
-# Kubernetes version. A manager that is not shares no package but the
-# standard library with the rest of a run (hack/pins.sh aligns the others),
-# so its packages are compiled for it alone: build_tool compiles them without
-# optimizations (-N -l), which spares about a sixth of that compile; it is a
-# test fixture. The standard library keeps the default flags, as every other
-# build has it.
+# Kubernetes version. A manager that is not shares hardly any package with the
+# rest of a run (hack/pins.sh aligns the others), so its packages are compiled
+# for it alone: build_tool compiles them without optimizations (-N -l), which
+# spares about a fifth of that compile (189 s to 151 s on 2 cores for CAPI
+# v1.14.2); it is a test fixture. The standard library keeps the default
+# flags, as every other build has it, so that it still compiles once.
+our_kubernetes=$(cd "$root" && go list -m -f '{{.Version}}' k8s.io/apimachinery)
 shares_kubernetes() {
-  local ours theirs
-  ours=$(cd "$root" && go list -m -f '{{.Version}}' k8s.io/apimachinery)
-  theirs=$(cd "$1" && go list -m -f '{{.Version}}' k8s.io/apimachinery)
-  [[ $ours == "$theirs" ]]
+  [[ $(cd "$1" && go list -m -f '{{.Version}}' k8s.io/apimachinery) == "$our_kubernetes" ]]
 }
 
 # manager VERSION: the CAPI core manager of that tools module. The main

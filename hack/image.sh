@@ -41,8 +41,8 @@ log() { echo "image: $*" >&2; }
 # golang.org/x libraries than anything else built here, so nearly all their
 # packages compile for them alone (a few small leaves aside): they build
 # without optimizations (-N -l), which spares about a fifth of that compile
-# (132 s to 105 s on 2 cores); the standard library keeps the default flags
-# and, static like every other build here, compiles once for all.
+# (132 to 157 s down to 105 s on 2 cores); the standard library keeps the
+# default flags and, static like every other build here, compiles once for all.
 tool() {
   local dir=$tools/$1-$2
   if [[ ! -x $dir/$1 ]]; then
