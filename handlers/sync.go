@@ -237,7 +237,7 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInp
 		out.Outcome, out.Message = konnector.OutcomeInstallFailed, report.Message
 	}
 	if res.held {
-		rollout.holdCluster(out, m.Written, release)
+		rollout.holdCluster(out, m, release)
 		return konnector.ClusterOutcome{}
 	}
 	if release.Phase == konnector.ReleaseFailed {

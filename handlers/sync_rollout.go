@@ -4,13 +4,13 @@ import (
 	"context"
 	"strings"
 	"sync"
-	"time"
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
+	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
 // rolloutRun is what one sync gathers across its pages for a rollout
@@ -37,14 +37,14 @@ type heldCluster struct {
 // holdCluster keeps a Cluster whose HelmChartProxy change was held; out is
 // its outcome so far (up to date, applied for the credentials delivery, or
 // a failed install of the previous chart).
-func (r *rolloutRun) holdCluster(out konnector.ClusterOutcome, written time.Time, release konnector.Release) {
+func (r *rolloutRun) holdCluster(out konnector.ClusterOutcome, m *kube.FleetMember, release konnector.Release) {
 	if out.Outcome != konnector.OutcomeInstallFailed {
 		out = konnector.RolloutHeld(out.Cluster)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = append(r.held, heldCluster{
-		rollout: konnector.RolloutCluster{Cluster: out.Cluster, Stale: true, Since: written, Release: release},
+		rollout: konnector.RolloutCluster{Cluster: out.Cluster, Stale: true, Generation: m.Generation, Since: m.Written, Release: release},
 		outcome: out,
 	})
 }

@@ -19,8 +19,13 @@ type RolloutCluster struct {
 	// Stale: the HelmChartProxy differs from the desired one (chart version,
 	// values, repository): moving it makes CAAPH upgrade the agent.
 	Stale bool
-	// Since is when the HelmChartProxy was last written, the oldest change
-	// moving first.
+	// Generation is the HelmChartProxy's metadata.generation: how many
+	// times its spec was written. A Cluster a rollout has not moved yet
+	// has had fewer writes than one it moved, so it goes first.
+	Generation int64
+	// Since is when we last applied the HelmChartProxy (managedFields, to
+	// the second): among Clusters of the same Generation, the oldest write
+	// goes first, then the name.
 	Since time.Time
 	// Release is CAAPH's report of the release.
 	Release Release
@@ -38,7 +43,7 @@ type Rollout struct {
 }
 
 // PlanRollout decides which stale HelmChartProxies a Sync updates: at most
-// batch of them, oldest first (batch 0: all), and none while a Cluster
+// batch of them (batch 0: all) in the order of rolloutOrder, and none while a Cluster
 // already at the desired state reports a failed install, so that a bad
 // chart version or values stop at the first batch. New Clusters and
 // credential rotations are not a rollout's to hold: the first has no
@@ -66,14 +71,23 @@ func PlanRollout(clusters []RolloutCluster, batch int) Rollout {
 		r.Held = len(stale)
 		return r
 	}
-	slices.SortFunc(stale, func(a, b RolloutCluster) int {
-		return cmp.Or(a.Since.Compare(b.Since), cmp.Compare(a.Cluster, b.Cluster))
-	})
+	slices.SortFunc(stale, rolloutOrder)
 	for _, c := range stale[:min(batch, len(stale))] {
 		r.Move = append(r.Move, c.Cluster)
 	}
 	r.Held = len(stale) - len(r.Move)
 	return r
+}
+
+// rolloutOrder orders the stale Clusters of a rollout: the HelmChartProxy
+// written the fewest times first (a Cluster this rollout, or an earlier
+// one, has not moved yet goes before one already moved), then the oldest
+// write, then the name. The write time has one-second resolution
+// (managedFields), so it only breaks ties between Clusters written in
+// different seconds; the generation does not depend on timing, and the name
+// makes the order total.
+func rolloutOrder(a, b RolloutCluster) int {
+	return cmp.Or(cmp.Compare(a.Generation, b.Generation), a.Since.Compare(b.Since), cmp.Compare(a.Cluster, b.Cluster))
 }
 
 // RolloutReport is what a sync's report says of a rollout.
@@ -121,7 +135,7 @@ func nameSome(names []string) string {
 // rollout leaves to a later sync.
 func RolloutHeld(cluster string) ClusterOutcome {
 	return ClusterOutcome{cluster, OutcomeRolloutHeld, fmt.Sprintf("the HelmChartProxy of Cluster %s changes (chart version or values) and waits for the rollout: "+
-		"each sync moves %s_ROLLOUT_BATCH Clusters, oldest change first", cluster, settings.Prefix)}
+		"each sync moves %s_ROLLOUT_BATCH Clusters, those moved least often first", cluster, settings.Prefix)}
 }
 
 // RolloutPaused is the outcome of a Cluster held by a paused rollout.

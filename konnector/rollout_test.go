@@ -7,11 +7,16 @@ import (
 	"time"
 )
 
-func TestPlanRollout_MovesABatchOldestFirstAndPausesOnAFailedInstall(t *testing.T) {
+func TestPlanRollout_MovesABatchLeastMovedFirstAndPausesOnAFailedInstall(t *testing.T) {
 	at := func(minute int) time.Time { return time.Date(2026, 12, 1, 10, minute, 0, 0, time.UTC) }
 	deployed, failed, pending := Release{Phase: ReleaseDeployed}, Release{Phase: ReleaseFailed}, Release{Phase: ReleasePending}
 	stale := func(cluster string, minute int, r Release) RolloutCluster {
-		return RolloutCluster{Cluster: cluster, Stale: true, Since: at(minute), Release: r}
+		return RolloutCluster{Cluster: cluster, Stale: true, Generation: 1, Since: at(minute), Release: r}
+	}
+	// written is a stale Cluster whose HelmChartProxy spec was written
+	// generation times, last at minute.
+	written := func(cluster string, generation int64, minute int) RolloutCluster {
+		return RolloutCluster{Cluster: cluster, Stale: true, Generation: generation, Since: at(minute), Release: deployed}
 	}
 	current := func(cluster string, r Release) RolloutCluster { return RolloutCluster{Cluster: cluster, Release: r} }
 
@@ -26,6 +31,17 @@ func TestPlanRollout_MovesABatchOldestFirstAndPausesOnAFailedInstall(t *testing.
 			Rollout{Move: []string{"ns/b", "ns/c"}, Held: 1}},
 		{"same time: by name", []RolloutCluster{stale("ns/b", 1, deployed), stale("ns/a", 1, deployed)}, 1,
 			Rollout{Move: []string{"ns/a"}, Held: 1}},
+		// managedFields times have one-second resolution: a Cluster created
+		// and one moved by the previous batch in the same second read the
+		// same time. The one never moved goes first, whatever the names.
+		{"same second: the Cluster never moved before the one already moved", []RolloutCluster{written("ns/a", 2, 1), written("ns/c", 1, 1)}, 1,
+			Rollout{Move: []string{"ns/c"}, Held: 1}},
+		{"fewer writes first, even when written later", []RolloutCluster{written("ns/a", 3, 1), written("ns/b", 2, 9), written("ns/c", 2, 4)}, 2,
+			Rollout{Move: []string{"ns/c", "ns/b"}, Held: 1}},
+		{"same writes and same second: by name", []RolloutCluster{written("ns/b", 2, 1), written("ns/a", 2, 1), written("ns/c", 1, 1)}, 2,
+			Rollout{Move: []string{"ns/c", "ns/a"}, Held: 1}},
+		{"by name across namespaces", []RolloutCluster{written("z/a", 1, 1), written("a/z", 1, 1)}, 1,
+			Rollout{Move: []string{"a/z"}, Held: 1}},
 		{"batch larger than what is stale", []RolloutCluster{stale("ns/a", 1, deployed)}, 5, Rollout{Move: []string{"ns/a"}}},
 		{"a moved Cluster failed: paused, nothing moves", []RolloutCluster{stale("ns/a", 1, deployed), stale("ns/b", 2, deployed), current("ns/z", failed), current("ns/y", failed), current("ns/x", pending)}, 2,
 			Rollout{Held: 2, PausedBy: []string{"ns/y", "ns/z"}}},

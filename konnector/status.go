@@ -108,10 +108,11 @@ func RolloutClusterOf(read StatusObjects, cfg *clusterconfig.Config, s settings.
 	}
 	want := DesiredUnrendered(read.Cluster, cfg, Credentials{}, s).HelmChartProxy
 	return RolloutCluster{
-		Cluster: read.Cluster.Namespace + "/" + read.Cluster.Name,
-		Stale:   !HashUpToDate(hcp, want),
-		Since:   LastApplied(hcp.ManagedFields),
-		Release: ReleaseOf(read.HelmReleaseProxies).Against(hcp.Spec.Version),
+		Cluster:    read.Cluster.Namespace + "/" + read.Cluster.Name,
+		Stale:      !HashUpToDate(hcp, want),
+		Generation: hcp.Generation,
+		Since:      LastApplied(hcp.ManagedFields),
+		Release:    ReleaseOf(read.HelmReleaseProxies).Against(hcp.Spec.Version),
 	}, true
 }
 

@@ -48,8 +48,9 @@ type FleetMember struct {
 	// (konnector.ReleaseOf), for the chart version they hold.
 	Release konnector.Release
 	// Written is when we last applied the HelmChartProxy (its managedFields),
-	// zero without one.
-	Written time.Time
+	// zero without one; Generation its metadata.generation.
+	Written    time.Time
+	Generation int64
 	// Reported is the HelmChartProxy's konnector.ReportedReleaseAnnotation.
 	Reported string
 }
@@ -94,9 +95,11 @@ type objectMeta struct {
 	// hashed is false when the object carries no desired-state hash.
 	hashed bool
 	// written is when our field manager last applied the object, in Unix
-	// seconds; reported its konnector.ReportedReleaseAnnotation (interned).
-	written  int64
-	reported string
+	// seconds; generation its metadata.generation; reported its
+	// konnector.ReportedReleaseAnnotation (interned).
+	written    int64
+	generation int64
+	reported   string
 }
 
 func (m *objectMeta) present() bool { return m.uid != uuid.Nil }
@@ -228,6 +231,7 @@ func (f *Fleet) index(obj *metav1.PartialObjectMetadata, slot int) {
 	if t := konnector.LastApplied(obj.ManagedFields); !t.IsZero() {
 		m.written = t.Unix()
 	}
+	m.generation = obj.Generation
 	f.entry(obj.Namespace, cluster).objects[slot] = m
 }
 
@@ -350,7 +354,7 @@ func (f *Fleet) member(cluster *clusterv1.Cluster) FleetMember {
 		m.Release = *e.release
 	}
 	if hcp := &e.objects[0]; hcp.present() {
-		m.Reported = hcp.reported
+		m.Reported, m.Generation = hcp.reported, hcp.generation
 		if hcp.written != 0 {
 			m.Written = time.Unix(hcp.written, 0)
 		}

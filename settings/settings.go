@@ -65,8 +65,8 @@ type Settings struct {
 	// Namespaces or objects across the cluster.
 	SyncNamespaces []string `envconfig:"SYNC_NAMESPACES"`
 	// RolloutBatch is how many Clusters one sync moves to a changed
-	// HelmChartProxy (a new chart version or new values), oldest change
-	// first, pausing while one already moved reports a failed install; 0
+	// HelmChartProxy (a new chart version or new values), those written
+	// least often first (konnector.PlanRollout), pausing while one already moved reports a failed install; 0
 	// moves every Cluster at once. New Clusters and credential rotations are
 	// never held.
 	RolloutBatch int `envconfig:"ROLLOUT_BATCH" default:"10"`

@@ -36,7 +36,7 @@ func (c *testCluster) chartVersionOf(t *testing.T) string {
 
 // TestSync_RolloutMovesOneBatchPerSyncAndPausesOnAFailedInstall: with
 // KONNECTOR_ROLLOUT_BATCH=1, a new chart version reaches one Cluster per
-// sync, oldest change first, with the real CAAPH upgrading each agent; a
+// sync, the HelmChartProxy written the fewest times first, with the real CAAPH upgrading each agent; a
 // chart version CAAPH cannot install stops at the first Cluster it reaches:
 // the next sync pauses the rollout and moves no other Cluster.
 func TestSync_RolloutMovesOneBatchPerSyncAndPausesOnAFailedInstall(t *testing.T) {
@@ -75,7 +75,8 @@ func TestSync_RolloutMovesOneBatchPerSyncAndPausesOnAFailedInstall(t *testing.T)
 		}
 	}
 
-	// One Cluster per sync, the oldest HelmChartProxy first; CAAPH upgrades
+	// One Cluster per sync: each HelmChartProxy was written once, a to c in
+	// that order (in the same second or not), so a moves first; CAAPH upgrades
 	// each agent in its workload cluster.
 	sync(upgradeChartVersion, moved(a.key(), 2))
 	if got := versions(); !slices.Equal(got, []string{upgradeChartVersion, defaultChartVersion, defaultChartVersion}) {
@@ -85,8 +86,9 @@ func TestSync_RolloutMovesOneBatchPerSyncAndPausesOnAFailedInstall(t *testing.T)
 	sync(upgradeChartVersion, moved(b.key(), 1))
 	b.releaseDeployed(t, upgradeChartVersion, 2)
 
-	// A chart version the repository does not serve: the oldest change is
-	// c's, which still holds the first version; CAAPH's upgrade fails.
+	// A chart version the repository does not serve: c's HelmChartProxy,
+	// still at the first version, was written once, a's and b's twice, so c
+	// moves first; CAAPH's upgrade fails.
 	sync(missingChartVersion, moved(c.key(), 2))
 	eventually(t, waitFor, "status to report the failed install on "+c.key(), func() (bool, string, error) {
 		s := c.statusJSON(t)
