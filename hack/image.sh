@@ -25,13 +25,15 @@ IMAGE_PLATFORM=${IMAGE_PLATFORM:-linux/$(go env GOARCH)}
 export KO_DOCKER_REPO=${KO_DOCKER_REPO:-registry.invalid/konnector-hooks}
 tools=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/tools
 
-local_base=false tools_only=false
+local_base=false tools_only=false download_only=false
 case "${1:-}" in
   --local-base) local_base=true ;;
   # Only install ko and crane (.ci/run does it in the background).
   --tools-only) tools_only=true ;;
+  # Only download the modules ko and crane build from (.ci/run's modules stage).
+  --download-only) tools_only=true download_only=true ;;
   "") ;;
-  *) echo "usage: $0 [--local-base|--tools-only]" >&2; exit 2 ;;
+  *) echo "usage: $0 [--local-base|--tools-only|--download-only]" >&2; exit 2 ;;
 esac
 
 log() { echo "image: $*" >&2; }
@@ -45,7 +47,10 @@ log() { echo "image: $*" >&2; }
 # default flags and, static like every other build here, compiles once for all.
 tool() {
   local dir=$tools/$1-$2
-  if [[ ! -x $dir/$1 ]]; then
+  if $download_only; then
+    # -n loads the packages, and so downloads their modules, and builds nothing.
+    [[ -x $dir/$1 ]] || (cd / && GOFLAGS=-trimpath CGO_ENABLED=0 go install -n "$3@$2" 2>/dev/null)
+  elif [[ ! -x $dir/$1 ]]; then
     log "installing $1 $2 into $dir"
     (cd / && GOBIN=$dir GOFLAGS=-trimpath CGO_ENABLED=0 \
       go install -gcflags='all=-N -l' -gcflags='std=' "$3@$2")

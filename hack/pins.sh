@@ -44,7 +44,7 @@ selection() {
   local tool packages=(-test ./...)
   tool=$(sed -n 's/^tool \(.*\)$/\1/p' "$1/go.mod")
   [[ -z $tool ]] || packages=("$tool")
-  (cd "$1" && GOFLAGS=-mod=mod CGO_ENABLED=0 go list -deps \
+  (cd "$1" && GOFLAGS=-mod=$listmod CGO_ENABLED=0 go list -deps \
     -f '{{with .Module}}{{if not .Main}}{{if not .Replace}}{{.Path}} {{.Version}}{{end}}{{end}}{{end}}' "${packages[@]}") | sort -u
 }
 
@@ -62,6 +62,11 @@ newer() {
   [[ $b == "$bbase" ]] && return 1
   [[ $(printf '%s\n%s\n' "${a#*-}" "${b#*-}" | sort -V | tail -1) == "${a#*-}" ]]
 }
+
+# Only raising the pins writes go.mod and go.sum; --check (make lint) and
+# --print (hack/envtest-assets.sh) read them as they are.
+listmod=readonly
+[[ -n ${1:-} ]] || listmod=mod
 
 declare -A pin
 declare -A selected # "dir module" -> version
