@@ -25,7 +25,8 @@ envtest-assets: ## build and cache kube-apiserver and etcd for the tests (about 
 
 run: build ## serve the hooks on $(PORT); without KUBECONFIG, against an embedded local management API server
 	@if [[ -n "$$KUBECONFIG" ]]; then \
-	  KONNECTOR_SERVE_RENDER=true PORT=$(PORT) $(BIN)/konnector-hooks; \
+	  echo "preview what the hooks would write for a Cluster: $(BIN)/konnector-hooks render <namespace>/<cluster>"; \
+	  PORT=$(PORT) $(BIN)/konnector-hooks; \
 	else \
 	  KUBEBUILDER_ASSETS="$$(hack/envtest-assets.sh)" PORT=$(PORT) go run ./test/localrun $(BIN)/konnector-hooks; \
 	fi

@@ -2,9 +2,9 @@ package handlers
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strings"
 	"sync"
@@ -306,7 +306,7 @@ func TestHooks_UninstallAllDeploysNothing(t *testing.T) {
 
 func TestAfterControlPlaneInitialized_SecondCallChangesNothing(t *testing.T) {
 	counter := &requestCounter{}
-	h := newServer(t, withCounter(counter), serveRender)
+	h := newServer(t, withCounter(counter))
 	ns, _ := newAddonCluster(t)
 
 	first := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
@@ -468,14 +468,14 @@ func TestBeforeClusterUpgrade_AppliesChangedSettingsAndCredentials(t *testing.T)
 
 func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 	counter := &requestCounter{}
-	h := newServer(t, withCounter(counter), serveRender)
+	var srv *Server
+	newServer(t, withCounter(counter), captured(&srv))
 	ns, _ := newAddonCluster(t)
 
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/render/"+ns+"/c", nil))
-	body := w.Body.String()
-	if w.Code != http.StatusOK {
-		t.Fatalf("HTTP %d: %s", w.Code, body)
+	out, err := srv.Render(t.Context(), ns+"/c")
+	body := string(out)
+	if err != nil {
+		t.Fatalf("render: %v", err)
 	}
 	for _, want := range []string{"kind: HelmChartProxy", "kind: ClusterResourceSet", "kind: Secret", "name: konnector-agent-c", encodedPassword("REDACTED"), "k8sClusterName: c\n", `# Registered in Prism Central as "c"`, "# warning: " + konnector.InsecureFallbackWarning} {
 		if !strings.Contains(body, want) {
@@ -494,12 +494,12 @@ func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 		t.Fatalf("render wrote %d objects", n)
 	}
 
-	for path, status := range map[string]int{"/render/" + ns + "/ghost": http.StatusNotFound, "/render/" + ns: http.StatusBadRequest} {
-		w := httptest.NewRecorder()
-		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-		if w.Code != status {
-			t.Errorf("GET %s: HTTP %d, want %d: %s", path, w.Code, status, w.Body)
-		}
+	var input *konnector.InputError
+	if _, err := srv.Render(t.Context(), ns+"/ghost"); !errors.As(err, &input) || !input.NotFound {
+		t.Errorf("render of a missing Cluster: %v, want a not-found input error", err)
+	}
+	if _, err := srv.Render(t.Context(), ns); err == nil || !strings.Contains(err.Error(), "<namespace>/<cluster>") {
+		t.Errorf("render of %q: %v, want an error that asks for <namespace>/<cluster>", ns, err)
 	}
 }
 

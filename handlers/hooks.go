@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"net/http"
 
 	"k8s.io/apimachinery/pkg/types"
 	runtimehooksv1 "sigs.k8s.io/cluster-api/api/runtime/hooks/v1alpha1"
@@ -14,11 +13,8 @@ import (
 // hookHandler answers one hook call for the cluster the request names.
 type hookHandler func(s *Server, ctx context.Context, cluster types.NamespacedName) result
 
-// hook is one row of the table that drives the router, discovery and the
-// functions registered with functions-framework.
+// hook is one row of the table that drives the router and discovery.
 type hook struct {
-	// function is the functions-framework name (FUNCTION_TARGET).
-	function string
 	// name is the handler name CAPI puts in the path, from discovery.
 	name   string
 	hook   catalog.Hook
@@ -45,32 +41,9 @@ func deleteFailurePolicy(s settings.Settings) runtimehooksv1.FailurePolicy {
 
 // hooks is the one table of the hooks this extension implements.
 var hooks = []hook{
-	{"AfterControlPlaneInitialized", "after-control-plane-initialized", runtimehooksv1.AfterControlPlaneInitialized, (*Server).afterControlPlaneInitialized, ignore},
-	{"BeforeClusterUpgrade", "before-cluster-upgrade", runtimehooksv1.BeforeClusterUpgrade, (*Server).beforeClusterUpgrade, ignore},
-	{"BeforeClusterDelete", "before-cluster-delete", runtimehooksv1.BeforeClusterDelete, (*Server).beforeClusterDelete, deleteFailurePolicy},
-}
-
-// function is one row of the table of the functions besides the hooks: its
-// functions-framework name, the router paths it is served at, and its handler.
-type function struct {
-	name     string
-	patterns []string
-	endpoint func(*Server) http.Handler
-}
-
-// Names of the functions besides the hooks.
-const (
-	FunctionDiscovery = "Discovery"
-	FunctionRender    = "Render"
-	FunctionSync      = "Sync"
-)
-
-// functions is the one table of the functions besides the hooks; the router
-// and functions-framework registration both read it.
-var functions = []function{
-	{FunctionDiscovery, []string{"/" + runtimeHooksPrefix + "discovery"}, (*Server).discoveryEndpoint},
-	{FunctionRender, []string{"/render/"}, (*Server).renderEndpoint},
-	{FunctionSync, []string{"/sync", "/sync/"}, (*Server).syncEndpoint},
+	{"after-control-plane-initialized", runtimehooksv1.AfterControlPlaneInitialized, (*Server).afterControlPlaneInitialized, ignore},
+	{"before-cluster-upgrade", runtimehooksv1.BeforeClusterUpgrade, (*Server).beforeClusterUpgrade, ignore},
+	{"before-cluster-delete", runtimehooksv1.BeforeClusterDelete, (*Server).beforeClusterDelete, deleteFailurePolicy},
 }
 
 // hookCatalog is CAPI's catalog of hook types: it gives each hook's group,

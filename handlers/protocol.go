@@ -195,7 +195,7 @@ func (s *Server) hookEndpoint(h hook) http.Handler {
 	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		logCall := func(status int, cluster string, res result) {
-			s.log.Info("hook call", "hook", h.function, "cluster", cluster, "httpStatus", status,
+			s.log.Info("hook call", "hook", catalog.HookName(h.hook), "cluster", cluster, "httpStatus", status,
 				"outcome", string(res.status()), "retryAfterSeconds", res.retryAfterSeconds,
 				"message", res.message, "durationMs", float64(time.Since(start).Microseconds())/1000)
 		}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -212,37 +213,27 @@ func TestProtocol_BadTimeoutQueryIs400(t *testing.T) {
 
 // TestFunctions_EachServesAtAnyPath checks the functions registered with
 // functions-framework, which serve one function at every path.
-func TestFunctions_EachServesAtAnyPath(t *testing.T) {
-	s := New(testSettings(t), kube.NewOpener(func() (*rest.Config, error) { return rest.CopyConfig(mgmt.Config), nil }), slog.New(slog.NewJSONHandler(&logs, nil)))
-	want := map[string]string{
-		"Discovery":                    "DiscoveryResponse",
-		"AfterControlPlaneInitialized": "AfterControlPlaneInitializedResponse",
-		"BeforeClusterUpgrade":         "BeforeClusterUpgradeResponse",
-		"BeforeClusterDelete":          "BeforeClusterDeleteResponse",
+// Only the functions the manifests deploy are registered: Hooks, the router,
+// and Sync, the sync endpoint at any path.
+func TestFunctions_OnlyThoseTheManifestsDeploy(t *testing.T) {
+	s := New(testSettings(t), nil, slog.New(slog.NewJSONHandler(&logs, nil)))
+	if names := FunctionNames(); !slices.Equal(names, []string{"Hooks", "Sync"}) {
+		t.Fatalf("FunctionNames() = %v, want Hooks and Sync", names)
 	}
-	bodies := map[string]string{
-		"Discovery":                    "discovery.json",
-		"AfterControlPlaneInitialized": "after-control-plane-initialized.v1beta1.json",
-		"BeforeClusterUpgrade":         "before-cluster-upgrade.v1beta1.json",
-		"BeforeClusterDelete":          "before-cluster-delete.v1beta1.json",
-	}
-	for name, kind := range want {
-		h, ok := s.Function(name)
-		if !ok {
-			t.Fatalf("function %s is not served", name)
-		}
-		a := call(t, h, "/", request(t, bodies[name], "nowhere", "none"))
-		if a.HTTPStatus != http.StatusOK || a.Kind != kind {
-			t.Errorf("function %s at /: HTTP %d %s", name, a.HTTPStatus, a.Raw)
+	for _, name := range []string{"Discovery", "Render", "AfterControlPlaneInitialized", "BeforeClusterUpgrade", "BeforeClusterDelete"} {
+		if _, ok := s.Function(name); ok {
+			t.Errorf("function %s is served: no manifest deploys it", name)
 		}
 	}
-	names := FunctionNames()
-	if strings.Join(names, ",") != "Hooks,Discovery,Render,Sync,AfterControlPlaneInitialized,BeforeClusterUpgrade,BeforeClusterDelete" {
-		t.Fatalf("FunctionNames() = %v", names)
+	hooks, _ := s.Function("Hooks")
+	if a := call(t, hooks, pathDiscovery, request(t, "discovery.json", "nowhere", "none")); a.HTTPStatus != http.StatusOK || a.Kind != "DiscoveryResponse" {
+		t.Errorf("Hooks at %s: HTTP %d %s", pathDiscovery, a.HTTPStatus, a.Raw)
 	}
-	for _, name := range names {
-		if _, ok := s.Function(name); !ok {
-			t.Errorf("function %s is listed but not served", name)
-		}
+	// Sync answers at any path; a GET starts no sync.
+	sync, _ := s.Function("Sync")
+	w := httptest.NewRecorder()
+	sync.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/anywhere", nil))
+	if w.Code != http.StatusMethodNotAllowed || w.Header().Get("Allow") != http.MethodPost || !strings.Contains(w.Body.String(), `"status":"Failure"`) {
+		t.Errorf("Sync, GET /anywhere: HTTP %d, Allow %q: %s", w.Code, w.Header().Get("Allow"), w.Body)
 	}
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -11,35 +10,22 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// serveRender turns GET /render on, as KONNECTOR_SERVE_RENDER=true does.
-var serveRender = withSettings(func(s *settings.Settings) { s.ServeRender = true })
-
-func TestRender_NotServedUnlessTurnedOn(t *testing.T) {
+// GET /render is gone: the preview is `konnector-hooks render`, with the
+// caller's own rights. The router answers the path as any unknown one,
+// before reading anything.
+func TestRouter_ServesNoRender(t *testing.T) {
 	counter := &requestCounter{}
 	ns, _ := newAddonCluster(t)
 	router := newServer(t, withCounter(counter))
-	s := New(testSettings(t), nil, slog.New(slog.NewJSONHandler(&logs, nil)))
-	function, _ := s.Function(FunctionRender)
-	for name, h := range map[string]http.Handler{"the router": router, "the Render function": function} {
-		for _, path := range []string{"/render/" + ns + "/c", "/" + ns + "/c", "/render/"} {
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
-			if w.Code != http.StatusNotFound {
-				t.Fatalf("%s, GET %s without KONNECTOR_SERVE_RENDER: HTTP %d, want 404: %s", name, path, w.Code, w.Body)
-			}
-			a := decodeAnswer(t, w.Code, w.Body.Bytes())
-			if name == "the router" && path == "/"+ns+"/c" {
-				continue // not a render path of the router: its own 404
-			}
-			for _, want := range []string{"KONNECTOR_SERVE_RENDER=true", "konnector-hooks render <namespace>/<cluster>"} {
-				if !strings.Contains(a.Message, want) {
-					t.Errorf("%s, GET %s: the 404 should say %q: %s", name, path, want, a.Message)
-				}
-			}
+	for _, path := range []string{"/render/" + ns + "/c", "/render/"} {
+		w := httptest.NewRecorder()
+		router.ServeHTTP(w, httptest.NewRequest(http.MethodGet, path, nil))
+		if w.Code != http.StatusNotFound {
+			t.Fatalf("GET %s: HTTP %d, want 404: %s", path, w.Code, w.Body)
 		}
 	}
 	if calls := counter.take(); len(calls) != 0 {
-		t.Fatalf("an unserved render made API requests: %v", calls)
+		t.Fatalf("GET /render made API requests: %v", calls)
 	}
 }
 
@@ -58,7 +44,8 @@ var withPullCredentials = withSettings(func(s *settings.Settings) {
 })
 
 func TestRender_RedactsImageCredentialsOfTheValuesFile(t *testing.T) {
-	h := newServer(t, serveRender, withPullCredentials)
+	var srv *Server
+	h := newServer(t, withPullCredentials, captured(&srv))
 	ns, _ := newAddonCluster(t)
 
 	a := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
@@ -71,11 +58,10 @@ func TestRender_RedactsImageCredentialsOfTheValuesFile(t *testing.T) {
 		t.Fatalf("the HelmChartProxy's values lack the pull credentials:\n%s", values)
 	}
 
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/render/"+ns+"/c", nil))
-	body := w.Body.String()
-	if w.Code != http.StatusOK {
-		t.Fatalf("HTTP %d: %s", w.Code, body)
+	out, err := srv.Render(t.Context(), ns+"/c")
+	body := string(out)
+	if err != nil {
+		t.Fatalf("render: %v", err)
 	}
 	for _, leak := range []string{sentinelDockerconfig, sentinelPassword, base64Std(sentinelPassword)} {
 		if strings.Contains(body, leak) {

@@ -6,18 +6,15 @@ import (
 	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
 )
 
-// Router serves the CAPI Runtime SDK path layout, GET /healthz,
-// GET /render/<namespace>/<cluster> (404 unless KONNECTOR_SERVE_RENDER=true)
-// and POST /sync[/<namespace>/<cluster>] (one sync at a time). CAPI calls
+// Router serves the CAPI Runtime SDK path layout, GET /healthz and
+// POST /sync[/<namespace>/<cluster>] (one sync at a time). CAPI calls
 // <url>/hooks.runtime.cluster.x-k8s.io/v1alpha1/<lowercase hook>/<handler name>.
 func (s *Server) Router() http.Handler {
 	mux := http.NewServeMux()
-	for _, f := range functions {
-		endpoint := f.endpoint(s)
-		for _, pattern := range f.patterns {
-			mux.Handle(pattern, endpoint)
-		}
-	}
+	mux.Handle("/"+runtimeHooksPrefix+"discovery", s.discoveryEndpoint())
+	sync := s.syncEndpoint()
+	mux.Handle("/sync", sync)
+	mux.Handle("/sync/", sync)
 	for _, h := range hooks {
 		mux.Handle(hookPath(h), s.hookEndpoint(h))
 	}

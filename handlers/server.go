@@ -55,37 +55,25 @@ func (s *Server) WithClock(now func() time.Time) *Server {
 	return s
 }
 
-// FunctionHooks is the router of every path; the other functions are the rows
-// of the tables in hooks.go.
-const FunctionHooks = "Hooks"
+// The functions the manifests deploy (FUNCTION_TARGET): Hooks is the router
+// of every path (the Knative Service of the hooks, the install without
+// Knative); Sync is the sync endpoint alone, at any path (Sync's own Knative
+// Service).
+const (
+	FunctionHooks = "Hooks"
+	FunctionSync  = "Sync"
+)
 
-// FunctionNames lists every function the package serves, for registration.
-func FunctionNames() []string {
-	names := []string{FunctionHooks}
-	for _, f := range functions {
-		names = append(names, f.name)
-	}
-	for _, h := range hooks {
-		names = append(names, h.function)
-	}
-	return names
-}
+// FunctionNames lists the functions the package serves, for registration.
+func FunctionNames() []string { return []string{FunctionHooks, FunctionSync} }
 
-// Function returns the handler of the named function: Hooks is the router of
-// the whole path layout; the others answer at any path.
+// Function returns the handler of the named function.
 func (s *Server) Function(name string) (http.Handler, bool) {
-	if name == FunctionHooks {
+	switch name {
+	case FunctionHooks:
 		return s.Router(), true
-	}
-	for _, f := range functions {
-		if f.name == name {
-			return f.endpoint(s), true
-		}
-	}
-	for _, h := range hooks {
-		if h.function == name {
-			return s.hookEndpoint(h), true
-		}
+	case FunctionSync:
+		return s.syncEndpoint(), true
 	}
 	return nil, false
 }

@@ -10,7 +10,7 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// Preview is what `konnector-hooks render` and GET /render show for a
+// Preview is what `konnector-hooks render` shows for a
 // Cluster with the addon enabled: the objects the hooks would write, as
 // YAML, the warnings as leading comments, every credential redacted.
 func Preview(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, s settings.Settings) []byte {

@@ -80,13 +80,6 @@ type Settings struct {
 	// or Ignore (a deletion never waits on konnector-hooks being reachable).
 	DeleteFailurePolicy string `envconfig:"DELETE_FAILURE_POLICY" default:"Fail"`
 
-	// ServeRender makes GET /render answer. Off (the default), it answers
-	// 404: a preview served with the function's cluster-wide rights would
-	// show any Cluster's Prism Central endpoint, trust bundle and categories
-	// to every pod that reaches the service. `konnector-hooks render` shows
-	// the same with the caller's own rights; `make run` turns this on.
-	ServeRender bool `envconfig:"SERVE_RENDER" default:"false"`
-
 	// TLSCertFile and TLSKeyFile, both set, make the function serve TLS
 	// itself with that certificate, re-read when it changes on disk (a
 	// cert-manager Secret mounted there is rotated in place): the install

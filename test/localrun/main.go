@@ -118,9 +118,7 @@ func run(binary string) error {
 		port = "8080"
 	}
 	cmd := exec.Command(binary)
-	// GET /render reads with the function's rights: served here, against a
-	// local API server of demo Clusters, and off by default elsewhere.
-	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PORT="+port, "KONNECTOR_SERVE_RENDER=true")
+	cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig, "PORT="+port)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", binary, err)
@@ -155,9 +153,8 @@ Demo Clusters in namespace %[3]s: my-cluster, custom-credentials-cluster, minima
   curl -s -X POST '%[4]s/aftercontrolplaneinitialized/after-control-plane-initialized?timeout=10s' -d @test/testdata/after-control-plane-initialized.v1beta2.json
   curl -s -X POST '%[4]s/beforeclusterupgrade/before-cluster-upgrade?timeout=10s' -d @test/testdata/before-cluster-upgrade.v1beta1.json
   curl -s -X POST '%[4]s/beforeclusterdelete/before-cluster-delete?timeout=10s' -d @test/testdata/before-cluster-delete.v1beta2.json
-  curl -s http://localhost:%[1]s/render/%[3]s/my-cluster
-  curl -s http://localhost:%[1]s/render/%[3]s/verified-cluster
-  KUBECONFIG=%[2]s %[5]s render %[3]s/my-cluster
+  %[5]s render %[3]s/my-cluster
+  %[5]s render %[3]s/verified-cluster
   curl -s -X POST http://localhost:%[1]s/sync
 
 Press Ctrl-C to stop.

@@ -112,14 +112,10 @@ func runHookFlows(t *testing.T, sa serviceAccount, ns, name string) {
 		t.Fatalf("HelmChartProxy %s installs chart version %q, want %q", proxyKey, hcp.Spec.Version, defaults.ChartVersion)
 	}
 
-	// The render endpoint of the same router, where it is served
-	// (KONNECTOR_SERVE_RENDER=true), reads what the hooks read.
-	withRender := defaults
-	withRender.ServeRender = true
-	rendered := httptest.NewRecorder()
-	newHooks(t, cfg, withRender).ServeHTTP(rendered, httptest.NewRequest(http.MethodGet, "/render/"+ns+"/"+name+"?timeout=10s", nil))
-	if rendered.Code != http.StatusOK {
-		t.Fatalf("GET /render/%s: HTTP %d\n%s", key, rendered.Code, rendered.Body)
+	// The preview (konnector-hooks render), run with the function's rights,
+	// reads only what the hooks read.
+	if _, err := newServer(t, cfg, defaults).Render(ctx, ns+"/"+name); err != nil {
+		t.Fatalf("render %s: %v", key, err)
 	}
 
 	// BeforeClusterUpgrade after the operator changed the chart version.
