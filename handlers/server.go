@@ -35,7 +35,9 @@ type Server struct {
 	settings settings.Settings
 	kube     ClientOpener
 	log      *slog.Logger
-	now      func() time.Time
+	// now is the clock the uninstall timeout and Events are measured with
+	// (time.Now; this package's tests stop it to step past a timeout).
+	now func() time.Time
 	// syncs lets one sync run at a time. The process serves with one
 	// Server (function.go builds it once), so at most one sync runs per
 	// process.
@@ -45,14 +47,6 @@ type Server struct {
 // New returns the Server for the given settings and management cluster.
 func New(s settings.Settings, kube ClientOpener, log *slog.Logger) *Server {
 	return &Server{settings: s, kube: kube, log: log, now: time.Now, syncs: &syncGuard{}}
-}
-
-// WithClock makes the Server read the time from now instead of the system
-// clock: the uninstall timeout and Events are measured with it. Tests use it
-// to step past a timeout without waiting.
-func (s *Server) WithClock(now func() time.Time) *Server {
-	s.now = now
-	return s
 }
 
 // The functions the manifests deploy (FUNCTION_TARGET): Hooks is the router
