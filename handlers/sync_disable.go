@@ -60,7 +60,7 @@ func (s *Server) syncDisabled(ctx context.Context, c client.Client, in *deployIn
 		if err := kube.Delete(ctx, c, obj); err != nil {
 			return outcome(konnector.OutcomeFailed, failureFrom(err).message)
 		}
-		deleted = append(deleted, kube.KindOf(obj)+" "+objectKey(obj))
+		deleted = append(deleted, konnector.KindOf(obj)+" "+objectKey(obj))
 		delivery += string(obj.GetUID())
 	}
 	message := konnector.UninstalledMessage(key.Namespace, key.Name, deleted, s.settings.ReleaseNamespace)

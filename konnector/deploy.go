@@ -2,6 +2,7 @@ package konnector
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -142,13 +143,14 @@ func uninstallPending(proxy client.Object, releases []caaphv1.HelmReleaseProxy) 
 	}
 }
 
-// KindOf names the kind of one of the objects the hooks write, whose
-// TypeMeta DesiredObjects sets.
+// KindOf names the kind of obj, for messages: its TypeMeta's, else, for a
+// typed object as a client reads it (TypeMeta empty), its Go type's name,
+// which API types share with their kind.
 func KindOf(obj client.Object) string {
 	if kind := obj.GetObjectKind().GroupVersionKind().Kind; kind != "" {
 		return kind
 	}
-	return fmt.Sprintf("%T", obj)
+	return reflect.TypeOf(obj).Elem().Name()
 }
 
 // HoldChartChange is the plan less its update of an existing

@@ -9,7 +9,6 @@ import (
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/client/apiutil"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
@@ -25,7 +24,7 @@ func Get(ctx context.Context, c client.Client, key types.NamespacedName, obj cli
 	case apierrors.IsNotFound(err):
 		return false, nil
 	default:
-		return false, fmt.Errorf("reading %s %s: %w", KindOf(obj), key, err)
+		return false, fmt.Errorf("reading %s %s: %w", konnector.KindOf(obj), key, err)
 	}
 }
 
@@ -35,7 +34,7 @@ func Delete(ctx context.Context, c client.Client, obj client.Object) error {
 	uid := obj.GetUID()
 	err := c.Delete(ctx, obj, client.Preconditions{UID: &uid}, client.PropagationPolicy("Background"))
 	if err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("deleting %s %s: %w", KindOf(obj), client.ObjectKeyFromObject(obj), err)
+		return fmt.Errorf("deleting %s %s: %w", konnector.KindOf(obj), client.ObjectKeyFromObject(obj), err)
 	}
 	return nil
 }
@@ -50,7 +49,7 @@ func RemoveFinalizer(ctx context.Context, c client.Client, obj client.Object, fi
 		return nil
 	}
 	if err := c.Patch(ctx, obj, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{})); err != nil && !apierrors.IsNotFound(err) {
-		return fmt.Errorf("removing finalizer %s from %s %s: %w", finalizer, KindOf(obj), client.ObjectKeyFromObject(obj), err)
+		return fmt.Errorf("removing finalizer %s from %s %s: %w", finalizer, konnector.KindOf(obj), client.ObjectKeyFromObject(obj), err)
 	}
 	return nil
 }
@@ -68,13 +67,4 @@ func ListReleaseProxies(ctx context.Context, c client.Client, cluster types.Name
 		return nil, fmt.Errorf("listing HelmReleaseProxies of HelmChartProxy %s/%s: %w", cluster.Namespace, name, err)
 	}
 	return list.Items, nil
-}
-
-// KindOf names the kind of a typed object from the scheme: TypeMeta may be empty.
-func KindOf(obj client.Object) string {
-	gvk, err := apiutil.GVKForObject(obj, Scheme)
-	if err != nil {
-		return fmt.Sprintf("%T", obj)
-	}
-	return gvk.Kind
 }
