@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/types"
-
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
@@ -15,7 +13,7 @@ import (
 // write for the Cluster as YAML, the warnings as leading comments, every
 // credential redacted. It only reads. target is <namespace>/<cluster>.
 func (s *Server) Render(ctx context.Context, target string) ([]byte, error) {
-	key, ok := renderTarget(target)
+	key, ok := konnector.ParseKey(strings.Trim(target, "/"))
 	if !ok {
 		return nil, fmt.Errorf("%q does not name a Cluster: give <namespace>/<cluster>", target)
 	}
@@ -37,13 +35,4 @@ func (s *Server) Render(ctx context.Context, target string) ([]byte, error) {
 		return nil, err
 	}
 	return konnector.Preview(in.cluster, in.config, s.settings), nil
-}
-
-// renderTarget reads <namespace>/<cluster>.
-func renderTarget(s string) (types.NamespacedName, bool) {
-	parts := strings.Split(strings.Trim(s, "/"), "/")
-	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
-		return types.NamespacedName{}, false
-	}
-	return types.NamespacedName{Namespace: parts[0], Name: parts[1]}, true
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
@@ -119,11 +118,11 @@ func syncScopeOf(path string) (syncScope, *requestError) {
 	if rest == "" {
 		return syncScope{}, nil
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 2 || parts[0] == "" || parts[1] == "" {
+	key, ok := konnector.ParseKey(rest)
+	if !ok {
 		return syncScope{}, &requestError{http.StatusNotFound, fmt.Sprintf("no sync is served at %s: POST /sync for every Cluster, or /sync/<namespace>/<cluster> for one", path)}
 	}
-	return syncScope{cluster: types.NamespacedName{Namespace: parts[0], Name: parts[1]}}, nil
+	return syncScope{cluster: key}, nil
 }
 
 // readTrigger reads the body: a CloudEvent must be valid (the PingSource's

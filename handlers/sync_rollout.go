@@ -2,11 +2,9 @@ package handlers
 
 import (
 	"context"
-	"strings"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
-	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
@@ -106,8 +104,8 @@ func (s *Server) moveCluster(ctx context.Context, c client.Client, cluster strin
 	if ctx.Err() != nil {
 		return konnector.NotReached(cluster)
 	}
-	namespace, name, _ := strings.Cut(cluster, "/")
-	in, err := s.readDeployInputs(ctx, c, types.NamespacedName{Namespace: namespace, Name: name})
+	key, _ := konnector.ParseKey(cluster) // the sync named it: key.String()
+	in, err := s.readDeployInputs(ctx, c, key)
 	if err != nil {
 		return konnector.ClusterOutcome{Cluster: cluster, Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}
 	}

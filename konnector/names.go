@@ -3,8 +3,10 @@ package konnector
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 )
 
@@ -74,4 +76,15 @@ func Labels(cluster string) map[string]string {
 // for that cluster, so that the hooks never take over or delete anyone else's.
 func IsOurs(objectLabels map[string]string, cluster string) bool {
 	return labels.SelectorFromSet(Labels(cluster)).Matches(labels.Set(objectLabels))
+}
+
+// ParseKey reads <namespace>/<name>, as a person, a request path or
+// types.NamespacedName.String names a Cluster or another namespaced object;
+// ok is false unless both parts are there, non-empty, with no other '/'.
+func ParseKey(s string) (key types.NamespacedName, ok bool) {
+	namespace, name, ok := strings.Cut(s, "/")
+	if !ok || namespace == "" || name == "" || strings.Contains(name, "/") {
+		return types.NamespacedName{}, false
+	}
+	return types.NamespacedName{Namespace: namespace, Name: name}, true
 }

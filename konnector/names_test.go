@@ -47,3 +47,21 @@ func TestIsOurs_NeedsOurLabelsForThisCluster(t *testing.T) {
 		t.Fatal("an object without managed-by is ours")
 	}
 }
+
+func TestParseKey_NamespaceSlashName(t *testing.T) {
+	for in, want := range map[string]string{
+		"default/my-cluster": "default/my-cluster",
+		"ns/c":               "ns/c",
+		"ns":                 "",
+		"ns/":                "",
+		"/c":                 "",
+		"ns/c/x":             "",
+		"ns//c":              "",
+		"":                   "",
+	} {
+		key, ok := ParseKey(in)
+		if got := key.String(); ok != (want != "") || (ok && got != want) {
+			t.Errorf("ParseKey(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+}

@@ -142,12 +142,11 @@ func statusArgs(args []string) (a statusArguments, ok bool) {
 
 // namespacedName reads <namespace>/<name> into key.
 func namespacedName(arg string, key *types.NamespacedName) bool {
-	namespace, name, ok := strings.Cut(arg, "/")
-	if !ok || namespace == "" || name == "" || strings.Contains(name, "/") {
-		return false
+	parsed, ok := konnector.ParseKey(arg)
+	if ok {
+		*key = parsed
 	}
-	key.Namespace, key.Name = namespace, name
-	return true
+	return ok
 }
 
 // statusSettings loads the settings Sync runs with: the installed settings
