@@ -47,7 +47,8 @@ func Setup() error {
 func Settings() (settings.Settings, error) { return loadSettings() }
 
 // Handler returns the function registered under name, for a program that
-// serves it with its own server (TLS) instead of functions-framework's.
+// serves it with its own server (cmd/konnector-hooks) instead of
+// functions-framework's.
 func Handler(name string) (http.Handler, bool) {
 	if !slices.Contains(handlers.FunctionNames(), name) {
 		return nil, false

@@ -1,9 +1,9 @@
-// Command konnector-hooks serves the Konnector Agent hook functions with
-// functions-framework on $PORT (default 8080), over TLS when
-// KONNECTOR_TLS_CERT_FILE and KONNECTOR_TLS_KEY_FILE name a certificate (the
-// install without Knative). FUNCTION_TARGET picks the
-// function served at every path; it defaults to Hooks, the router of the
-// CAPI Runtime SDK path layout.
+// Command konnector-hooks serves a Konnector Agent function on $PORT
+// (default 8080), over TLS when KONNECTOR_TLS_CERT_FILE and
+// KONNECTOR_TLS_KEY_FILE name a certificate (the install without Knative).
+// FUNCTION_TARGET picks the function served at every path, as
+// functions-framework does; it defaults to Hooks, the router of the CAPI
+// Runtime SDK path layout, and is read, never written.
 //
 // `konnector-hooks sync` instead runs one sync of every served Cluster and
 // exits (the CronJob in deploy/ runs it): it prints the JSON report and exits
@@ -20,12 +20,12 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 
-	"github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
-
 	konnectorhooks "github.com/konnector-hooks/konnector-hooks"
+	"github.com/konnector-hooks/konnector-hooks/handlers"
 )
 
 func main() {
@@ -41,22 +41,13 @@ func main() {
 		fmt.Fprintf(os.Stderr, "konnector-hooks: unknown arguments %q: run it with no argument to serve, `konnector-hooks sync` for one sync, `konnector-hooks render <namespace>/<cluster>` to preview what the hooks would write for a Cluster, or `konnector-hooks status [<namespace>/<cluster>] [-o json]` for what is installed\n", os.Args[1:])
 		os.Exit(2)
 	}
-	if os.Getenv("FUNCTION_TARGET") == "" {
-		_ = os.Setenv("FUNCTION_TARGET", "Hooks")
-	}
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
+	port := cmp.Or(os.Getenv("PORT"), "8080")
 	if err := konnectorhooks.Setup(); err != nil {
 		fmt.Fprintln(os.Stderr, "konnector-hooks:", err)
 		os.Exit(1)
 	}
-	serve := func() error { return funcframework.Start(port) }
-	if s, _ := konnectorhooks.Settings(); s.ServesTLS() {
-		serve = func() error { return serveTLS(port, os.Getenv("FUNCTION_TARGET"), s.TLSCertFile, s.TLSKeyFile) }
-	}
-	if err := serve(); err != nil {
+	s, _ := konnectorhooks.Settings()
+	if err := serve(port, cmp.Or(os.Getenv("FUNCTION_TARGET"), handlers.FunctionHooks), s); err != nil {
 		fmt.Fprintln(os.Stderr, "konnector-hooks:", err)
 		os.Exit(1)
 	}
