@@ -69,7 +69,7 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 	rollout := &rolloutRun{hold: s.settings.RolloutBatch > 0 && !scope.one()}
 	add := func(o konnector.ClusterOutcome) {
 		// Logged now: the report lists konnector.MaxListed at most.
-		if konnector.Listed(o.Outcome) {
+		if o.Outcome.Listed() {
 			s.log.Info("sync cluster", "cluster", o.Cluster, "outcome", o.Outcome, "message", o.Message)
 		}
 		tally.Add(o)
@@ -77,17 +77,18 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 	found, err := fleet.EachPage(listCtx, c, func(page []kube.FleetMember) error {
 		targets := s.pageTargets(ctx, c, page, secrets)
 		outcomes := make([]konnector.ClusterOutcome, len(targets))
+		held := make([]bool, len(targets))
 		var g errgroup.Group
 		g.SetLimit(s.settings.SyncConcurrency)
 		for i, in := range targets {
 			g.Go(func() error {
-				outcomes[i] = s.syncCluster(ctx, c, in, &page[i], rollout)
+				outcomes[i], held[i] = s.syncCluster(ctx, c, in, &page[i], rollout)
 				return nil
 			})
 		}
 		_ = g.Wait()
-		for _, o := range outcomes {
-			if o.Outcome != "" {
+		for i, o := range outcomes {
+			if !held[i] {
 				add(o)
 			}
 		}
@@ -154,33 +155,32 @@ func (s *Server) SyncOnce(ctx context.Context) SyncReport {
 	ctx, cancel := context.WithTimeout(ctx, s.settings.SyncTimeout)
 	defer cancel()
 	report := s.sync(ctx, syncScope{})
-	s.logSync(report, "", s.now().Sub(start))
+	s.logSync(report, "", 1, s.now().Sub(start))
 	return report
 }
 
 // syncCluster takes one Cluster's sync step. A Cluster whose
-// HelmChartProxy change the rollout holds has no outcome yet: the rollout
-// keeps it until it decides which Clusters move.
-func (s *Server) syncCluster(ctx context.Context, c client.Client, in *deployInputs, m *kube.FleetMember, rollout *rolloutRun) konnector.ClusterOutcome {
+// HelmChartProxy change the rollout holds has no outcome yet (held): the
+// rollout keeps it until it decides which Clusters move.
+func (s *Server) syncCluster(ctx context.Context, c client.Client, in *deployInputs, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
 	key := client.ObjectKeyFromObject(in.cluster).String()
 	if ctx.Err() != nil {
-		return konnector.NotReached(key)
+		return konnector.NotReached(key), false
 	}
-	var out konnector.ClusterOutcome
 	switch step := syncView(in).Next(); step {
 	case konnector.SyncLeaveToDelete, konnector.SyncLeaveToInitialize:
-		return konnector.LeftToHooks(key, step)
+		return konnector.LeftToHooks(key, step), false
 	case konnector.SyncNotEnabled:
-		return konnector.ClusterOutcome{Cluster: key, Outcome: konnector.OutcomeNotEnabled}
+		return konnector.ClusterOutcome{Cluster: key, Outcome: konnector.OutcomeNotEnabled}, false
 	case konnector.SyncConverge:
-		out = s.syncEnabled(ctx, c, in, m, rollout)
+		out, held = s.syncEnabled(ctx, c, in, m, rollout)
 	case konnector.SyncUninstall:
 		out = s.syncDisabled(ctx, c, in)
 	}
 	if out.Outcome == konnector.OutcomeFailed && ctx.Err() != nil {
-		return konnector.NotReached(key)
+		return konnector.NotReached(key), false
 	}
-	return out
+	return out, held
 }
 
 // syncView is what the sync knows of a Cluster before it acts.
@@ -214,18 +214,18 @@ func notDeleting(obj client.Object) bool {
 // a Warning Event, and a deployed revision gets one Normal Event. A
 // HelmChartProxy written by this sync is not reported on: CAAPH has not
 // acted on it yet, and the next sync reports it.
-func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInputs, m *kube.FleetMember, rollout *rolloutRun) konnector.ClusterOutcome {
+func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInputs, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
 	key := client.ObjectKeyFromObject(in.cluster)
 	if cur := in.current; cur.HelmChartProxy == nil || cur.ClusterResourceSet == nil || cur.ResourceSetSecret == nil {
 		var err error
 		if in, err = s.readDeployInputs(ctx, c, key); err != nil {
-			return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}
+			return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}, false
 		}
 	}
 	out, res := s.syncConverge(ctx, c, in, rollout.hold)
 	converged := out.Outcome == konnector.OutcomeUpToDate || out.Outcome == konnector.OutcomeApplied
 	if !converged || res.chartWritten {
-		return out
+		return out, false
 	}
 	// A held HelmChartProxy still holds its previous chart version, which
 	// the metadata Sync read does not show: CAAPH's report stands as it is.
@@ -238,12 +238,12 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInp
 	}
 	if res.held {
 		rollout.holdCluster(out, m, release)
-		return konnector.ClusterOutcome{}
+		return konnector.ClusterOutcome{}, true
 	}
 	if release.Phase == konnector.ReleaseFailed {
 		rollout.pausedBy(key.String(), release)
 	}
-	return out
+	return out, false
 }
 
 // syncConverge is the hooks' deploy path for one Cluster of a sync, hold

@@ -29,7 +29,7 @@ import (
 // the Event name the Secret and how to delete it.
 func (s *Server) syncDisabled(ctx context.Context, c client.Client, in *deployInputs) konnector.ClusterOutcome {
 	key := client.ObjectKeyFromObject(in.cluster)
-	outcome := func(outcome, message string) konnector.ClusterOutcome {
+	outcome := func(outcome konnector.Outcome, message string) konnector.ClusterOutcome {
 		return konnector.ClusterOutcome{Cluster: key.String(), Outcome: outcome, Message: message}
 	}
 	read, err := kube.ReadUninstall(ctx, c, key)

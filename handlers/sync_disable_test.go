@@ -43,7 +43,7 @@ func TestSync_DisableUninstallsThroughTheBeforeClusterDeleteSteps(t *testing.T) 
 	rs := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "konnector-agent-c"}}
 
 	setClusterConfig(t, ns, "c", configNoAddon)
-	step := func(outcome, says string) syncAnswer {
+	step := func(outcome konnector.Outcome, says string) syncAnswer {
 		t.Helper()
 		a := f.sync(t, "/sync", pingBinary)
 		got := a.outcomeOf(ns + "/c")

@@ -1,6 +1,7 @@
 package konnector
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 	"testing"
@@ -30,14 +31,38 @@ func TestSyncView_Next(t *testing.T) {
 	}
 }
 
-func TestSyncTally_AnUnknownOutcomeIsAFailureNotAPanic(t *testing.T) {
-	var tally SyncTally
-	tally.Add(ClusterOutcome{"ns/a", OutcomeUpToDate, ""})
-	tally.Add(ClusterOutcome{"ns/b", "somethingNew", "details"})
-	r := tally.Report("the namespaces ExtensionConfig x selects")
-	if r.Status != StatusFailure || r.Counts.Failed != 1 || r.Counts.UpToDate != 1 || len(r.Clusters) != 1 ||
-		!strings.Contains(r.Clusters[0].Message, `"somethingNew"`) || r.Clusters[0].Outcome != OutcomeFailed {
-		t.Fatalf("report: %+v", r)
+// Each outcome is counted under its own name in the report's JSON, and
+// named so in the Cluster's entry: an outcome added without its count
+// fails here.
+func TestSyncTally_EachOutcomeIsCountedUnderItsName(t *testing.T) {
+	for o := range outcomeCount {
+		var tally SyncTally
+		tally.Add(ClusterOutcome{Cluster: "ns/a", Outcome: o})
+		r := tally.Report("the namespaces ExtensionConfig x selects")
+		b, err := json.Marshal(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got struct {
+			Counts   map[string]int `json:"counts"`
+			Clusters []struct {
+				Outcome string `json:"outcome"`
+			} `json:"clusters"`
+		}
+		if err := json.Unmarshal(b, &got); err != nil {
+			t.Fatal(err)
+		}
+		for name, n := range got.Counts {
+			if want := map[bool]int{true: 1}[name == o.String() || name == "checked"]; n != want {
+				t.Errorf("one Cluster %s: counts[%s] = %d, want %d (counts %v)", o, name, n, want, got.Counts)
+			}
+		}
+		if _, counted := got.Counts[o.String()]; !counted || len(got.Counts) != int(outcomeCount)+1 {
+			t.Errorf("outcome %q has no count of its own in %v", o, got.Counts)
+		}
+		if o.Listed() != (len(got.Clusters) == 1) || (o.Listed() && got.Clusters[0].Outcome != o.String()) {
+			t.Errorf("one Cluster %s: listed %+v, want listed=%t", o, got.Clusters, o.Listed())
+		}
 	}
 }
 
@@ -45,21 +70,21 @@ func TestSyncTally_Report(t *testing.T) {
 	const served = "the namespaces ExtensionConfig x selects"
 	cases := []struct {
 		name     string
-		outcomes []string
+		outcomes []Outcome
 		status   string
 		message  string
 		listed   int
 	}{
 		{"nothing served", nil, StatusSuccess, "synced 0 Clusters in " + served, 0},
-		{"up to date and left alone: nothing listed", []string{OutcomeUpToDate, OutcomeNotEnabled, OutcomeLeftToHooks}, StatusSuccess,
+		{"up to date and left alone: nothing listed", []Outcome{OutcomeUpToDate, OutcomeNotEnabled, OutcomeLeftToHooks}, StatusSuccess,
 			"synced 3 Clusters in " + served + ": 1 up to date, 1 left to the lifecycle hooks, 1 without the addon", 0},
-		{"changes are listed", []string{OutcomeApplied, OutcomeUninstalling, OutcomeUninstalled}, StatusSuccess,
+		{"changes are listed", []Outcome{OutcomeApplied, OutcomeUninstalling, OutcomeUninstalled}, StatusSuccess,
 			"synced 3 Clusters in " + served + ": 1 applied, 1 uninstalling, 1 uninstalled", 3},
-		{"a failure fails the sync", []string{OutcomeApplied, OutcomeFailed}, StatusFailure,
+		{"a failure fails the sync", []Outcome{OutcomeApplied, OutcomeFailed}, StatusFailure,
 			"synced 2 Clusters in " + served + ": 1 applied, 1 failed; the clusters list says what to fix for each failed one", 2},
-		{"a stuck uninstall and a Cluster not reached", []string{OutcomeUninstallStuck, OutcomeNotReached}, StatusFailure,
+		{"a stuck uninstall and a Cluster not reached", []Outcome{OutcomeUninstallStuck, OutcomeNotReached}, StatusFailure,
 			"synced 2 Clusters in " + served + ": 1 with an uninstall stuck, 1 not reached; an uninstall is stuck: the clusters list gives CAAPH's reason and what to do; the next sync resumes the ones not reached", 2},
-		{"a failed install is listed, held ones only counted; the sync itself succeeded", []string{OutcomeUpToDate, OutcomeInstallFailed, OutcomeRolloutHeld}, StatusSuccess,
+		{"a failed install is listed, held ones only counted; the sync itself succeeded", []Outcome{OutcomeUpToDate, OutcomeInstallFailed, OutcomeRolloutHeld}, StatusSuccess,
 			"synced 3 Clusters in " + served + ": 1 up to date, 1 with a failed install, 1 held by the rollout; the agent failed to install on some: the clusters list gives CAAPH's message for each", 1},
 	}
 	for _, c := range cases {

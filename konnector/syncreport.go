@@ -5,26 +5,67 @@ import (
 	"strings"
 )
 
-// Outcomes of one Cluster in a sync, as the report counts them.
+// Outcome is what a sync did for one Cluster, as its report counts it.
+type Outcome uint8
+
+// The outcomes, in the order the report's message names them.
 const (
-	OutcomeUpToDate     = "upToDate"
-	OutcomeApplied      = "applied"
-	OutcomeUninstalling = "uninstalling"
-	OutcomeUninstalled  = "uninstalled"
+	OutcomeUpToDate Outcome = iota
+	OutcomeApplied
+	OutcomeUninstalling
+	OutcomeUninstalled
 	// OutcomeUninstallStuck: the uninstall of a live Cluster's agent is past
 	// KONNECTOR_UNINSTALL_TIMEOUT; nothing is forced and the sync waits.
-	OutcomeUninstallStuck = "uninstallStuck"
-	OutcomeFailed         = "failed"
-	OutcomeNotReached     = "notReached"
-	OutcomeLeftToHooks    = "leftToHooks"
-	OutcomeNotEnabled     = "notEnabled"
+	OutcomeUninstallStuck
+	OutcomeFailed
+	OutcomeNotReached
+	OutcomeLeftToHooks
+	OutcomeNotEnabled
 	// OutcomeInstallFailed: our objects are at the desired state, and CAAPH
 	// reports the install or upgrade of the agent failed.
-	OutcomeInstallFailed = "installFailed"
+	OutcomeInstallFailed
 	// OutcomeRolloutHeld: the HelmChartProxy changes, and a rollout
 	// (KONNECTOR_ROLLOUT_BATCH) leaves it to a later sync.
-	OutcomeRolloutHeld = "rolloutHeld"
+	OutcomeRolloutHeld
+	outcomeCount
 )
+
+// outcomes holds, for each Outcome, its name in the report (the key of
+// its count), how the message counts it, and whether the report lists
+// the Clusters with it: the ones that changed, failed or were not reached.
+var outcomes = [outcomeCount]struct {
+	name, words string
+	listed      bool
+}{
+	OutcomeUpToDate:       {"upToDate", "up to date", false},
+	OutcomeApplied:        {"applied", "applied", true},
+	OutcomeUninstalling:   {"uninstalling", "uninstalling", true},
+	OutcomeUninstalled:    {"uninstalled", "uninstalled", true},
+	OutcomeUninstallStuck: {"uninstallStuck", "with an uninstall stuck", true},
+	OutcomeFailed:         {"failed", "failed", true},
+	OutcomeNotReached:     {"notReached", "not reached", true},
+	OutcomeLeftToHooks:    {"leftToHooks", "left to the lifecycle hooks", false},
+	OutcomeNotEnabled:     {"notEnabled", "without the addon", false},
+	OutcomeInstallFailed:  {"installFailed", "with a failed install", true},
+	OutcomeRolloutHeld:    {"rolloutHeld", "held by the rollout", false},
+}
+
+func (o Outcome) String() string { return outcomes[o].name }
+
+// MarshalText writes the outcome by its name, as the report's JSON and the
+// log lines give it.
+func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
+
+// UnmarshalText reads an outcome by its name, for a client of the report.
+func (o *Outcome) UnmarshalText(text []byte) error {
+	for i := range outcomeCount {
+		if outcomes[i].name == string(text) {
+			*o = i
+			return nil
+		}
+	}
+	return fmt.Errorf("sync outcome %q is not one of konnector-hooks' outcomes", text)
+}
 
 // Statuses of a sync report, as the hooks' answers word them.
 const (
@@ -35,20 +76,14 @@ const (
 // ClusterOutcome is what the sync did for one Cluster; Message is the
 // answer the hooks give for the same step.
 type ClusterOutcome struct {
-	Cluster string `json:"cluster"`
-	Outcome string `json:"outcome"`
-	Message string `json:"message"`
+	Cluster string  `json:"cluster"`
+	Outcome Outcome `json:"outcome"`
+	Message string  `json:"message"`
 }
 
 // Listed tells whether the report lists a Cluster with this outcome: the
 // ones that changed, failed or were not reached.
-func Listed(outcome string) bool {
-	switch outcome {
-	case OutcomeApplied, OutcomeUninstalling, OutcomeUninstalled, OutcomeUninstallStuck, OutcomeFailed, OutcomeNotReached, OutcomeInstallFailed:
-		return true
-	}
-	return false
-}
+func (o Outcome) Listed() bool { return outcomes[o].listed }
 
 // LeftToHooks is the outcome of a Cluster whose step belongs to a hook
 // still to come (SyncLeaveToDelete, SyncLeaveToInitialize); NotEnabled the
@@ -98,6 +133,16 @@ type SyncCounts struct {
 	RolloutHeld    int `json:"rolloutHeld"`
 }
 
+// syncCounts is SyncCounts with the count of each outcome at its index.
+func syncCounts(checked int, n *[outcomeCount]int) SyncCounts {
+	return SyncCounts{
+		Checked: checked, UpToDate: n[OutcomeUpToDate], Applied: n[OutcomeApplied], Uninstalling: n[OutcomeUninstalling],
+		Uninstalled: n[OutcomeUninstalled], UninstallStuck: n[OutcomeUninstallStuck], Failed: n[OutcomeFailed],
+		NotReached: n[OutcomeNotReached], LeftToHooks: n[OutcomeLeftToHooks], NotEnabled: n[OutcomeNotEnabled],
+		InstallFailed: n[OutcomeInstallFailed], RolloutHeld: n[OutcomeRolloutHeld],
+	}
+}
+
 // Succeeded reports whether every Cluster was reached and none failed.
 func (r SyncReport) Succeeded() bool { return r.Status == StatusSuccess }
 
@@ -115,30 +160,18 @@ const MaxListed = 1000
 // SyncTally adds up a sync's outcomes page by page: it counts every
 // Cluster and keeps only the ones the report lists, MaxListed at most.
 type SyncTally struct {
-	counts   SyncCounts
+	checked  int
+	counts   [outcomeCount]int
 	listed   []ClusterOutcome
 	unlisted int
 }
 
-// Add counts one Cluster's outcome. An outcome the report does not know is
-// a bug of ours: it is counted as a failure of that Cluster, never a panic.
+// Add counts one Cluster's outcome.
 func (t *SyncTally) Add(o ClusterOutcome) {
-	n := &t.counts
-	counters := map[string]*int{
-		OutcomeUpToDate: &n.UpToDate, OutcomeApplied: &n.Applied, OutcomeUninstalling: &n.Uninstalling,
-		OutcomeUninstalled: &n.Uninstalled, OutcomeUninstallStuck: &n.UninstallStuck, OutcomeFailed: &n.Failed,
-		OutcomeNotReached: &n.NotReached, OutcomeLeftToHooks: &n.LeftToHooks, OutcomeNotEnabled: &n.NotEnabled,
-		OutcomeInstallFailed: &n.InstallFailed, OutcomeRolloutHeld: &n.RolloutHeld,
-	}
-	counter, known := counters[o.Outcome]
-	if !known {
-		o = ClusterOutcome{o.Cluster, OutcomeFailed, fmt.Sprintf("internal error: sync outcome %q is not known to the report (%s)", o.Outcome, o.Message)}
-		counter = counters[OutcomeFailed]
-	}
-	n.Checked++
-	*counter++
+	t.checked++
+	t.counts[o.Outcome]++
 	switch {
-	case !Listed(o.Outcome):
+	case !o.Outcome.Listed():
 	case len(t.listed) < MaxListed:
 		t.listed = append(t.listed, o)
 	default:
@@ -149,43 +182,36 @@ func (t *SyncTally) Add(o ClusterOutcome) {
 // Report is the sync's answer; served says which namespaces it served, for
 // the message ("the namespaces ExtensionConfig x selects").
 func (t *SyncTally) Report(served string) SyncReport {
-	n := t.counts
-	r := SyncReport{Status: StatusSuccess, Counts: n, Clusters: t.listed}
+	n := &t.counts
+	r := SyncReport{Status: StatusSuccess, Counts: syncCounts(t.checked, n), Clusters: t.listed}
 	if r.Clusters == nil {
 		r.Clusters = []ClusterOutcome{}
 	}
 	var parts []string
-	for _, p := range []struct {
-		n    int
-		what string
-	}{
-		{n.UpToDate, "up to date"}, {n.Applied, "applied"}, {n.Uninstalling, "uninstalling"}, {n.Uninstalled, "uninstalled"}, {n.UninstallStuck, "with an uninstall stuck"},
-		{n.Failed, "failed"}, {n.NotReached, "not reached"}, {n.LeftToHooks, "left to the lifecycle hooks"}, {n.NotEnabled, "without the addon"},
-		{n.InstallFailed, "with a failed install"}, {n.RolloutHeld, "held by the rollout"},
-	} {
-		if p.n > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", p.n, p.what))
+	for o, count := range n {
+		if count > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", count, outcomes[o].words))
 		}
 	}
-	r.Message = fmt.Sprintf("synced %d Clusters in %s", n.Checked, served)
+	r.Message = fmt.Sprintf("synced %d Clusters in %s", t.checked, served)
 	if len(parts) > 0 {
 		r.Message += ": " + strings.Join(parts, ", ")
 	}
-	if n.InstallFailed > 0 {
+	if n[OutcomeInstallFailed] > 0 {
 		r.Message += "; the agent failed to install on some: the clusters list gives CAAPH's message for each"
 	}
 	if t.unlisted > 0 {
 		r.Message += fmt.Sprintf("; the clusters list holds the first %d, %d more are in konnector-hooks' log, one line each", MaxListed, t.unlisted)
 	}
 	for _, why := range []struct {
-		n    int
+		o    Outcome
 		what string
 	}{
-		{n.UninstallStuck, "; an uninstall is stuck: the clusters list gives CAAPH's reason and what to do"},
-		{n.Failed, "; the clusters list says what to fix for each failed one"},
-		{n.NotReached, "; the next sync resumes the ones not reached"},
+		{OutcomeUninstallStuck, "; an uninstall is stuck: the clusters list gives CAAPH's reason and what to do"},
+		{OutcomeFailed, "; the clusters list says what to fix for each failed one"},
+		{OutcomeNotReached, "; the next sync resumes the ones not reached"},
 	} {
-		if why.n > 0 {
+		if n[why.o] > 0 {
 			r.Status = StatusFailure
 			r.Message += why.what
 		}
