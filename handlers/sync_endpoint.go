@@ -51,9 +51,9 @@ func (s *Server) syncEndpoint() http.Handler {
 		}
 		defer cancel()
 		run, joined, busy := s.syncOnce(ctx, scope, s.syncDeadline(ctx, start), func(ctx context.Context) SyncReport {
-			report := s.sync(ctx, scope)
-			s.logSync(report, eventID, time.Since(start))
-			return report
+			return s.sync(ctx, scope)
+		}, func(report SyncReport, calls int) {
+			s.logSync(report, eventID, calls, time.Since(start))
 		})
 		if busy != nil {
 			s.refuseSync(w, busy, scope, eventID, "a sync of "+busy.scope.describe()+" is running")
@@ -157,10 +157,11 @@ func bodyError(err error, doing string) *requestError {
 	return &requestError{http.StatusBadRequest, doing + ": " + err.Error()}
 }
 
-// logSync writes the sync's line; the sync wrote one per Cluster it lists
-// as it went.
-func (s *Server) logSync(r SyncReport, eventID string, took time.Duration) {
-	s.log.Info("sync call", "function", FunctionSync, "outcome", r.Status, "cloudEventId", eventID,
+// logSync writes the sync's line, with the number of calls its report
+// answered (its starter's and those that joined it); the sync wrote one
+// per Cluster it lists as it went.
+func (s *Server) logSync(r SyncReport, eventID string, calls int, took time.Duration) {
+	s.log.Info("sync call", "function", FunctionSync, "outcome", r.Status, "cloudEventId", eventID, "calls", calls,
 		"checked", r.Counts.Checked, "upToDate", r.Counts.UpToDate, "applied", r.Counts.Applied, "uninstalling", r.Counts.Uninstalling,
 		"uninstalled", r.Counts.Uninstalled, "uninstallStuck", r.Counts.UninstallStuck, "failed", r.Counts.Failed, "notReached", r.Counts.NotReached,
 		"leftToHooks", r.Counts.LeftToHooks, "notEnabled", r.Counts.NotEnabled,

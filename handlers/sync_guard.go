@@ -62,9 +62,11 @@ func (sc syncScope) describe() string {
 
 // syncOnce returns the run that answers a call of scope: the running sync
 // when it covers scope (joined set), else a new run started with run,
-// deadline and ctx's values. When a sync runs that does not cover scope, it
-// starts nothing and returns that sync as busy.
-func (s *Server) syncOnce(ctx context.Context, scope syncScope, deadline time.Time, run func(context.Context) SyncReport) (r *syncRun, joined bool, busy *syncRun) {
+// deadline and ctx's values, whose report and the number of calls it
+// answered go to finished once no call can join it any more. When a sync
+// runs that does not cover scope, it starts nothing and returns that sync
+// as busy.
+func (s *Server) syncOnce(ctx context.Context, scope syncScope, deadline time.Time, run func(context.Context) SyncReport, finished func(SyncReport, int)) (r *syncRun, joined bool, busy *syncRun) {
 	g := s.syncs
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -83,7 +85,9 @@ func (s *Server) syncOnce(ctx context.Context, scope syncScope, deadline time.Ti
 		report := s.guardedRun(runCtx, scope, run)
 		g.mu.Lock()
 		g.running = nil
+		calls := r.calls
 		g.mu.Unlock()
+		finished(report, calls)
 		r.report = report
 		close(r.done)
 	}()
