@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 
 	"golang.org/x/sync/errgroup"
@@ -189,14 +188,9 @@ func (s *Server) readCredentials(ctx context.Context, c client.Client, in *deplo
 	return konnector.ReadCredentials(secret)
 }
 
-// failureFrom turns an error into the Failure answer: input errors say what
-// to fix; other errors are API errors that a retry may resolve.
+// failureFrom is the Failure answer of err (konnector.Explain).
 func failureFrom(err error) result {
-	var input *konnector.InputError
-	if errors.As(err, &input) {
-		return failure(input.Error())
-	}
-	return failure(err.Error() + " (CAPI retries the hook; if this persists, check konnector-hooks' access to the management cluster)")
+	return failure(konnector.Explain(err, "CAPI retries the hook; if this persists, check konnector-hooks' access to the management cluster"))
 }
 
 // recordEvent records an Event on the Cluster. An event is a courtesy: a

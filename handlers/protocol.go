@@ -96,17 +96,26 @@ func mustGroupVersionHook(h hook) catalog.GroupVersionHook {
 }
 
 // endpoint turns a panic in fn into a Failure answer and a log line, instead
-// of functions-framework's bare 500.
+// of a bare 500.
 func (s *Server) endpoint(respond responder, fn http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		defer func() {
-			if p := recover(); p != nil {
-				s.log.Error("panic while handling a request", "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-				writeJSON(w, http.StatusOK, respond(failure("internal error in konnector-hooks while handling "+r.URL.Path+"; it was logged: report it to the konnector-hooks maintainers")))
-			}
-		}()
-		fn(w, r)
+		if message, panicked := s.recovered("the call to "+r.URL.Path, func() { fn(w, r) }); panicked {
+			writeJSON(w, http.StatusOK, respond(failure(message)))
+		}
 	})
+}
+
+// recovered runs fn; a panic in it becomes a log line with its stack, and
+// the message that tells the caller of it.
+func (s *Server) recovered(during string, fn func()) (message string, panicked bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic", "during", during, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			message, panicked = "internal error in konnector-hooks during "+during+"; it was logged: report it to the konnector-hooks maintainers", true
+		}
+	}()
+	fn()
+	return "", false
 }
 
 // requestError is a request that cannot be processed at all.
@@ -135,11 +144,7 @@ func requirePost(w http.ResponseWriter, r *http.Request, respond responder) bool
 func decodeRequest(w http.ResponseWriter, r *http.Request, kind string, cluster bool) (hookrequest.Request, *requestError) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return hookrequest.Request{}, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes: send a %s", maxBodyBytes, kind)}
-		}
-		return hookrequest.Request{}, &requestError{http.StatusBadRequest, "reading the request body: " + err.Error()}
+		return hookrequest.Request{}, bodyError(err, "reading the request body", "send a "+kind)
 	}
 	req, err := hookrequest.Decode(body, runtimehooksv1.GroupVersion.String(), kind, cluster)
 	if err != nil {
@@ -169,9 +174,22 @@ func (s *Server) boundedContext(r *http.Request, timeout time.Duration) (context
 		}
 		timeout = d
 	}
-	margin := min(timeout/10, time.Second)
-	ctx, cancel := context.WithTimeout(r.Context(), timeout-margin)
+	ctx, cancel := context.WithTimeout(r.Context(), timeout-answerMargin(timeout))
 	return ctx, cancel, nil
+}
+
+// answerMargin is the part of a call's timeout kept for its answer to reach
+// the caller in time.
+func answerMargin(timeout time.Duration) time.Duration { return min(timeout/10, time.Second) }
+
+// bodyError is the answer to a body that could not be read while doing
+// what: 413 past maxBodyBytes, with fix, else 400.
+func bodyError(err error, doing, fix string) *requestError {
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		return &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes: %s", maxBodyBytes, fix)}
+	}
+	return &requestError{http.StatusBadRequest, doing + ": " + err.Error()}
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

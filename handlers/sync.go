@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"slices"
 	"time"
@@ -43,7 +42,7 @@ const notReachedGrace = 2 * time.Second
 func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 	c, err := s.kube.Open()
 	if err != nil {
-		return konnector.FailedSync(failureFrom(err).message)
+		return konnector.FailedSync(syncReadFailed(err))
 	}
 	fleet, err := kube.ReadFleet(ctx, c, kube.FleetScope{
 		Cluster:         scope.cluster,
@@ -115,13 +114,9 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 	return report
 }
 
-// syncReadFailed words a failed read of a sync.
+// syncReadFailed words a failed read of a sync (konnector.Explain).
 func syncReadFailed(err error) string {
-	var input *konnector.InputError
-	if errors.As(err, &input) {
-		return input.Error()
-	}
-	return err.Error() + " (the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: cluster-wide, Sync reads the ExtensionConfig and lists in every namespace; the namespaced install sets KONNECTOR_SYNC_NAMESPACES to the namespaces it binds, and each of them needs its RoleBinding)"
+	return konnector.Explain(err, "the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: cluster-wide, Sync reads the ExtensionConfig and lists in every namespace; the namespaced install sets KONNECTOR_SYNC_NAMESPACES to the namespaces it binds, and each of them needs its RoleBinding")
 }
 
 // pageTargets decides each Cluster's configuration and reads the

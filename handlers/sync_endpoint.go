@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -93,7 +92,7 @@ func (s *Server) syncEndpoint() http.Handler {
 // the margin callContext keeps for the answer.
 func (s *Server) syncDeadline(ctx context.Context, start time.Time) time.Time {
 	limit := s.settings.SyncTimeout
-	deadline := start.Add(limit - min(limit/10, time.Second))
+	deadline := start.Add(limit - answerMargin(limit))
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		return d
 	}
@@ -135,7 +134,7 @@ func readTrigger(w http.ResponseWriter, r *http.Request) (string, *requestError)
 	defer func() { _ = msg.Finish(nil) }()
 	if msg.ReadEncoding() == binding.EncodingUnknown {
 		if _, err := io.Copy(io.Discard, r.Body); err != nil {
-			return "", bodyError(err, "reading the request body")
+			return "", bodyError(err, "reading the request body", "a sync needs no body")
 		}
 		return "", nil
 	}
@@ -144,17 +143,9 @@ func readTrigger(w http.ResponseWriter, r *http.Request) (string, *requestError)
 		err = event.Validate()
 	}
 	if err != nil {
-		return "", bodyError(err, "the request is not a valid CloudEvent (binary mode with ce-* headers, or structured mode with Content-Type application/cloudevents+json)")
+		return "", bodyError(err, "the request is not a valid CloudEvent (binary mode with ce-* headers, or structured mode with Content-Type application/cloudevents+json)", "a sync needs no body")
 	}
 	return event.ID(), nil
-}
-
-func bodyError(err error, doing string) *requestError {
-	var tooLarge *http.MaxBytesError
-	if errors.As(err, &tooLarge) {
-		return &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes: a sync needs no body", maxBodyBytes)}
-	}
-	return &requestError{http.StatusBadRequest, doing + ": " + err.Error()}
 }
 
 // logSync writes the sync's line, with the number of calls its report

@@ -2,9 +2,7 @@ package handlers
 
 import (
 	"context"
-	"fmt"
 	"math"
-	"runtime/debug"
 	"sync"
 	"time"
 
@@ -97,11 +95,8 @@ func (s *Server) syncOnce(ctx context.Context, scope syncScope, deadline time.Ti
 // guardedRun runs a sync off the request's goroutine, where the endpoint's
 // recovery does not reach: a panic becomes a Failure report and a log line.
 func (s *Server) guardedRun(ctx context.Context, scope syncScope, run func(context.Context) SyncReport) (report SyncReport) {
-	defer func() {
-		if p := recover(); p != nil {
-			s.log.Error("panic during a sync", "scope", scope.describe(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-			report = konnector.FailedSync("internal error in konnector-hooks during the sync of " + scope.describe() + "; it was logged: report it to the konnector-hooks maintainers")
-		}
-	}()
-	return run(ctx)
+	if message, panicked := s.recovered("the sync of "+scope.describe(), func() { report = run(ctx) }); panicked {
+		return konnector.FailedSync(message)
+	}
+	return report
 }

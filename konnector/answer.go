@@ -28,6 +28,17 @@ type Answer struct {
 	NotDeployed bool
 }
 
+// Explain words err for an answer or a report: an *InputError says what to
+// fix; any other error is the API server's, which a retry may resolve, and
+// is followed by retry: who retries, and what to check if it persists.
+func Explain(err error, retry string) string {
+	var input *InputError
+	if errors.As(err, &input) {
+		return input.Error()
+	}
+	return err.Error() + " (" + retry + ")"
+}
+
 // AnswerFor decides the answer to err; block is KONNECTOR_ON_INVALID_CONFIG=Block.
 func AnswerFor(err error, block bool) Answer {
 	var input *InputError

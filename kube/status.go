@@ -57,19 +57,20 @@ func ListClusters(ctx context.Context, c client.Client, namespaces []string) ([]
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	var keys []types.NamespacedName
-	for _, ns := range namespaces {
+	newList := func() *metav1.PartialObjectMetadataList {
 		list := &metav1.PartialObjectMetadataList{}
 		list.SetGroupVersionKind(clusterv1.GroupVersion.WithKind("ClusterList"))
-		for {
-			if err := c.List(ctx, list, client.InNamespace(ns), client.Limit(500), client.Continue(list.Continue)); err != nil {
-				return nil, fmt.Errorf("listing Clusters: %w", err)
+		return list
+	}
+	for _, ns := range namespaces {
+		err := ListPages(ctx, c, newList, ns, 500, func(list *metav1.PartialObjectMetadataList) error {
+			for i := range list.Items {
+				keys = append(keys, client.ObjectKeyFromObject(&list.Items[i]))
 			}
-			for _, item := range list.Items {
-				keys = append(keys, client.ObjectKeyFromObject(&item))
-			}
-			if list.Continue == "" {
-				break
-			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
 		}
 	}
 	return keys, nil
