@@ -63,6 +63,16 @@ func ServedNamespaces(syncNamespaces []string, extensionConfig string) string {
 	return fmt.Sprintf("the namespaces ExtensionConfig %s selects", extensionConfig)
 }
 
+// ExtensionConfigNotFound is the error of a sync whose ExtensionConfig,
+// which says the namespaces it serves, does not exist.
+func ExtensionConfigNotFound(name string) error {
+	return &InputError{
+		Field:   "ExtensionConfig " + name,
+		Problem: "not found: Sync serves the namespaces its namespaceSelector selects, as CAPI calls the hooks for them",
+		Fix:     "apply deploy/extensionconfig.yaml, or set KONNECTOR_EXTENSION_CONFIG to the name of the ExtensionConfig that registers konnector-hooks",
+	}
+}
+
 // NotServedMessage is the answer for a sync naming a Cluster that Sync does
 // not serve; it changes nothing.
 func NotServedMessage(cluster string, syncNamespaces []string, extensionConfig string) string {

@@ -9,6 +9,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 )
 
@@ -42,6 +43,21 @@ type UninstallState struct {
 	HelmChartProxy *caaphv1.HelmChartProxy
 	// HelmReleaseProxies are the ones CAAPH made for that proxy and cluster.
 	HelmReleaseProxies []caaphv1.HelmReleaseProxy
+}
+
+// OursToUninstall is what of the objects read for Cluster cluster an
+// uninstall may touch: a HelmChartProxy of our name without our labels
+// belongs to someone else, and so do the HelmReleaseProxies CAAPH made from
+// it (the state is then empty); a ClusterResourceSet without them is not our
+// credentials delivery (nil).
+func OursToUninstall(cluster string, hcp *caaphv1.HelmChartProxy, releases []caaphv1.HelmReleaseProxy, delivery *addonsv1.ClusterResourceSet) (UninstallState, *addonsv1.ClusterResourceSet) {
+	if delivery != nil && !IsOurs(delivery.Labels, cluster) {
+		delivery = nil
+	}
+	if hcp != nil && !IsOurs(hcp.Labels, cluster) {
+		return UninstallState{}, delivery
+	}
+	return UninstallState{HelmChartProxy: hcp, HelmReleaseProxies: releases}, delivery
 }
 
 // Empty reports whether nothing of the addon is left.

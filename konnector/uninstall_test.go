@@ -7,6 +7,7 @@ import (
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 )
 
 func TestUninstallState_NextStep(t *testing.T) {
@@ -114,5 +115,46 @@ func TestTimeoutMessage_SaysWhatToCheck(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Fatalf("message %q lacks %q", m, want)
 		}
+	}
+}
+
+func TestOursToUninstall_TouchesOnlyOurObjects(t *testing.T) {
+	meta := func(cluster string) metav1.ObjectMeta {
+		om := metav1.ObjectMeta{Namespace: "ns", Name: ObjectName("c")}
+		if cluster != "" {
+			om.Labels = Labels(cluster)
+		}
+		return om
+	}
+	hcp := func(cluster string) *caaphv1.HelmChartProxy {
+		return &caaphv1.HelmChartProxy{ObjectMeta: meta(cluster)}
+	}
+	crs := func(cluster string) *addonsv1.ClusterResourceSet {
+		return &addonsv1.ClusterResourceSet{ObjectMeta: meta(cluster)}
+	}
+	releases := []caaphv1.HelmReleaseProxy{{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "konnector-agent-c-x7k2p"}}}
+	cases := []struct {
+		name         string
+		hcp          *caaphv1.HelmChartProxy
+		releases     []caaphv1.HelmReleaseProxy
+		delivery     *addonsv1.ClusterResourceSet
+		wantState    bool
+		wantReleases int
+		wantDelivery bool
+	}{
+		{"ours: all of it", hcp("c"), releases, crs("c"), true, 1, true},
+		{"a HelmChartProxy without our labels: neither it nor its releases", hcp(""), releases, crs("c"), false, 0, true},
+		{"another Cluster's labels are not ours", hcp("d"), releases, crs("d"), false, 0, false},
+		{"no HelmChartProxy: the releases an uninstall left", nil, releases, nil, false, 1, false},
+		{"nothing read", nil, nil, nil, false, 0, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			state, delivery := OursToUninstall("c", c.hcp, c.releases, c.delivery)
+			if (state.HelmChartProxy != nil) != c.wantState || len(state.HelmReleaseProxies) != c.wantReleases || (delivery != nil) != c.wantDelivery {
+				t.Fatalf("state %+v, delivery %v; want HelmChartProxy %t, %d HelmReleaseProxies, delivery %t",
+					state, delivery, c.wantState, c.wantReleases, c.wantDelivery)
+			}
+		})
 	}
 }

@@ -155,11 +155,7 @@ func ReadFleet(ctx context.Context, c client.Client, scope FleetScope) (*Fleet, 
 			case err != nil:
 				return err
 			case !found:
-				return &konnector.InputError{
-					Field:   "ExtensionConfig " + scope.ExtensionConfig,
-					Problem: "not found: Sync serves the namespaces its namespaceSelector selects, as CAPI calls the hooks for them",
-					Fix:     "apply deploy/extensionconfig.yaml, or set KONNECTOR_EXTENSION_CONFIG to the name of the ExtensionConfig that registers konnector-hooks",
-				}
+				return konnector.ExtensionConfigNotFound(scope.ExtensionConfig)
 			}
 			selected, err := SelectedNamespaces(gctx, c, sel, scope.Cluster.Namespace)
 			mu.Lock()

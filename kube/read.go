@@ -148,14 +148,6 @@ func ReadUninstall(ctx context.Context, c client.Client, key types.NamespacedNam
 	if err := g.Wait(); err != nil {
 		return UninstallObjects{}, err
 	}
-	if read.Delivery != nil && !konnector.IsOurs(read.Delivery.Labels, key.Name) {
-		read.Delivery = nil
-	}
-	// A proxy of that name without our labels belongs to someone else, and
-	// so do the release proxies made from it: never touch them.
-	if hcp != nil && !konnector.IsOurs(hcp.Labels, key.Name) {
-		return read, nil
-	}
-	read.State = konnector.UninstallState{HelmChartProxy: hcp, HelmReleaseProxies: releases}
+	read.State, read.Delivery = konnector.OursToUninstall(key.Name, hcp, releases, read.Delivery)
 	return read, nil
 }
