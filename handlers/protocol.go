@@ -25,17 +25,6 @@ type result struct {
 	failure           bool
 	message           string
 	retryAfterSeconds int32
-	// changed is set when the call wrote to the management cluster; Sync
-	// counts it, the hooks' answers do not show it.
-	changed bool
-	// notDeployed is set when a problem only a person can fix stopped the
-	// deploy; deleting when the Cluster is being deleted. Sync reports them.
-	notDeployed, deleting bool
-	// chartWritten: the deploy wrote the HelmChartProxy; held: a rollout
-	// left its change to a later sync (convergeOptions.holdChartChange).
-	// chartVersion is the version the desired HelmChartProxy holds.
-	chartWritten, held bool
-	chartVersion       string
 }
 
 func success(message string) result { return result{message: message} }

@@ -21,18 +21,16 @@ func (s *Server) Render(ctx context.Context, target string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	in, err := s.readDeployInputs(ctx, c, key)
+	f, err := s.readDeployFacts(ctx, c, key)
 	if err != nil {
 		return nil, err
 	}
+	d, err := s.decide(ctx, c, f, konnector.DeployRules{})
 	switch {
-	case in.configErr != nil:
-		return nil, in.configErr
-	case in.config == nil:
-		return nil, fmt.Errorf("the Konnector Agent addon is not enabled for Cluster %s (%s): nothing would be written", key, konnector.NotEnabledReason(s.settings))
-	}
-	if _, err := s.readCredentials(ctx, c, in); err != nil {
+	case err != nil:
 		return nil, err
+	case d.Failure || d.Event != nil || d.Outcome == konnector.OutcomeLeftToHooks || d.Outcome == konnector.OutcomeNotEnabled:
+		return nil, fmt.Errorf("%s: nothing would be written", d.Message)
 	}
-	return konnector.Preview(in.cluster, in.config, s.settings), nil
+	return konnector.Preview(f.Cluster, f.Config, s.settings), nil
 }

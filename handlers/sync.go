@@ -124,14 +124,14 @@ func syncReadFailed(err error) string {
 // read: each Secret once per sync, and none in a namespace without such a
 // Cluster. A Secret that could not be read is left out, so that each Cluster
 // naming it reads it again and reports what failed.
-func (s *Server) pageTargets(ctx context.Context, c client.Client, page []kube.FleetMember, secrets map[types.NamespacedName]*corev1.Secret) []*deployInputs {
-	targets := make([]*deployInputs, len(page))
+func (s *Server) pageTargets(ctx context.Context, c client.Client, page []kube.FleetMember, secrets map[types.NamespacedName]*corev1.Secret) []konnector.DeployFacts {
+	targets := make([]konnector.DeployFacts, len(page))
 	unread := map[types.NamespacedName]bool{}
 	for i, m := range page {
-		in := &deployInputs{cluster: m.Cluster, current: m.Current, secrets: secrets}
-		in.config, in.configErr = konnector.ReadConfigWith(&m.Cluster.Spec.Topology, s.settings)
-		if in.config != nil {
-			key := types.NamespacedName{Namespace: m.Cluster.Namespace, Name: in.config.CredentialsSecret}
+		in := konnector.DeployFacts{Cluster: m.Cluster, Current: m.Current, Secrets: secrets}
+		in.Config, in.ConfigErr = konnector.ReadConfigWith(&m.Cluster.Spec.Topology, s.settings)
+		if in.Config != nil {
+			key := types.NamespacedName{Namespace: m.Cluster.Namespace, Name: in.Config.CredentialsSecret}
 			if _, read := secrets[key]; !read {
 				unread[key] = true
 			}
@@ -157,8 +157,8 @@ func (s *Server) SyncOnce(ctx context.Context) SyncReport {
 // syncCluster takes one Cluster's sync step. A Cluster whose
 // HelmChartProxy change the rollout holds has no outcome yet (held): the
 // rollout keeps it until it decides which Clusters move.
-func (s *Server) syncCluster(ctx context.Context, c client.Client, in *deployInputs, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
-	key := client.ObjectKeyFromObject(in.cluster).String()
+func (s *Server) syncCluster(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
+	key := client.ObjectKeyFromObject(in.Cluster).String()
 	if ctx.Err() != nil {
 		return konnector.NotReached(key), false
 	}
@@ -179,12 +179,12 @@ func (s *Server) syncCluster(ctx context.Context, c client.Client, in *deployInp
 }
 
 // syncView is what the sync knows of a Cluster before it acts.
-func syncView(in *deployInputs) konnector.SyncView {
-	cur := in.current
+func syncView(in konnector.DeployFacts) konnector.SyncView {
+	cur := in.Current
 	return konnector.SyncView{
-		Deleting:    in.cluster.DeletionTimestamp != nil,
-		Initialized: konnector.ControlPlaneInitialized(in.cluster),
-		Enabled:     in.config != nil || in.configErr != nil,
+		Deleting:    in.Cluster.DeletionTimestamp != nil,
+		Initialized: konnector.ControlPlaneInitialized(in.Cluster),
+		Enabled:     in.Config != nil || in.ConfigErr != nil,
 		Leftovers:   cur.HelmChartProxy != nil || notDeleting(konnector.ObjectOrNil(cur.ClusterResourceSet)) || notDeleting(konnector.ObjectOrNil(cur.ResourceSetSecret)),
 	}
 }
@@ -209,29 +209,29 @@ func notDeleting(obj client.Object) bool {
 // a Warning Event, and a deployed revision gets one Normal Event. A
 // HelmChartProxy written by this sync is not reported on: CAAPH has not
 // acted on it yet, and the next sync reports it.
-func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInputs, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
-	key := client.ObjectKeyFromObject(in.cluster)
-	if cur := in.current; cur.HelmChartProxy == nil || cur.ClusterResourceSet == nil || cur.ResourceSetSecret == nil {
+func (s *Server) syncEnabled(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
+	key := client.ObjectKeyFromObject(in.Cluster)
+	if cur := in.Current; cur.HelmChartProxy == nil || cur.ClusterResourceSet == nil || cur.ResourceSetSecret == nil {
 		var err error
-		if in, err = s.readDeployInputs(ctx, c, key); err != nil {
+		if in, err = s.readDeployFacts(ctx, c, key); err != nil {
 			return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}, false
 		}
 	}
-	out, res := s.syncConverge(ctx, c, in, rollout.hold)
+	out, d := s.syncConverge(ctx, c, in, rollout.hold)
 	converged := out.Outcome == konnector.OutcomeUpToDate || out.Outcome == konnector.OutcomeApplied
-	if !converged || res.chartWritten {
+	if !converged || d.WritesChart() {
 		return out, false
 	}
 	// A held HelmChartProxy still holds its previous chart version, which
 	// the metadata Sync read does not show: CAAPH's report stands as it is.
 	release := m.Release
-	if !res.held {
-		release = release.Against(res.chartVersion)
+	if !d.Held {
+		release = release.Against(d.ChartVersion)
 	}
-	if report := s.reportInstall(ctx, c, in.cluster, release, m.Reported); report.Failed {
+	if report := s.reportInstall(ctx, c, in.Cluster, release, m.Reported); report.Failed {
 		out.Outcome, out.Message = konnector.OutcomeInstallFailed, report.Message
 	}
-	if res.held {
+	if d.Held {
 		rollout.holdCluster(out, m, release)
 		return konnector.ClusterOutcome{}, true
 	}
@@ -242,21 +242,15 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in *deployInp
 }
 
 // syncConverge is the hooks' deploy path for one Cluster of a sync, hold
-// holding a change of its existing HelmChartProxy (convergeOptions), and
-// its outcome.
-func (s *Server) syncConverge(ctx context.Context, c client.Client, in *deployInputs, hold bool) (konnector.ClusterOutcome, result) {
-	key := client.ObjectKeyFromObject(in.cluster).String()
-	res := s.converge(ctx, c, in, convergeOptions{requireInitialized: true, recheckBeforeCreate: true, holdChartChange: hold})
-	outcome := konnector.OutcomeUpToDate
-	switch {
-	case res.failure, res.notDeployed:
-		outcome = konnector.OutcomeFailed
-	case res.deleting:
-		return konnector.LeftToHooks(key, konnector.SyncLeaveToDelete), res
-	case res.changed:
-		outcome = konnector.OutcomeApplied
+// holding a change of its existing HelmChartProxy (DeployRules), and its
+// outcome.
+func (s *Server) syncConverge(ctx context.Context, c client.Client, in konnector.DeployFacts, hold bool) (konnector.ClusterOutcome, konnector.Deploy) {
+	key := client.ObjectKeyFromObject(in.Cluster).String()
+	d, err := s.converge(ctx, c, in, konnector.DeployRules{RequireInitialized: true, HoldChartChange: hold}, true)
+	if err != nil {
+		return konnector.ClusterOutcome{Cluster: key, Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}, konnector.Deploy{}
 	}
-	return konnector.ClusterOutcome{Cluster: key, Outcome: outcome, Message: res.message}, res
+	return d.ClusterOutcome(key), d
 }
 
 // reportInstall records what konnector.ReportInstall decides of a
@@ -266,7 +260,7 @@ func (s *Server) reportInstall(ctx context.Context, c client.Client, cluster *cl
 	key := client.ObjectKeyFromObject(cluster)
 	report := konnector.ReportInstall(key.String(), release, reported)
 	if report.EventReason != "" {
-		e := kube.Event{Type: report.EventType, Reason: report.EventReason, Message: report.EventMessage, Key: report.EventKey, Count: report.EventCount}
+		e := konnector.Event{Type: report.EventType, Reason: report.EventReason, Message: report.EventMessage, Key: report.EventKey, Count: report.EventCount}
 		if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, s.now()); err != nil {
 			s.log.Warn("event not recorded", "cluster", key.String(), "reason", e.Reason, "error", err.Error())
 			return report

@@ -105,7 +105,7 @@ func (s *Server) moveCluster(ctx context.Context, c client.Client, cluster strin
 		return konnector.NotReached(cluster)
 	}
 	key, _ := konnector.ParseKey(cluster) // the sync named it: key.String()
-	in, err := s.readDeployInputs(ctx, c, key)
+	in, err := s.readDeployFacts(ctx, c, key)
 	if err != nil {
 		return konnector.ClusterOutcome{Cluster: cluster, Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}
 	}

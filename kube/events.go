@@ -14,27 +14,15 @@ import (
 	"k8s.io/client-go/util/retry"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-)
 
-// Event is one Event the hooks record on a Cluster.
-type Event struct {
-	Type, Reason, Message string
-	// Key names the occurrence: records for the same Cluster, reason and key
-	// are one Event object, named from them.
-	Key string
-	// Count makes a record of an Event that exists add one to its count and
-	// move its lastTimestamp, as client-go's event correlator does for a
-	// long-lived recorder: a problem that lasts is one Event whose count
-	// grows in `kubectl describe cluster`. Without it a second record is
-	// dropped: a change is recorded once, however many calls race to record it.
-	Count bool
-}
+	"github.com/konnector-hooks/konnector-hooks/konnector"
+)
 
 // RecordEvent records e on the Cluster. A function has no long-lived event
 // broadcaster to aggregate Events in memory, so the aggregation is in the
 // name: one create request for a new Event; for a repeated one, a create
 // that finds it and, with Count, a read and an update.
-func RecordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, component string, e Event, now time.Time) error {
+func RecordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, component string, e konnector.Event, now time.Time) error {
 	ts := metav1.NewTime(now)
 	event := &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{

@@ -105,7 +105,7 @@ func TestFence_AllowsWhatTheHooksAndTheSyncUninstallWrite(t *testing.T) {
 		// RBAC grants here.
 		// A lasting problem is one Event whose count grows: its second record
 		// is an update of the Event.
-		lasting := kube.Event{Type: corev1.EventTypeWarning, Reason: "KonnectorAgentNotDeployed", Message: "not deployed", Key: "not deployed", Count: true}
+		lasting := konnector.Event{Type: corev1.EventTypeWarning, Reason: "KonnectorAgentNotDeployed", Message: "not deployed", Key: "not deployed", Count: true}
 		for range 2 {
 			if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, lasting, time.Now()); err != nil {
 				t.Fatalf("cluster %s: a core/v1 Event about it: %v", name, err)

@@ -1,0 +1,175 @@
+package konnector
+
+import (
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
+	"github.com/konnector-hooks/konnector-hooks/settings"
+)
+
+// Event is one Event the hooks and Sync record on a Cluster.
+type Event struct {
+	Type, Reason, Message string
+	// Key names the occurrence: records for the same Cluster, reason and key
+	// are one Event object, named from them.
+	Key string
+	// Count makes a record of an Event that exists add one to its count and
+	// move its lastTimestamp, as client-go's event correlator does for a
+	// long-lived recorder: a problem that lasts is one Event whose count
+	// grows in `kubectl describe cluster`. Without it a second record is
+	// dropped: a change is recorded once, however many calls race to record it.
+	Count bool
+}
+
+// HookRetry is what an answer says after an API error: CAPI calls again.
+const HookRetry = "CAPI retries the hook; if this persists, check konnector-hooks' access to the management cluster"
+
+// DeployFacts is what the deploy path read of one Cluster before deciding.
+type DeployFacts struct {
+	Cluster *clusterv1.Cluster
+	// Config is nil when the addon is not enabled; ConfigErr is set when
+	// the configuration is invalid (ReadConfigWith).
+	Config    *clusterconfig.Config
+	ConfigErr error
+	// Current is what exists of the addon's objects.
+	Current Current
+	// Secrets are the credentials Secrets read already, nil where absent. A
+	// Secret the configuration names that is not among them is asked for
+	// (Deploy.ReadSecret).
+	Secrets map[types.NamespacedName]*corev1.Secret
+}
+
+// DeployRules are what differs between the callers of a deploy.
+type DeployRules struct {
+	// RequireInitialized: AfterControlPlaneInitialized and Sync deploy only
+	// once the server reports the control plane initialized.
+	RequireInitialized bool
+	// HoldChartChange: a Sync under a rollout (KONNECTOR_ROLLOUT_BATCH)
+	// writes everything but a change of an existing HelmChartProxy, and
+	// decides which of those to move once every page is read.
+	HoldChartChange bool
+}
+
+// Deploy is the decision of one deploy: what to read or write next, and
+// how the call ends.
+type Deploy struct {
+	// ReadSecret names the credentials Secret the configuration names when
+	// the facts do not hold it: read it, and decide again.
+	ReadSecret *types.NamespacedName
+	// Writes are the objects to apply, HelmChartProxy, ClusterResourceSet,
+	// Secret in that order; Creates is set when one of them is created.
+	Writes  []client.Object
+	Creates bool
+	// Failure and Message are the answer; once Writes are applied, Applied
+	// gives the message and the Event instead.
+	Failure bool
+	Message string
+	// Event is recorded with the answer; nil for none.
+	Event *Event
+	// Outcome is the Cluster's outcome in a sync.
+	Outcome Outcome
+	// Held is set when a rollout held the change of an existing
+	// HelmChartProxy; ChartVersion is the chart version the desired one
+	// holds ("" when there is none).
+	Held         bool
+	ChartVersion string
+
+	want         Desired
+	current      Current
+	prismCentral string
+	settings     settings.Settings
+}
+
+// DecideDeploy decides a deploy of AfterControlPlaneInitialized,
+// BeforeClusterUpgrade or Sync from what was read. It writes nothing and
+// reads nothing.
+//
+// A Cluster being deleted is left to BeforeClusterDelete. A problem only a
+// person can fix is answered as AnswerFor says, with a Warning Event whose
+// count grows while it lasts; one that passes by itself (the control plane
+// not initialized yet) is a Failure that CAPI calls again on.
+func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
+	key := client.ObjectKeyFromObject(f.Cluster)
+	switch {
+	case f.Cluster.DeletionTimestamp != nil:
+		return Deploy{Outcome: OutcomeLeftToHooks, Message: fmt.Sprintf("Cluster %s is being deleted: the Konnector Agent is not deployed", key)}
+	case f.ConfigErr != nil:
+		return notDeployed(key, f.ConfigErr, s)
+	case f.Config == nil:
+		return Deploy{Outcome: OutcomeNotEnabled, Message: fmt.Sprintf("the Konnector Agent addon is not enabled for Cluster %s (%s): nothing to do", key, NotEnabledReason(s))}
+	case r.RequireInitialized && !ControlPlaneInitialized(f.Cluster):
+		return Deploy{Outcome: OutcomeFailed, Failure: true, Message: fmt.Sprintf("the control plane of Cluster %s is not initialized on the management cluster yet: the Konnector Agent is deployed once it is (CAPI calls the hook again)", key)}
+	}
+	secretKey := types.NamespacedName{Namespace: key.Namespace, Name: f.Config.CredentialsSecret}
+	secret, read := f.Secrets[secretKey]
+	switch {
+	case !read:
+		return Deploy{ReadSecret: &secretKey}
+	case secret == nil:
+		return notDeployed(key, MissingSecretError(secretKey.Namespace, secretKey.Name), s)
+	}
+	creds, err := ReadCredentials(secret)
+	if err != nil {
+		return notDeployed(key, err, s)
+	}
+	// Read as metadata only, our objects are compared by hash, which does
+	// not need the rendered values: they are rendered for a write alone.
+	want := DesiredUnrendered(f.Cluster, f.Config, creds, s)
+	if !f.Current.MetadataOnly {
+		want.RenderValues()
+	}
+	plan, err := PlanDeploy(key.Name, f.Current, want)
+	if err != nil {
+		return notDeployed(key, err, s)
+	}
+	d := Deploy{Outcome: OutcomeUpToDate, ChartVersion: want.HelmChartProxy.Spec.Version,
+		want: want, current: f.Current, prismCentral: f.Config.PrismCentral.Host, settings: s}
+	if r.HoldChartChange {
+		plan, d.Held = plan.HoldChartChange(f.Current)
+	}
+	if len(plan.Writes) == 0 {
+		d.Message = ReportDeploy(want, d.prismCentral, s, f.Current, nil).Message
+		return d
+	}
+	want.RenderValues()
+	d.Writes, d.Creates, d.Outcome = plan.Writes, plan.Creates, OutcomeApplied
+	return d
+}
+
+// notDeployed is the decision of a deploy stopped by err (AnswerFor).
+func notDeployed(key types.NamespacedName, err error, s settings.Settings) Deploy {
+	answer := AnswerFor(err, s.BlockOnInvalidConfig())
+	if !answer.NotDeployed {
+		return Deploy{Outcome: OutcomeFailed, Failure: true, Message: Explain(err, HookRetry)}
+	}
+	message := fmt.Sprintf("the Konnector Agent is not deployed on Cluster %s: %s", key, err)
+	return Deploy{Outcome: OutcomeFailed, Failure: answer.Failure, Message: message,
+		Event: &Event{Type: corev1.EventTypeWarning, Reason: ReasonNotDeployed, Message: message, Key: message, Count: true}}
+}
+
+// Applied is the answer and the Event of the deploy once its Writes are
+// applied: the Event follows the writes, so that it only ever tells of a
+// change that was made, once (the change is named by the resourceVersions
+// the writes left on the objects).
+func (d Deploy) Applied() (string, Event) {
+	report := ReportDeploy(d.want, d.prismCentral, d.settings, d.current, d.Writes)
+	return report.Message, Event{Type: report.EventType, Reason: ReasonApplied, Message: report.Message, Key: report.EventKey}
+}
+
+// WritesChart reports whether the deploy writes the HelmChartProxy.
+func (d Deploy) WritesChart() bool { return DeployPlan{Writes: d.Writes}.WritesChart() }
+
+// ClusterOutcome is the deploy's outcome for Cluster key in a sync, with
+// the hooks' answer as its message; a Cluster being deleted is left to
+// BeforeClusterDelete.
+func (d Deploy) ClusterOutcome(key string) ClusterOutcome {
+	if d.Outcome == OutcomeLeftToHooks {
+		return LeftToHooks(key, SyncLeaveToDelete)
+	}
+	return ClusterOutcome{Cluster: key, Outcome: d.Outcome, Message: d.Message}
+}
