@@ -6,11 +6,16 @@ import (
 	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // UninstallStep is what BeforeClusterDelete does next for a deleting cluster.
@@ -36,6 +41,112 @@ const (
 	// management cluster that knows about them. Report it and keep waiting.
 	UninstallStuck
 )
+
+// Uninstall is the decision of one uninstall step: Step says what to do
+// (delete the HelmChartProxy, delete its orphaned HelmReleaseProxies,
+// release CAAPH's finalizers, or only wait), then the Event to record and
+// the answer. Retry is set while CAPI, or the next sync, must call again.
+type Uninstall struct {
+	Step    UninstallStep
+	Message string
+	Retry   bool
+	Event   *Event
+}
+
+// DecideUninstall decides the next step of the graceful uninstall of
+// Cluster cluster's agent at time now (NextStep), for BeforeClusterDelete
+// and for Sync when the addon was disabled: the HelmChartProxy goes first,
+// so that the chart's pre-delete hook unregisters the cluster; CAAPH is
+// waited for; after the uninstall timeout CAAPH's finalizers are released
+// when the Cluster is being deleted (clusterDeleting), and the uninstall is
+// reported stuck when it is not. For UninstallDone it decides nothing else:
+// what is left is the caller's.
+func DecideUninstall(cluster string, state UninstallState, now time.Time, s settings.Settings, clusterDeleting bool) Uninstall {
+	release := s.ReleaseName
+	u := Uninstall{Step: state.NextStep(now, s.UninstallTimeout, clusterDeleting), Retry: true}
+	switch u.Step {
+	case UninstallStart:
+		hcp := state.HelmChartProxy
+		u.Message = fmt.Sprintf("started Helm uninstall of %s: deleted HelmChartProxy %s/%s; waiting for CAAPH to uninstall the release", release, hcp.Namespace, hcp.Name)
+		u.Event = &Event{Type: corev1.EventTypeNormal, Reason: ReasonUninstallStarted, Message: u.Message, Key: string(hcp.UID)}
+	case UninstallDeleteOrphans:
+		u.Message = fmt.Sprintf("waiting for Helm uninstall of %s: deleted %s", release, state.Remaining())
+	case UninstallWait:
+		u.Message = fmt.Sprintf("waiting for Helm uninstall of %s: %s still present", release, state.Remaining())
+	case UninstallStuck:
+		u.Message = StuckMessage(release, cluster, s.UninstallTimeout, state.Remaining(), state.StuckReason())
+		u.Event = &Event{Type: corev1.EventTypeWarning, Reason: ReasonUninstallStuck, Message: u.Message, Key: state.Remaining(), Count: true}
+	case UninstallForce:
+		u.Message = TimeoutMessage(release, cluster, s.UninstallTimeout, state.Remaining())
+		u.Event = &Event{Type: corev1.EventTypeWarning, Reason: ReasonUninstallTimeout, Message: u.Message, Key: state.Remaining()}
+		u.Retry = false
+	case UninstallDone:
+		u.Retry = false
+	}
+	return u
+}
+
+// DecideBeforeDelete decides BeforeClusterDelete's step for Cluster key,
+// from the Cluster (nil when absent), this addon's uninstall state and its
+// credentials delivery (nil when absent) at time now. Once nothing of the
+// agent is left, the delivery, which stays until the Cluster goes (it is
+// owned by it), tells whether the agent was ever deployed here: only then
+// is there a removal to tell of, in the answer and an Event.
+func DecideBeforeDelete(key types.NamespacedName, cluster *clusterv1.Cluster, state UninstallState, delivery *addonsv1.ClusterResourceSet, now time.Time, s settings.Settings) Uninstall {
+	switch {
+	case cluster == nil:
+		return Uninstall{Message: fmt.Sprintf("Cluster %s not found: nothing to uninstall", key)}
+	case cluster.DeletionTimestamp == nil:
+		return Uninstall{Message: fmt.Sprintf("Cluster %s is not being deleted: the Konnector Agent is left in place", key)}
+	}
+	u := DecideUninstall(key.String(), state, now, s, true)
+	switch {
+	case u.Step != UninstallDone:
+	case delivery == nil:
+		u.Message = fmt.Sprintf("no HelmChartProxy, HelmReleaseProxy or credentials delivery of the Konnector Agent exists for Cluster %s: nothing left to uninstall", key)
+	default:
+		u.Message = fmt.Sprintf("Konnector Agent removed from Cluster %s: its HelmChartProxy and HelmReleaseProxies are gone", key)
+		u.Event = &Event{Type: corev1.EventTypeNormal, Reason: ReasonRemoved, Message: u.Message, Key: string(delivery.UID)}
+	}
+	return u
+}
+
+// DecideDisabled decides Sync's step for a running Cluster key whose addon
+// was disabled (cluster as read again by name: one that is gone or being
+// deleted meanwhile is left to BeforeClusterDelete): the uninstall's
+// (DecideUninstall), and once it is done, the
+// deletion of the credentials delivery, the ClusterResourceSet and its
+// resource-set Secret, where they are not already being deleted (CAPI's
+// finalizer releases a deleting ClusterResourceSet: deleting it again would
+// report the uninstall twice). Deletes lists them.
+func DecideDisabled(key types.NamespacedName, cluster *clusterv1.Cluster, state UninstallState, current Current, now time.Time, s settings.Settings) (u Uninstall, outcome Outcome, deletes []client.Object) {
+	if cluster == nil || cluster.DeletionTimestamp != nil {
+		return Uninstall{Message: LeftToHooks(key.String(), SyncLeaveToDelete).Message}, OutcomeLeftToHooks, nil
+	}
+	u = DecideUninstall(key.String(), state, now, s, false)
+	switch u.Step {
+	case UninstallDone:
+	case UninstallStuck:
+		// The credentials delivery stays: the chart's pre-delete and
+		// post-delete hooks still need the Secret in the workload cluster.
+		return u, OutcomeUninstallStuck, nil
+	default:
+		return u, OutcomeUninstalling, nil
+	}
+	var deleted []string
+	var delivery string
+	for _, obj := range []client.Object{ObjectOrNil(current.ClusterResourceSet), ObjectOrNil(current.ResourceSetSecret)} {
+		if obj == nil || obj.GetDeletionTimestamp() != nil {
+			continue
+		}
+		deletes = append(deletes, obj)
+		deleted = append(deleted, KindOf(obj)+" "+client.ObjectKeyFromObject(obj).String())
+		delivery += string(obj.GetUID())
+	}
+	u.Message = UninstalledMessage(key.Namespace, key.Name, deleted, s.ReleaseNamespace)
+	u.Event = &Event{Type: corev1.EventTypeWarning, Reason: ReasonRemoved, Message: u.Message, Key: delivery}
+	return u, OutcomeUninstalled, deletes
+}
 
 // UninstallState is what the hooks see of the addon on a deleting cluster.
 type UninstallState struct {

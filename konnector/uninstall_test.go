@@ -5,9 +5,13 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
+	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 func TestUninstallState_NextStep(t *testing.T) {
@@ -157,4 +161,109 @@ func TestOursToUninstall_TouchesOnlyOurObjects(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDecideBeforeDelete_AndDecideDisabled cover the answers, Events and
+// outcomes of BeforeClusterDelete and of Sync for a disabled addon, step by
+// step (the steps themselves: TestUninstallState_NextStep).
+func TestDecideBeforeDelete_AndDecideDisabled(t *testing.T) {
+	s := testSettings(t)
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	at := func(ago time.Duration) *metav1.Time { t := metav1.NewTime(now.Add(-ago)); return &t }
+	key := types.NamespacedName{Namespace: "ns", Name: "c"}
+	live := &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c"}}
+	deleting := &clusterv1.Cluster{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "c", DeletionTimestamp: at(time.Minute)}}
+	ours := func(uid string, deleted *metav1.Time) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Namespace: "ns", Name: ObjectName("c"), UID: types.UID(uid), Labels: Labels("c"), DeletionTimestamp: deleted}
+	}
+	hcp := &caaphv1.HelmChartProxy{ObjectMeta: ours("hcp-uid", nil)}
+	started := UninstallState{HelmChartProxy: &caaphv1.HelmChartProxy{ObjectMeta: ours("hcp-uid", at(time.Minute))}}
+	timedOut := UninstallState{HelmChartProxy: &caaphv1.HelmChartProxy{ObjectMeta: ours("hcp-uid", at(time.Hour))}}
+	delivery := &addonsv1.ClusterResourceSet{ObjectMeta: ours("crs-uid", nil)}
+	secret := &corev1.Secret{ObjectMeta: ours("secret-uid", nil)}
+
+	type want struct {
+		step    UninstallStep
+		retry   bool
+		says    string
+		event   string // reason, "" for none
+		key     string
+		outcome Outcome
+		deletes int
+	}
+	check := func(t *testing.T, u Uninstall, outcome Outcome, deletes []client.Object, w want) {
+		t.Helper()
+		reason, eventKey := "", ""
+		if u.Event != nil {
+			reason, eventKey = u.Event.Reason, u.Event.Key
+			if u.Event.Message != u.Message {
+				t.Errorf("Event message %q, want the answer's", u.Event.Message)
+			}
+		}
+		if u.Step != w.step || u.Retry != w.retry || !strings.Contains(u.Message, w.says) || reason != w.event || eventKey != w.key || outcome != w.outcome || len(deletes) != w.deletes {
+			t.Fatalf("step %d, retry %t, Event %q key %q, outcome %s, %d deletes\nmessage %q\nwant step %d, retry %t, Event %q key %q, outcome %s, %d deletes, saying %q",
+				u.Step, u.Retry, reason, eventKey, outcome, len(deletes), u.Message, w.step, w.retry, w.event, w.key, w.outcome, w.deletes, w.says)
+		}
+	}
+
+	t.Run("BeforeClusterDelete", func(t *testing.T) {
+		cases := []struct {
+			name     string
+			cluster  *clusterv1.Cluster
+			state    UninstallState
+			delivery *addonsv1.ClusterResourceSet
+			want     want
+		}{
+			{"no Cluster", nil, UninstallState{HelmChartProxy: hcp}, delivery, want{says: "Cluster ns/c not found: nothing to uninstall"}},
+			{"a live Cluster keeps its agent", live, UninstallState{HelmChartProxy: hcp}, delivery, want{says: "is not being deleted: the Konnector Agent is left in place"}},
+			{"start: the HelmChartProxy goes, one Event per proxy", deleting, UninstallState{HelmChartProxy: hcp}, delivery,
+				want{step: UninstallStart, retry: true, says: "started Helm uninstall of konnector-agent: deleted HelmChartProxy ns/konnector-agent-c", event: ReasonUninstallStarted, key: "hcp-uid"}},
+			{"wait for CAAPH, no Event", deleting, started, delivery,
+				want{step: UninstallWait, retry: true, says: "HelmChartProxy ns/konnector-agent-c still present"}},
+			{"past the timeout: release the finalizers, and the deletion goes on", deleting, timedOut, delivery,
+				want{step: UninstallForce, says: "did not finish within 5m0s; released HelmChartProxy ns/konnector-agent-c", event: ReasonUninstallTimeout, key: "HelmChartProxy ns/konnector-agent-c"}},
+			{"done, the agent was deployed: removed", deleting, UninstallState{}, delivery,
+				want{says: "Konnector Agent removed from Cluster ns/c", event: ReasonRemoved, key: "crs-uid"}},
+			{"done, never deployed: nothing to tell", deleting, UninstallState{}, nil,
+				want{says: "nothing left to uninstall"}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				check(t, DecideBeforeDelete(key, c.cluster, c.state, c.delivery, now, s), 0, nil, c.want)
+			})
+		}
+	})
+
+	t.Run("Sync, the addon disabled", func(t *testing.T) {
+		withDelivery := Current{ClusterResourceSet: delivery, ResourceSetSecret: secret}
+		deletingDelivery := Current{ClusterResourceSet: &addonsv1.ClusterResourceSet{ObjectMeta: ours("crs-uid", at(time.Second))}, ResourceSetSecret: secret}
+		cases := []struct {
+			name    string
+			cluster *clusterv1.Cluster
+			state   UninstallState
+			current Current
+			want    want
+		}{
+			{"the Cluster being deleted meanwhile is left to BeforeClusterDelete", deleting, UninstallState{HelmChartProxy: hcp}, withDelivery,
+				want{says: "BeforeClusterDelete uninstalls the Konnector Agent", outcome: OutcomeLeftToHooks}},
+			{"the Cluster gone meanwhile, too", nil, UninstallState{HelmChartProxy: hcp}, withDelivery,
+				want{says: "BeforeClusterDelete uninstalls", outcome: OutcomeLeftToHooks}},
+			{"start", live, UninstallState{HelmChartProxy: hcp}, withDelivery,
+				want{step: UninstallStart, retry: true, says: "started Helm uninstall", event: ReasonUninstallStarted, key: "hcp-uid", outcome: OutcomeUninstalling}},
+			{"wait", live, started, withDelivery,
+				want{step: UninstallWait, retry: true, says: "waiting for Helm uninstall", outcome: OutcomeUninstalling}},
+			{"past the timeout a live Cluster is never forced: stuck, and the delivery stays", live, timedOut, withDelivery,
+				want{step: UninstallStuck, retry: true, says: "has not finished within 5m0s", event: ReasonUninstallStuck, key: "HelmChartProxy ns/konnector-agent-c", outcome: OutcomeUninstallStuck}},
+			{"done: the delivery goes, and the answer says how to delete the workload Secret", live, UninstallState{}, withDelivery,
+				want{says: "deleted ClusterResourceSet ns/konnector-agent-c, Secret ns/konnector-agent-c. The Secret ntnx-system/", event: ReasonRemoved, key: "crs-uidsecret-uid", outcome: OutcomeUninstalled, deletes: 2}},
+			{"done, the ClusterResourceSet already being deleted: not deleted again", live, UninstallState{}, deletingDelivery,
+				want{says: "deleted Secret ns/konnector-agent-c.", event: ReasonRemoved, key: "secret-uid", outcome: OutcomeUninstalled, deletes: 1}},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				u, outcome, deletes := DecideDisabled(key, c.cluster, c.state, c.current, now, s)
+				check(t, u, outcome, deletes, c.want)
+			})
+		}
+	})
 }
