@@ -162,7 +162,7 @@ func (s *Server) syncCluster(ctx context.Context, c client.Client, in konnector.
 	if ctx.Err() != nil {
 		return konnector.NotReached(key), false
 	}
-	switch step := syncView(in).Next(); step {
+	switch step := in.SyncStep(); step {
 	case konnector.SyncLeaveToDelete, konnector.SyncLeaveToInitialize:
 		return konnector.LeftToHooks(key, step), false
 	case konnector.SyncNotEnabled:
@@ -176,26 +176,6 @@ func (s *Server) syncCluster(ctx context.Context, c client.Client, in konnector.
 		return konnector.NotReached(key), false
 	}
 	return out, held
-}
-
-// syncView is what the sync knows of a Cluster before it acts.
-func syncView(in konnector.DeployFacts) konnector.SyncView {
-	cur := in.Current
-	return konnector.SyncView{
-		Deleting:    in.Cluster.DeletionTimestamp != nil,
-		Initialized: konnector.ControlPlaneInitialized(in.Cluster),
-		Enabled:     in.Config != nil || in.ConfigErr != nil,
-		Leftovers:   cur.HelmChartProxy != nil || notDeleting(konnector.ObjectOrNil(cur.ClusterResourceSet)) || notDeleting(konnector.ObjectOrNil(cur.ResourceSetSecret)),
-	}
-}
-
-// notDeleting reports whether obj exists and is not being deleted. A
-// ClusterResourceSet or Secret that is being deleted is gone for the sync
-// (CAPI's finalizer releases the ClusterResourceSet): deleting it again
-// would report the uninstall twice. A deleting HelmChartProxy still counts:
-// its uninstall is waited for.
-func notDeleting(obj client.Object) bool {
-	return obj != nil && obj.GetDeletionTimestamp() == nil
 }
 
 // syncEnabled is the hooks' deploy path for a Cluster with the addon on,

@@ -3,6 +3,8 @@ package konnector
 import (
 	"fmt"
 	"strings"
+
+	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // SyncStep is what a sync does for one Cluster, decided from what the sync
@@ -51,6 +53,22 @@ func (v SyncView) Next() SyncStep {
 		return SyncUninstall
 	}
 	return SyncNotEnabled
+}
+
+// SyncStep decides the sync step for the Cluster of f, as the sync's
+// LISTs read it. A ClusterResourceSet or Secret that is being deleted is
+// gone for the sync (CAPI's finalizer releases the ClusterResourceSet):
+// deleting it again would report the uninstall twice. A deleting
+// HelmChartProxy still counts: its uninstall is waited for.
+func (f DeployFacts) SyncStep() SyncStep {
+	live := func(obj client.Object) bool { return obj != nil && obj.GetDeletionTimestamp() == nil }
+	cur := f.Current
+	return SyncView{
+		Deleting:    f.Cluster.DeletionTimestamp != nil,
+		Initialized: ControlPlaneInitialized(f.Cluster),
+		Enabled:     f.Config != nil || f.ConfigErr != nil,
+		Leftovers:   cur.HelmChartProxy != nil || live(ObjectOrNil(cur.ClusterResourceSet)) || live(ObjectOrNil(cur.ResourceSetSecret)),
+	}.Next()
 }
 
 // ServedNamespaces words which namespaces Sync serves, for its messages:

@@ -5,6 +5,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 )
 
 func TestSyncView_Next(t *testing.T) {
@@ -111,5 +117,32 @@ func TestSyncTally_ListsAtMostMaxListed(t *testing.T) {
 	if len(r.Clusters) != MaxListed || r.Clusters[0].Cluster != "ns/failed" || r.Counts.Applied != MaxListed+1 || r.Counts.Checked != MaxListed+2 ||
 		!strings.Contains(r.Message, fmt.Sprintf("the clusters list holds the first %d, 2 more are in konnector-hooks' log", MaxListed)) {
 		t.Fatalf("report of %d Clusters: %d listed, counts %+v, message %q", MaxListed+2, len(r.Clusters), r.Counts, r.Message)
+	}
+}
+
+func TestDeployFacts_SyncStep_LeftoversAreWhatIsNotGoingAlready(t *testing.T) {
+	now := metav1.Now()
+	cluster := testCluster("c")
+	cluster.Status.Initialization.ControlPlaneInitialized = ptr.To(true)
+	meta := func(deleted *metav1.Time) metav1.ObjectMeta {
+		return metav1.ObjectMeta{Namespace: "ns1", Name: ObjectName("c"), DeletionTimestamp: deleted}
+	}
+	cases := []struct {
+		name    string
+		current Current
+		want    SyncStep
+	}{
+		{"nothing of the addon", Current{}, SyncNotEnabled},
+		{"a HelmChartProxy", Current{HelmChartProxy: &caaphv1.HelmChartProxy{ObjectMeta: meta(nil)}}, SyncUninstall},
+		{"a HelmChartProxy being deleted: its uninstall is waited for", Current{HelmChartProxy: &caaphv1.HelmChartProxy{ObjectMeta: meta(&now)}}, SyncUninstall},
+		{"the credentials delivery", Current{ResourceSetSecret: &corev1.Secret{ObjectMeta: meta(nil)}}, SyncUninstall},
+		{"the delivery being deleted is gone for the sync", Current{ClusterResourceSet: &addonsv1.ClusterResourceSet{ObjectMeta: meta(&now)}, ResourceSetSecret: &corev1.Secret{ObjectMeta: meta(&now)}}, SyncNotEnabled},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := (DeployFacts{Cluster: cluster, Current: c.current}).SyncStep(); got != c.want {
+				t.Fatalf("SyncStep = %d, want %d", got, c.want)
+			}
+		})
 	}
 }
