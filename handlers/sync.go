@@ -198,17 +198,12 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in konnector.
 		}
 	}
 	out, d := s.syncConverge(ctx, c, in, rollout.hold)
-	converged := out.Outcome == konnector.OutcomeUpToDate || out.Outcome == konnector.OutcomeApplied
-	if !converged || d.WritesChart() {
+	release, report, ok := d.Release(key.String(), m.Release, m.Reported)
+	if !ok {
 		return out, false
 	}
-	// A held HelmChartProxy still holds its previous chart version, which
-	// the metadata Sync read does not show: CAAPH's report stands as it is.
-	release := m.Release
-	if !d.Held {
-		release = release.Against(d.ChartVersion)
-	}
-	if report := s.reportInstall(ctx, c, in.Cluster, release, m.Reported); report.Failed {
+	s.recordInstall(ctx, c, in.Cluster, report)
+	if report.Failed {
 		out.Outcome, out.Message = konnector.OutcomeInstallFailed, report.Message
 	}
 	if d.Held {
@@ -228,22 +223,21 @@ func (s *Server) syncConverge(ctx context.Context, c client.Client, in konnector
 	key := client.ObjectKeyFromObject(in.Cluster).String()
 	d, err := s.converge(ctx, c, in, konnector.DeployRules{RequireInitialized: true, HoldChartChange: hold}, true)
 	if err != nil {
-		return konnector.ClusterOutcome{Cluster: key, Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}, konnector.Deploy{}
+		d = konnector.Deploy{Outcome: konnector.OutcomeFailed, Failure: true, Message: failureFrom(err).message}
 	}
 	return d.ClusterOutcome(key), d
 }
 
-// reportInstall records what konnector.ReportInstall decides of a
+// recordInstall records what konnector.ReportInstall decided of a
 // Cluster's release: the Event, then the mark on the HelmChartProxy that it
 // was recorded, so that a failed record is made again by the next sync.
-func (s *Server) reportInstall(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, release konnector.Release, reported string) konnector.InstallReport {
+func (s *Server) recordInstall(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, report konnector.InstallReport) {
 	key := client.ObjectKeyFromObject(cluster)
-	report := konnector.ReportInstall(key.String(), release, reported)
 	if report.EventReason != "" {
 		e := konnector.Event{Type: report.EventType, Reason: report.EventReason, Message: report.EventMessage, Key: report.EventKey, Count: report.EventCount}
 		if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, s.now()); err != nil {
 			s.log.Warn("event not recorded", "cluster", key.String(), "reason", e.Reason, "error", err.Error())
-			return report
+			return
 		}
 	}
 	if report.Mark != "" {
@@ -252,5 +246,4 @@ func (s *Server) reportInstall(ctx context.Context, c client.Client, cluster *cl
 			s.log.Warn("release report not marked", "cluster", key.String(), "error", err.Error())
 		}
 	}
-	return report
 }

@@ -173,3 +173,22 @@ func (d Deploy) ClusterOutcome(key string) ClusterOutcome {
 	}
 	return ClusterOutcome{Cluster: key, Outcome: d.Outcome, Message: d.Message}
 }
+
+// Release decides what a sync reports of the release of Cluster cluster
+// once the deploy is carried out, from CAAPH's report caaph and the
+// HelmChartProxy's ReportedReleaseAnnotation (reported): nothing (ok
+// false) unless our objects are at the desired state and this sync did not
+// write the HelmChartProxy, which CAAPH has not acted on yet (the next sync
+// reports it). A held HelmChartProxy still holds its previous chart
+// version, so CAAPH's report stands as it is; else it is the release of the
+// desired chart version (Release.Against).
+func (d Deploy) Release(cluster string, caaph Release, reported string) (release Release, report InstallReport, ok bool) {
+	if (d.Outcome != OutcomeUpToDate && d.Outcome != OutcomeApplied) || d.WritesChart() {
+		return Release{}, InstallReport{}, false
+	}
+	release = caaph
+	if !d.Held {
+		release = release.Against(d.ChartVersion)
+	}
+	return release, ReportInstall(cluster, release, reported), true
+}

@@ -184,3 +184,34 @@ func TestDecideDeploy(t *testing.T) {
 		})
 	}
 }
+
+func TestDeploy_Release_ReportsOnlyWhatCAAPHActedOn(t *testing.T) {
+	caaph := Release{Phase: ReleaseDeployed, HelmReleaseProxy: "ns1/konnector-agent-c-x7k2p", Revision: 2, ChartVersion: "1.0.0"}
+	failed := Release{Phase: ReleaseFailed, HelmReleaseProxy: "ns1/konnector-agent-c-x7k2p", ChartVersion: "1.0.0", Message: "boom"}
+	chart := &caaphv1.HelmChartProxy{}
+	secret := &corev1.Secret{}
+	cases := []struct {
+		name   string
+		d      Deploy
+		caaph  Release
+		ok     bool
+		phase  ReleasePhase
+		failed bool
+	}{
+		{"up to date at CAAPH's version: deployed, an Event once", Deploy{Outcome: OutcomeUpToDate, ChartVersion: "1.0.0"}, caaph, true, ReleaseDeployed, false},
+		{"up to date, CAAPH not moved to the desired version yet: pending", Deploy{Outcome: OutcomeUpToDate, ChartVersion: "2.0.0"}, caaph, true, ReleasePending, false},
+		{"held: CAAPH's report of the previous version stands", Deploy{Outcome: OutcomeUpToDate, ChartVersion: "2.0.0", Held: true}, failed, true, ReleaseFailed, true},
+		{"only the Secret written: reported", Deploy{Outcome: OutcomeApplied, ChartVersion: "1.0.0", Writes: []client.Object{secret}}, failed, true, ReleaseFailed, true},
+		{"the HelmChartProxy written by this sync: not yet", Deploy{Outcome: OutcomeApplied, ChartVersion: "2.0.0", Writes: []client.Object{chart, secret}}, failed, false, "", false},
+		{"a failed deploy: nothing to report", Deploy{Outcome: OutcomeFailed, Failure: true}, failed, false, "", false},
+		{"left to BeforeClusterDelete: nothing", Deploy{Outcome: OutcomeLeftToHooks}, caaph, false, "", false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			release, report, ok := c.d.Release("ns1/c", c.caaph, "")
+			if ok != c.ok || release.Phase != c.phase || report.Failed != c.failed {
+				t.Fatalf("Release = %+v, %+v, %t; want phase %q, failed %t, ok %t", release, report, ok, c.phase, c.failed, c.ok)
+			}
+		})
+	}
+}
