@@ -36,9 +36,7 @@ type heldCluster struct {
 // its outcome so far (up to date, applied for the credentials delivery, or
 // a failed install of the previous chart).
 func (r *rolloutRun) holdCluster(out konnector.ClusterOutcome, m *kube.FleetMember, release konnector.Release) {
-	if out.Outcome != konnector.OutcomeInstallFailed {
-		out = konnector.RolloutHeld(out.Cluster)
-	}
+	out = konnector.Held(out)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = append(r.held, heldCluster{
@@ -90,10 +88,7 @@ func (s *Server) moveRollout(ctx context.Context, c client.Client, r *rolloutRun
 			outcomes = append(outcomes, moved[i])
 			continue
 		}
-		if len(plan.PausedBy) > 0 && h.outcome.Outcome == konnector.OutcomeRolloutHeld {
-			h.outcome = konnector.RolloutPaused(h.outcome.Cluster)
-		}
-		outcomes = append(outcomes, h.outcome)
+		outcomes = append(outcomes, plan.Left(h.outcome))
 	}
 	return outcomes
 }

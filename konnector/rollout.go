@@ -131,6 +131,26 @@ func nameSome(names []string) string {
 	return fmt.Sprintf("%s and %d more", strings.Join(names[:some], ", "), len(names)-some)
 }
 
+// Held is the outcome of a Cluster whose HelmChartProxy change a rollout
+// holds, from its outcome so far (up to date, applied for the credentials
+// delivery, or a failed install of the previous chart): a failed install
+// stays its outcome, anything else waits for the rollout.
+func Held(out ClusterOutcome) ClusterOutcome {
+	if out.Outcome == OutcomeInstallFailed {
+		return out
+	}
+	return RolloutHeld(out.Cluster)
+}
+
+// Left is the outcome of a held Cluster that r does not move: it waits for
+// a later sync, or for r to resume when it is paused.
+func (r Rollout) Left(held ClusterOutcome) ClusterOutcome {
+	if len(r.PausedBy) > 0 && held.Outcome == OutcomeRolloutHeld {
+		return RolloutPaused(held.Cluster)
+	}
+	return held
+}
+
 // RolloutHeld is the outcome of a Cluster whose HelmChartProxy change a
 // rollout leaves to a later sync.
 func RolloutHeld(cluster string) ClusterOutcome {

@@ -77,3 +77,31 @@ func TestRolloutReport_SaysWhatMovedAndWhyItPaused(t *testing.T) {
 		}
 	}
 }
+
+func TestHeldAndLeft_TheOutcomesOfAHeldCluster(t *testing.T) {
+	upToDate := ClusterOutcome{Cluster: "ns/a", Outcome: OutcomeUpToDate, Message: "up to date"}
+	applied := ClusterOutcome{Cluster: "ns/a", Outcome: OutcomeApplied, Message: "wrote the Secret"}
+	installFailed := ClusterOutcome{Cluster: "ns/a", Outcome: OutcomeInstallFailed, Message: "CAAPH reports chart 1.0.0 failed"}
+	paused := Rollout{PausedBy: []string{"ns/b"}, Held: 1}
+	cases := []struct {
+		name    string
+		out     ClusterOutcome
+		r       Rollout
+		outcome Outcome
+		says    string
+	}{
+		{"up to date otherwise: held", upToDate, Rollout{Held: 1}, OutcomeRolloutHeld, "waits for the rollout"},
+		{"the credentials written: still held for the chart", applied, Rollout{Held: 1}, OutcomeRolloutHeld, "waits for the rollout"},
+		{"a failed install of the previous chart stays the outcome", installFailed, Rollout{Held: 1}, OutcomeInstallFailed, "failed"},
+		{"held under a paused rollout: says it is paused", upToDate, paused, OutcomeRolloutHeld, "the rollout is paused"},
+		{"a failed install under a paused rollout stays", installFailed, paused, OutcomeInstallFailed, "failed"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := c.r.Left(Held(c.out))
+			if got.Cluster != "ns/a" || got.Outcome != c.outcome || !strings.Contains(got.Message, c.says) {
+				t.Fatalf("outcome %+v, want %s saying %q", got, c.outcome, c.says)
+			}
+		})
+	}
+}
