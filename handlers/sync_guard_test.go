@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
 	"github.com/konnector-hooks/konnector-hooks/settings"
@@ -71,12 +72,10 @@ func captured(p **Server) serverOption { return func(s *Server, _ *rest.Config) 
 // waitUntil polls check for up to ten seconds.
 func waitUntil(t *testing.T, what string, check func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		if check() {
-			return
-		}
+	err := wait.PollUntilContextTimeout(t.Context(), 5*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) { return check(), nil })
+	if err != nil {
+		t.Fatalf("waiting until %s: %v", what, err)
 	}
-	t.Fatalf("waiting until %s: timed out", what)
 }
 
 // runningCalls is how many calls the running sync answers, 0 when none runs.

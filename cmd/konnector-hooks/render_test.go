@@ -12,6 +12,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/tools/clientcmd"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -135,10 +136,8 @@ func TestRender_PreviewsRedactedWithTheCallersRightsAndWritesNothing(t *testing.
 // server's informers see the binding.
 func waitFor(t *testing.T, what string, check func() bool) {
 	t.Helper()
-	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
-		if check() {
-			return
-		}
+	err := wait.PollUntilContextTimeout(t.Context(), 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) { return check(), nil })
+	if err != nil {
+		t.Fatalf("waiting until %s: %v", what, err)
 	}
-	t.Fatalf("waiting until %s: timed out", what)
 }
