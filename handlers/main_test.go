@@ -4,12 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -30,6 +28,7 @@ import (
 
 	"github.com/konnector-hooks/konnector-hooks/kube"
 	"github.com/konnector-hooks/konnector-hooks/settings"
+	"github.com/konnector-hooks/konnector-hooks/test/hookcall"
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
 
@@ -168,40 +167,31 @@ func newServer(t testing.TB, opts ...serverOption) http.Handler {
 
 // Paths CAPI calls, as discovery announces them.
 const (
-	pathDiscovery = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/discovery"
-	pathACPI      = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/aftercontrolplaneinitialized/after-control-plane-initialized"
-	pathBCU       = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterupgrade/before-cluster-upgrade"
-	pathBCD       = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterdelete/before-cluster-delete"
+	pathDiscovery = hookcall.PathDiscovery
+	pathACPI      = hookcall.PathACPI
+	pathBCU       = hookcall.PathBCU
+	pathBCD       = hookcall.PathBCD
 )
 
-// hookAnswer is a decoded hook response, with the raw body.
-type hookAnswer struct {
-	HTTPStatus        int
-	APIVersion        string `json:"apiVersion"`
-	Kind              string `json:"kind"`
-	Status            string `json:"status"`
-	Message           string `json:"message"`
-	RetryAfterSeconds *int32 `json:"retryAfterSeconds"`
-	Raw               string
-}
+type hookAnswer = hookcall.Answer
 
-// call sends body the way CAPI's runtime client does: POST, no Content-Type,
-// ?timeout=10s.
+// call sends body the way CAPI's runtime client does (hookcall.Post, with
+// ?timeout=10s); an answer that holds the credentials' password fails the
+// test.
 func call(t testing.TB, h http.Handler, path string, body []byte) hookAnswer {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodPost, path+"?timeout=10s", bytes.NewReader(body))
-	r.Header.Del("Content-Type")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	return decodeAnswer(t, w.Code, w.Body.Bytes())
+	return noPassword(t, hookcall.Post(t, h, path, "10s", body))
 }
 
+// decodeAnswer is hookcall.Decode, and fails the test on an answer that
+// holds the credentials' password.
 func decodeAnswer(t testing.TB, status int, body []byte) hookAnswer {
 	t.Helper()
-	a := hookAnswer{HTTPStatus: status, Raw: string(body)}
-	if err := json.Unmarshal(body, &a); err != nil {
-		t.Fatalf("answer is not JSON (HTTP %d): %v\n%s", status, err, body)
-	}
+	return noPassword(t, hookcall.Decode(t, status, body))
+}
+
+func noPassword(t testing.TB, a hookAnswer) hookAnswer {
+	t.Helper()
 	if strings.Contains(a.Raw, sentinelPassword) {
 		t.Fatalf("answer contains the credentials' password:\n%s", a.Raw)
 	}
@@ -211,23 +201,7 @@ func decodeAnswer(t testing.TB, status int, body []byte) hookAnswer {
 // request loads a testdata request and points it at the given cluster.
 func request(t testing.TB, file, namespace, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "test", "testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var req map[string]any
-	if err := json.Unmarshal(b, &req); err != nil {
-		t.Fatal(err)
-	}
-	if cluster, ok := req["cluster"].(map[string]any); ok {
-		md := cluster["metadata"].(map[string]any)
-		md["namespace"], md["name"] = namespace, name
-	}
-	out, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return hookcall.Request(t, filepath.Join("..", "test", "testdata"), file, namespace, name)
 }
 
 // payloadVersions are the Cluster versions CAPI puts in hook requests: v1beta1

@@ -1,13 +1,10 @@
 package manifests
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -29,6 +26,7 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/kube"
 	"github.com/konnector-hooks/konnector-hooks/settings"
+	"github.com/konnector-hooks/konnector-hooks/test/hookcall"
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
 
@@ -45,9 +43,9 @@ const clusterConfigMissingSecret = `{"nutanix":{"prismCentralEndpoint":{"url":"h
 
 // Paths CAPI calls, as discovery announces them.
 const (
-	pathACPI = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/aftercontrolplaneinitialized/after-control-plane-initialized"
-	pathBCU  = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterupgrade/before-cluster-upgrade"
-	pathBCD  = "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterdelete/before-cluster-delete"
+	pathACPI = hookcall.PathACPI
+	pathBCU  = hookcall.PathBCU
+	pathBCD  = hookcall.PathBCD
 )
 
 func TestRBAC_HookFlowsPassAsTheServiceAccount(t *testing.T) {
@@ -327,26 +325,18 @@ func newServer(t testing.TB, cfg *rest.Config, s settings.Settings) *handlers.Se
 	return handlers.New(s, opener, slog.New(slog.NewJSONHandler(t.Output(), nil)))
 }
 
-// hookAnswer is the part of a hook response these tests check.
-type hookAnswer struct {
-	Status            string `json:"status"`
-	Message           string `json:"message"`
-	RetryAfterSeconds *int32 `json:"retryAfterSeconds"`
-}
+// hookAnswer is a decoded hook response.
+type hookAnswer struct{ hookcall.Answer }
 
-// callHook sends body the way CAPI's runtime client does: POST, no
-// Content-Type, ?timeout=10s; any HTTP status but 200 fails the test.
+// callHook sends body the way CAPI's runtime client does (hookcall.Post,
+// with ?timeout=10s); any HTTP status but 200 fails the test.
 func callHook(t testing.TB, h http.Handler, path string, body []byte) hookAnswer {
 	t.Helper()
-	r := httptest.NewRequest(http.MethodPost, path+"?timeout=10s", bytes.NewReader(body))
-	r.Header.Del("Content-Type")
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, r)
-	var a hookAnswer
-	if err := json.Unmarshal(w.Body.Bytes(), &a); err != nil || w.Code != http.StatusOK {
-		t.Fatalf("POST %s: HTTP %d, %v\n%s", path, w.Code, err, w.Body)
+	a := hookcall.Post(t, h, path, "10s", body)
+	if a.HTTPStatus != http.StatusOK {
+		t.Fatalf("POST %s: HTTP %d\n%s", path, a.HTTPStatus, a.Raw)
 	}
-	return a
+	return hookAnswer{a}
 }
 
 func (a hookAnswer) mustSucceed(t testing.TB, call string) {
@@ -371,21 +361,7 @@ func (a hookAnswer) mustRetryAfter(t testing.TB, seconds int32) {
 // request loads a sample request of test/testdata and points it at cluster.
 func request(t testing.TB, file string, cluster types.NamespacedName) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(repoRoot, "test", "testdata", file))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var req map[string]any
-	if err := json.Unmarshal(b, &req); err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
-	md := req["cluster"].(map[string]any)["metadata"].(map[string]any)
-	md["namespace"], md["name"] = cluster.Namespace, cluster.Name
-	out, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return out
+	return hookcall.Request(t, filepath.Join(repoRoot, "test", "testdata"), file, cluster.Namespace, cluster.Name)
 }
 
 // newNamespace creates a namespace of its own for one test.
