@@ -17,8 +17,8 @@ STATIC := CGO_ENABLED=0 GOFLAGS="$(strip $(GOFLAGS) -trimpath)"
 help: ## list the targets
 	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
-build: ## build the function binary into bin/konnector-hooks
-	go build -o $(BIN)/konnector-hooks ./cmd/konnector-hooks
+build: ## build the function binary into bin/konnector-hooks (VERSION: what `konnector-hooks version` prints, default dev)
+	go build -ldflags "-X main.version=$(or $(VERSION),dev)" -o $(BIN)/konnector-hooks ./cmd/konnector-hooks
 
 envtest-assets: ## build and cache kube-apiserver and etcd for the tests (about 11 min cold)
 	@hack/envtest-assets.sh

@@ -13,6 +13,8 @@
 #   KO_DOCKER_REPO  the image name in the tarball, default registry.invalid/konnector-hooks;
 #                   push the tarball with `crane push <tarball> <registry>/konnector-hooks:<tag>`
 #   IMAGE_REF_FILE  when set, the image reference (by digest) is written there too
+#   VERSION         what `konnector-hooks version` prints, default dev (make
+#                   release passes its VERSION)
 #   KO_VERSION, CRANE_VERSION  pinned tools, installed with `go install` into
 #                   ~/.cache/konnector-hooks/tools
 set -euo pipefail
@@ -22,6 +24,7 @@ KO_VERSION=${KO_VERSION:-v0.19.1}
 CRANE_VERSION=${CRANE_VERSION:-v0.22.1}
 IMAGE_TARBALL=${IMAGE_TARBALL:-bin/konnector-hooks-image.tar}
 IMAGE_PLATFORM=${IMAGE_PLATFORM:-linux/$(go env GOARCH)}
+VERSION=${VERSION:-dev}
 export KO_DOCKER_REPO=${KO_DOCKER_REPO:-registry.invalid/konnector-hooks}
 tools=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/tools
 
@@ -103,9 +106,14 @@ if $local_base; then
   export KO_DEFAULTBASEIMAGE=$registry/base
 fi
 
-log "ko $KO_VERSION building ./cmd/konnector-hooks on ${KO_DEFAULTBASEIMAGE:-the base of .ko.yaml} for $IMAGE_PLATFORM"
+log "ko $KO_VERSION building ./cmd/konnector-hooks $VERSION on ${KO_DEFAULTBASEIMAGE:-the base of .ko.yaml} for $IMAGE_PLATFORM"
 mkdir -p "$(dirname "$IMAGE_TARBALL")"
-"$ko" build ./cmd/konnector-hooks --bare --push=false --tarball="$IMAGE_TARBALL" --platform="$IMAGE_PLATFORM" \
+# .ko.yaml's build, with the version stamped: ko's ldflags templates see only
+# the build's own env, so the stamped copy is written for this build.
+mkdir "$work/ko"
+sed "s|^\(\s*\)- -w$|&\n\1- -X main.version=$VERSION|" .ko.yaml >"$work/ko/.ko.yaml"
+grep -q -- "- -X main.version=$VERSION" "$work/ko/.ko.yaml" || { log ".ko.yaml has no '- -w' ldflag to stamp the version after"; exit 1; }
+KO_CONFIG_PATH=$work/ko "$ko" build ./cmd/konnector-hooks --bare --push=false --tarball="$IMAGE_TARBALL" --platform="$IMAGE_PLATFORM" \
   --sbom=none --image-refs="$work/ref" >&2
 
 # Check the image: push the tarball to the loopback registry, read its
@@ -130,7 +138,9 @@ if [[ $IMAGE_PLATFORM == "linux/$(go env GOHOSTARCH)" ]]; then
   wait "$app_pid" 2>/dev/null || true
   app_pid=
   $ok || { cat "$work/app.log" >&2; log "$entrypoint from the image did not answer /healthz"; exit 1; }
-  log "$entrypoint from the image answers GET /healthz"
+  stamped=$("$work/fs$entrypoint" version)
+  [[ $stamped == "konnector-hooks $VERSION" ]] || { log "$entrypoint version says '$stamped', want konnector-hooks $VERSION"; exit 1; }
+  log "$entrypoint from the image answers GET /healthz and is $stamped"
 fi
 
 size=$("$crane" manifest "$image" | grep -o '"size":[0-9]*' | cut -d: -f2 | awk '{s += $1} END {print s}')

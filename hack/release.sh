@@ -30,7 +30,7 @@ RELEASE_DIR=$(cd "$RELEASE_DIR" && pwd)
 if [[ -z ${IMAGE:-} ]]; then
   : "${KO_DOCKER_REPO:?set KO_DOCKER_REPO to the repository the image will be pushed to, or IMAGE to an image already pushed}"
   # shellcheck disable=SC2086 # IMAGE_FLAGS is a list of flags
-  IMAGE_TARBALL=$RELEASE_DIR/konnector-hooks-image.tar IMAGE_REF_FILE=$RELEASE_DIR/image-ref hack/image.sh ${IMAGE_FLAGS:-}
+  VERSION=$VERSION IMAGE_TARBALL=$RELEASE_DIR/konnector-hooks-image.tar IMAGE_REF_FILE=$RELEASE_DIR/image-ref hack/image.sh ${IMAGE_FLAGS:-}
   IMAGE=$(cat "$RELEASE_DIR/image-ref")
   rm "$RELEASE_DIR/image-ref"
 fi

@@ -47,6 +47,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -127,6 +128,18 @@ func NewOpener(load func() (*rest.Config, error)) *Opener {
 // never picks up a stray kubeconfig file over its own ServiceAccount.
 func FromEnvironment() *Opener {
 	return NewOpener(config.GetConfig)
+}
+
+// FromKubeconfig returns an Opener for the management cluster of a
+// kubeconfig file and context, as kubectl's --kubeconfig and --context pick
+// it: an empty path follows KUBECONFIG, else ~/.kube/config; an empty
+// context is the file's current one.
+func FromKubeconfig(path, context string) *Opener {
+	return NewOpener(func() (*rest.Config, error) {
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		rules.ExplicitPath = path
+		return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: context}).ClientConfig()
+	})
 }
 
 // Open returns the client for a hook call. It makes no API request. The

@@ -174,3 +174,42 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	return fmt.Sprint(l.Addr().(*net.TCPAddr).Port)
 }
+
+// TestCLI_FollowsKubectlsConventions runs the binary as a person does:
+// help on stdout with exit 0, a bad argument's usage on stderr with exit 2.
+func TestCLI_FollowsKubectlsConventions(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		// stdout and stderr hold these; "" checks that the stream is empty.
+		stdout, stderr string
+	}{
+		{[]string{"--help"}, 0, "Commands:\n  sync", ""},
+		{[]string{"-h"}, 0, "Commands:\n  sync", ""},
+		{[]string{"help"}, 0, "konnector-hooks help <command>", ""},
+		{[]string{"help", "status"}, 0, "Usage:\n  konnector-hooks status [<namespace>/<cluster> | <cluster> -n <namespace>] [flags]", ""},
+		{[]string{"status", "--help"}, 0, "-kubeconfig string", ""},
+		{[]string{"render", "-h"}, 0, "output format: yaml, json", ""},
+		{[]string{"version"}, 0, "konnector-hooks dev\n", ""},
+		{[]string{"--bogus"}, 2, "", "unknown command or flag \"--bogus\"\n\nkonnector-hooks: the Konnector Agent addon"},
+		{[]string{"bogus"}, 2, "", "Commands:"},
+		{[]string{"help", "bogus"}, 2, "", "unknown command \"bogus\""},
+		{[]string{"status", "--bogus"}, 2, "", "flag provided but not defined: -bogus"},
+		{[]string{"status", "-o", "xml"}, 2, "", "invalid value \"xml\" for flag -o: use one of table, json, yaml"},
+		{[]string{"render"}, 2, "", "give one Cluster"},
+		{[]string{"render", "ns/c", "-n", "other"}, 2, "", "names namespace ns, and -n other another"},
+		{[]string{"sync", "extra"}, 2, "", "unexpected arguments"},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			code, stdout, stderr := runBinary(t, nil, c.args...)
+			ok := code == c.code
+			for _, s := range []struct{ got, want string }{{stdout, c.stdout}, {stderr, c.stderr}} {
+				ok = ok && ((s.want == "" && s.got == "") || (s.want != "" && strings.Contains(s.got, s.want)))
+			}
+			if !ok {
+				t.Fatalf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s\nwant stdout with %q, stderr with %q", code, c.code, stdout, stderr, c.stdout, c.stderr)
+			}
+		})
+	}
+}

@@ -2,32 +2,73 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+
+	"sigs.k8s.io/yaml"
 )
 
-// runRender is the preview, `konnector-hooks render <namespace>/<cluster>`:
-// it prints the objects the hooks would write for the Cluster as YAML, the
-// warnings as leading comments and every credential redacted, and writes
-// nothing. It reads with the caller's own KUBECONFIG (else the in-cluster
-// configuration), so it shows only what the caller may read, and with the
-// KONNECTOR_* settings of the caller's environment. Exit status 1 when the
-// Cluster cannot be previewed (the message says why), 2 when the settings
-// are bad.
-func runRender(target string, stdout, stderr io.Writer) int {
-	s, srv, ctx, stop, ok := oneShot(stderr)
+// runRender is the preview, `konnector-hooks render`: it prints the objects
+// the hooks would write for the Cluster, the warnings (as leading comments
+// of the YAML) and every credential redacted, and writes nothing. It reads
+// with the caller's own kubeconfig (--kubeconfig, --context, else
+// KUBECONFIG, else the in-cluster configuration), so it shows only what
+// the caller may read, and with the KONNECTOR_* settings of the caller's
+// environment. Exit status 1 when the Cluster cannot be previewed (the
+// message says why), 2 on bad arguments or settings.
+func runRender(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("render", stdout, stderr)
+	var k kubeFlags
+	k.register(fs)
+	output := outputFlag(fs, "yaml", "json")
+	if code, done := parse(fs, args, stdout); done {
+		return code
+	}
+	if fs.NArg() != 1 {
+		return badArgs(fs, stderr, fmt.Errorf("give one Cluster, got %q", fs.Args()))
+	}
+	key, err := k.cluster(fs.Arg(0))
+	if err != nil {
+		return badArgs(fs, stderr, err)
+	}
+	s, srv, ctx, stop, ok := oneShot(k.opener(), stderr)
 	if !ok {
 		return 2
 	}
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, time.Duration(s.HandlerTimeoutSeconds)*time.Second)
 	defer cancel()
-	out, err := srv.Render(ctx, target)
+	out, err := srv.Render(ctx, key.String())
+	if err == nil && *output == "json" {
+		out, err = manifestsToJSON(out, stderr)
+	}
 	if err != nil {
 		fmt.Fprintln(stderr, "konnector-hooks render:", err)
 		return 1
 	}
 	_, _ = stdout.Write(out)
 	return 0
+}
+
+// manifestsToJSON turns the preview's YAML documents into one JSON List,
+// as kubectl prints several objects; the leading comments (the name the
+// Cluster registers under, the warnings) go to stderr.
+func manifestsToJSON(manifests []byte, stderr io.Writer) ([]byte, error) {
+	list := map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{}}
+	for i, doc := range strings.Split(string(manifests), "\n---\n") {
+		if i == 0 {
+			fmt.Fprint(stderr, strings.TrimPrefix(doc, "---\n")+"\n")
+			continue
+		}
+		var obj map[string]any
+		if err := yaml.Unmarshal([]byte(doc), &obj); err != nil {
+			return nil, err
+		}
+		list["items"] = append(list["items"].([]any), obj)
+	}
+	out, err := json.MarshalIndent(list, "", "  ")
+	return append(out, '\n'), err
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -26,11 +27,11 @@ const renderPassword = "render-Pa55word-91d3"
 
 var renderDockerconfig = base64.StdEncoding.EncodeToString([]byte(`{"auths":{"registry.example.com":{"auth":"cHVsbGVyOnJlbmRlci1QdWxs"}}}`))
 
-// preview runs `konnector-hooks render <target>` with the kubeconfig and
+// preview runs `konnector-hooks render <args>` with the kubeconfig and
 // extra environment given, and returns its exit status, stdout and stderr.
-func preview(t *testing.T, kubeconfig, target string, extra ...string) (int, string, string) {
+func preview(t *testing.T, kubeconfig string, args []string, env ...string) (int, string, string) {
 	t.Helper()
-	code, stdout, stderr := runBinary(t, append([]string{"KUBECONFIG=" + kubeconfig}, extra...), "render", target)
+	code, stdout, stderr := runBinary(t, append([]string{"KUBECONFIG=" + kubeconfig}, env...), append([]string{"render"}, args...)...)
 	for _, leak := range []string{renderPassword, base64.StdEncoding.EncodeToString([]byte(renderPassword)), renderDockerconfig} {
 		if strings.Contains(stdout+stderr, leak) {
 			t.Fatalf("the preview printed a credential:\n%s\n%s", stdout, stderr)
@@ -78,7 +79,7 @@ func TestRender_PreviewsRedactedWithTheCallersRightsAndWritesNothing(t *testing.
 	valuesFile := "KONNECTOR_VALUES_FILE=" + values
 
 	// The administrator's kubeconfig may read everything the preview needs.
-	code, out, errOut := preview(t, kubeconfig, ns.Name+"/c", valuesFile)
+	code, out, errOut := preview(t, kubeconfig, []string{ns.Name + "/c"}, valuesFile)
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -90,6 +91,22 @@ func TestRender_PreviewsRedactedWithTheCallersRightsAndWritesNothing(t *testing.
 			t.Errorf("the preview lacks %q:\n%s", want, out)
 		}
 	}
+	// -o json: one List of the same objects; the comments go to stderr.
+	code, out, errOut = preview(t, kubeconfig, []string{"c", "-n", ns.Name, "-o", "json"}, valuesFile)
+	var list struct {
+		Kind  string `json:"kind"`
+		Items []struct {
+			Kind     string `json:"kind"`
+			Metadata struct {
+				Name string `json:"name"`
+			} `json:"metadata"`
+		} `json:"items"`
+	}
+	if err := json.Unmarshal([]byte(out), &list); code != 0 || err != nil || list.Kind != "List" || len(list.Items) != 3 ||
+		list.Items[0].Kind != "HelmChartProxy" || list.Items[2].Metadata.Name != "konnector-agent-c" || !strings.Contains(errOut, `# Registered in Prism Central as "c"`) {
+		t.Fatalf("render c -n %s -o json: exit %d, %v\nstdout:\n%s\nstderr:\n%s", ns.Name, code, err, out, errOut)
+	}
+
 	var proxies caaphv1.HelmChartProxyList
 	if err := mgmt.Client.List(ctx, &proxies, client.InNamespace(ns.Name)); err != nil || len(proxies.Items) != 0 {
 		t.Fatalf("the preview wrote: %d HelmChartProxies, %v", len(proxies.Items), err)
@@ -98,7 +115,7 @@ func TestRender_PreviewsRedactedWithTheCallersRightsAndWritesNothing(t *testing.
 	// A user who may not read the Cluster and the Secret gets no preview:
 	// the preview reads with the caller's rights, not the function's.
 	jane := userKubeconfig(t, "jane")
-	code, out, errOut = preview(t, jane, ns.Name+"/c")
+	code, out, errOut = preview(t, jane, []string{ns.Name + "/c"})
 	if code != 1 || out != "" || !strings.Contains(errOut, "forbidden") || !strings.Contains(errOut, `"jane"`) {
 		t.Fatalf("as jane without rights: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
@@ -123,11 +140,11 @@ func TestRender_PreviewsRedactedWithTheCallersRightsAndWritesNothing(t *testing.
 		}
 	}
 	waitFor(t, "jane's Role takes effect", func() bool {
-		code, _, _ = preview(t, jane, ns.Name+"/c")
+		code, _, _ = preview(t, jane, []string{ns.Name + "/c"})
 		return code == 0
 	})
 
-	if code, out, errOut := preview(t, kubeconfig, "no-cluster-named"); code != 1 || !strings.Contains(errOut, "<namespace>/<cluster>") || out != "" {
+	if code, out, errOut := preview(t, kubeconfig, []string{"no-cluster-named"}); code != 2 || !strings.Contains(errOut, "<namespace>/<cluster>") || !strings.Contains(errOut, "Usage:") || out != "" {
 		t.Fatalf("a target without a namespace: exit %d\nstdout:\n%s\nstderr:\n%s", code, out, errOut)
 	}
 }

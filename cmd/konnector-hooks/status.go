@@ -16,6 +16,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/kube"
@@ -29,39 +30,65 @@ const (
 	statusReaders = 8
 )
 
-// runStatus is `konnector-hooks status [<namespace>/<cluster>] [-o json]
-// [--settings <namespace>/<configmap>]`: for one Cluster, or every Cluster
-// of the served namespaces (KONNECTOR_SYNC_NAMESPACES, else all), whether
-// the addon is on, which of our objects exist, the release as CAAPH reports
-// it, where its HelmChartProxy stands in a rollout, and our last Events.
-// It reads with the caller's own KUBECONFIG and writes nothing. The
-// settings are those Sync runs with: the installed settings ConfigMap
-// (default konnector-hooks/konnector-hooks-settings), else the caller's
-// environment. Exit status 1 when it cannot read, 2 on bad arguments or
-// settings.
+// runStatus is `konnector-hooks status`: for one Cluster, or every Cluster
+// of the served namespaces (-n, else KONNECTOR_SYNC_NAMESPACES, else all),
+// whether the addon is on, which of our objects exist, the release as CAAPH
+// reports it, where its HelmChartProxy stands in a rollout, and our last
+// Events. It reads with the caller's own kubeconfig (--kubeconfig,
+// --context, else KUBECONFIG, else the in-cluster configuration) and writes
+// nothing. The settings are those Sync runs with: the installed settings
+// ConfigMap (--settings, default konnector-hooks/konnector-hooks-settings),
+// else the caller's environment. Exit status 1 when it cannot read, 2 on
+// bad arguments or settings.
 func runStatus(args []string, stdout, stderr io.Writer) int {
-	a, ok := statusArgs(args)
-	if !ok {
-		fmt.Fprintln(stderr, "usage: konnector-hooks status [<namespace>/<cluster>] [-o json|table] [--settings <namespace>/<configmap>]")
-		return 2
+	fs := newFlags("status", stdout, stderr)
+	var k kubeFlags
+	k.register(fs)
+	output := outputFlag(fs, "table", "json", "yaml")
+	settingsRef := types.NamespacedName{Namespace: "konnector-hooks", Name: "konnector-hooks-settings"}
+	fs.Func("settings", "the settings ConfigMap Sync runs with, `namespace/name` (default "+settingsRef.String()+")", func(v string) error {
+		key, ok := konnector.ParseKey(v)
+		if !ok {
+			return fmt.Errorf("%q is not <namespace>/<name>", v)
+		}
+		settingsRef = key
+		return nil
+	})
+	if code, done := parse(fs, args, stdout); done {
+		return code
+	}
+	var target types.NamespacedName
+	switch fs.NArg() {
+	case 0:
+	case 1:
+		var err error
+		if target, err = k.cluster(fs.Arg(0)); err != nil {
+			return badArgs(fs, stderr, err)
+		}
+	default:
+		return badArgs(fs, stderr, fmt.Errorf("give one Cluster at most, got %q", fs.Args()))
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	c, err := kube.FromEnvironment().Open()
+	c, err := k.opener().Open()
 	if err != nil {
 		fmt.Fprintln(stderr, "konnector-hooks status:", err)
 		return 1
 	}
-	s, rolloutKnown, err := statusSettings(ctx, c, a.settings, stderr)
+	s, rolloutKnown, err := statusSettings(ctx, c, settingsRef, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "konnector-hooks status:", err)
 		return 2
 	}
-	keys := []types.NamespacedName{a.target}
-	if a.target.Name == "" {
-		if keys, err = kube.ListClusters(ctx, c, s.SyncNamespaces); err != nil {
+	keys := []types.NamespacedName{target}
+	if target.Name == "" {
+		namespaces := s.SyncNamespaces
+		if k.namespace != "" {
+			namespaces = []string{k.namespace}
+		}
+		if keys, err = kube.ListClusters(ctx, c, namespaces); err != nil {
 			fmt.Fprintln(stderr, "konnector-hooks status:", err)
 			return 1
 		}
@@ -99,54 +126,26 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	for i := range statuses {
 		statuses[i].Rollout = states[statuses[i].Cluster]
 	}
-	if a.json {
+	switch *output {
+	case "json":
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(statuses)
 		return 0
+	case "yaml":
+		out, err := yaml.Marshal(statuses)
+		if err != nil {
+			fmt.Fprintln(stderr, "konnector-hooks status:", err)
+			return 1
+		}
+		_, _ = stdout.Write(out)
+		return 0
 	}
-	printStatus(stdout, statuses, a.target.Name != "")
-	if line := konnector.RolloutLine(plan, s.RolloutBatch); line != "" && a.target.Name == "" {
+	printStatus(stdout, statuses, target.Name != "")
+	if line := konnector.RolloutLine(plan, s.RolloutBatch); line != "" && target.Name == "" {
 		fmt.Fprintln(stdout, "\n"+line)
 	}
 	return 0
-}
-
-// statusArguments are the arguments of `konnector-hooks status`.
-type statusArguments struct {
-	target   types.NamespacedName
-	json     bool
-	settings types.NamespacedName
-}
-
-// statusArgs reads [<namespace>/<cluster>] [-o json|table] [--settings
-// <namespace>/<configmap>] in any order.
-func statusArgs(args []string) (a statusArguments, ok bool) {
-	a.settings = types.NamespacedName{Namespace: "konnector-hooks", Name: "konnector-hooks-settings"}
-	for i := 0; i < len(args); i++ {
-		switch arg := args[i]; {
-		case arg == "-o" && i+1 < len(args) && (args[i+1] == "json" || args[i+1] == "table"):
-			a.json = args[i+1] == "json"
-			i++
-		case arg == "-o=json" || arg == "-ojson":
-			a.json = true
-		case arg == "--settings" && i+1 < len(args) && namespacedName(args[i+1], &a.settings):
-			i++
-		case a.target.Name == "" && namespacedName(arg, &a.target):
-		default:
-			return statusArguments{}, false
-		}
-	}
-	return a, true
-}
-
-// namespacedName reads <namespace>/<name> into key.
-func namespacedName(arg string, key *types.NamespacedName) bool {
-	parsed, ok := konnector.ParseKey(arg)
-	if ok {
-		*key = parsed
-	}
-	return ok
 }
 
 // statusSettings loads the settings Sync runs with: the installed settings

@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
@@ -72,6 +73,16 @@ func TestStatus_ShowsTheAddonTheObjectsTheReleaseAndOurEvents(t *testing.T) {
 		}
 	}
 
+	// kubectl's flags: the kubeconfig and its context by flag, the Cluster
+	// by name and -n, the output as YAML, in any order.
+	code, stdout, stderr = runBinary(t, []string{"KONNECTOR_SYNC_NAMESPACES=" + ns}, "status", "on", "--kubeconfig", kubeconfig, "-o", "yaml", "-n", ns, "--context", kubeconfigContext(t))
+	if code != 0 || !strings.Contains(stdout, "cluster: status/on") || !strings.Contains(stdout, "phase: failed") {
+		t.Fatalf("status on -n %s --kubeconfig --context -o yaml: exit %d\n%s\n%s", ns, code, stdout, stderr)
+	}
+	if code, _, stderr := runBinary(t, nil, "status", "on", "-n", ns, "--kubeconfig", kubeconfig, "--context", "no-such-context"); code != 1 || !strings.Contains(stderr, `"no-such-context"`) {
+		t.Fatalf("a context the kubeconfig lacks: exit %d\n%s", code, stderr)
+	}
+
 	code, stdout, stderr = runBinary(t, env, "status", "-o", "json")
 	var all []konnector.ClusterStatus
 	if err := json.Unmarshal([]byte(stdout), &all); code != 0 || err != nil {
@@ -104,10 +115,20 @@ func TestStatus_ShowsTheAddonTheObjectsTheReleaseAndOurEvents(t *testing.T) {
 		t.Fatalf("exit %d; the rollout from the installed settings:\n%s\n%s", code, stdout, stderr)
 	}
 
-	if code, _, stderr := runBinary(t, env, "status", "a/b/c"); code != 2 || !strings.Contains(stderr, "usage: konnector-hooks status") {
+	if code, _, stderr := runBinary(t, env, "status", "a/b/c"); code != 2 || !strings.Contains(stderr, "Usage:\n  konnector-hooks status") {
 		t.Fatalf("bad arguments: exit %d\n%s", code, stderr)
 	}
 	if code, _, stderr := runBinary(t, env, "status", ns+"/missing"); code != 1 || !strings.Contains(stderr, "Cluster status/missing not found") {
 		t.Fatalf("a missing Cluster: exit %d\n%s", code, stderr)
 	}
+}
+
+// kubeconfigContext is the current context of the tests' kubeconfig file.
+func kubeconfigContext(t *testing.T) string {
+	t.Helper()
+	cfg, err := clientcmd.LoadFromFile(kubeconfig)
+	if err != nil || cfg.CurrentContext == "" {
+		t.Fatalf("kubeconfig %s: %v, current context %q", kubeconfig, err, cfg.CurrentContext)
+	}
+	return cfg.CurrentContext
 }

@@ -4,14 +4,23 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+
+	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
 // runSync is the one-shot mode the CronJob runs: one sync of every served
 // Cluster, the JSON report on stdout, the log lines on stderr, and exit
 // status 1 when a Cluster failed or was not reached (2 when the sync could
 // not start).
-func runSync(stdout, stderr io.Writer) int {
-	_, srv, ctx, stop, ok := oneShot(stderr)
+func runSync(args []string, stdout, stderr io.Writer) int {
+	fs := newFlags("sync", stdout, stderr)
+	if code, done := parse(fs, args, stdout); done {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return badArgs(fs, stderr, fmt.Errorf("unexpected arguments %q: a sync covers every served Cluster", fs.Args()))
+	}
+	_, srv, ctx, stop, ok := oneShot(kube.FromEnvironment(), stderr)
 	if !ok {
 		return 2
 	}
