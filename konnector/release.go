@@ -2,8 +2,6 @@ package konnector
 
 import (
 	"fmt"
-	"slices"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -47,12 +45,27 @@ type Release struct {
 // and Helm's error when an install or upgrade fails, and
 // status.observedGeneration once it has acted on a spec.
 func ReleaseOf(releases []caaphv1.HelmReleaseProxy) Release {
-	live := slices.DeleteFunc(slices.Clone(releases), func(r caaphv1.HelmReleaseProxy) bool { return r.DeletionTimestamp != nil })
-	if len(live) == 0 {
-		return Release{Phase: ReleasePending, Message: "CAAPH has not created the HelmReleaseProxy yet"}
+	out := Release{Phase: ReleasePending, Message: "CAAPH has not created the HelmReleaseProxy yet"}
+	for i := range releases {
+		if releases[i].DeletionTimestamp == nil {
+			out = out.Or(releaseOf(&releases[i]))
+		}
 	}
-	slices.SortFunc(live, func(a, b caaphv1.HelmReleaseProxy) int { return strings.Compare(a.Name, b.Name) })
-	r := &live[0]
+	return out
+}
+
+// Or is the release that r and other together report: of two live
+// HelmReleaseProxies of one Cluster (an old one still being replaced), the
+// one of the lowest name reports it, so that every reader picks the same.
+func (r Release) Or(other Release) Release {
+	if r.HelmReleaseProxy == "" || (other.HelmReleaseProxy != "" && other.HelmReleaseProxy < r.HelmReleaseProxy) {
+		return other
+	}
+	return r
+}
+
+// releaseOf is the release one live HelmReleaseProxy reports.
+func releaseOf(r *caaphv1.HelmReleaseProxy) Release {
 	out := Release{HelmReleaseProxy: r.Namespace + "/" + r.Name, Revision: r.Status.Revision, ChartVersion: r.Spec.Version}
 	ready := meta.FindStatusCondition(r.Status.Conditions, caaphv1.HelmReleaseReadyCondition)
 	switch {

@@ -56,6 +56,10 @@ func TestReleaseOf_ReadsTheReleaseAsCAAPHReportsIt(t *testing.T) {
 		{"an old one being deleted does not count", []caaphv1.HelmReleaseProxy{deleting, hrp("konnector-agent-y", 1, 1, "", 0, failed)},
 			Release{Phase: ReleaseFailed, HelmReleaseProxy: "ns1/konnector-agent-y", ChartVersion: "1.4.0",
 				Message: `failed to install chart: chart "konnector-agent" version "1.3.0-rc.0" not found in https://charts.example.com`}},
+		{"two live: the lowest name reports, listed last", []caaphv1.HelmReleaseProxy{hrp("konnector-agent-b", 1, 1, "", 0, failed), hrp("konnector-agent-a", 2, 2, "deployed", 2, ready)},
+			Release{Phase: ReleaseDeployed, HelmReleaseProxy: "ns1/konnector-agent-a", Revision: 2, ChartVersion: "1.4.0"}},
+		{"two live: the lowest name reports, listed first", []caaphv1.HelmReleaseProxy{hrp("konnector-agent-a", 2, 2, "deployed", 2, ready), hrp("konnector-agent-b", 1, 1, "", 0, failed)},
+			Release{Phase: ReleaseDeployed, HelmReleaseProxy: "ns1/konnector-agent-a", Revision: 2, ChartVersion: "1.4.0"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -298,8 +298,8 @@ func (f *Fleet) indexRelease(hrp *caaphv1.HelmReleaseProxy) {
 	}
 	e := f.entry(hrp.Namespace, cluster)
 	release := konnector.ReleaseOf([]caaphv1.HelmReleaseProxy{*hrp})
-	if e.release != nil && e.release.HelmReleaseProxy < release.HelmReleaseProxy {
-		return
+	if e.release != nil {
+		release = e.release.Or(release)
 	}
 	release.ChartVersion = f.intern(release.ChartVersion)
 	e.release = &release
