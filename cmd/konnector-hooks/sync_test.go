@@ -88,7 +88,7 @@ func TestSyncOneShot_UnknownArgumentsStopIt(t *testing.T) {
 	cmd := exec.Command(binary, "synk")
 	cmd.Env = environment()
 	out, err := cmd.CombinedOutput()
-	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 || !strings.Contains(string(out), "konnector-hooks sync") {
+	if exit, ok := err.(*exec.ExitError); !ok || exit.ExitCode() != 2 || !strings.Contains(string(out), `unknown command or flag "synk"`) || !strings.Contains(string(out), "Commands:\n  sync ") {
 		t.Fatalf("exit %v, output %s", err, out)
 	}
 }
