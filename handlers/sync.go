@@ -211,7 +211,7 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in konnector.
 		return konnector.ClusterOutcome{}, true
 	}
 	if release.Phase == konnector.ReleaseFailed {
-		rollout.pausedBy(key.String(), release)
+		rollout.pausedBy(key, release)
 	}
 	return out, false
 }

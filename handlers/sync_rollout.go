@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"golang.org/x/sync/errgroup"
+	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
@@ -40,13 +41,13 @@ func (r *rolloutRun) holdCluster(out konnector.ClusterOutcome, m *kube.FleetMemb
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = append(r.held, heldCluster{
-		rollout: konnector.RolloutCluster{Cluster: out.Cluster, Stale: true, Generation: m.Generation, Since: m.Written, Release: release},
+		rollout: konnector.RolloutCluster{Cluster: client.ObjectKeyFromObject(m.Cluster), Stale: true, Generation: m.Generation, Since: m.Written, Release: release},
 		outcome: out,
 	})
 }
 
 // pausedBy keeps a Cluster at the desired state whose install failed.
-func (r *rolloutRun) pausedBy(cluster string, release konnector.Release) {
+func (r *rolloutRun) pausedBy(cluster types.NamespacedName, release konnector.Release) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.failures = append(r.failures, konnector.RolloutCluster{Cluster: cluster, Release: release})
@@ -68,7 +69,7 @@ func (r *rolloutRun) plan(batch int) konnector.Rollout {
 // (the sync decided on its LISTs), and gives the outcome of every held
 // Cluster: the move's, or the one it had when it was held.
 func (s *Server) moveRollout(ctx context.Context, c client.Client, r *rolloutRun, plan konnector.Rollout) []konnector.ClusterOutcome {
-	moving := map[string]int{}
+	moving := map[types.NamespacedName]int{}
 	for i, cluster := range plan.Move {
 		moving[cluster] = i
 	}
@@ -84,7 +85,7 @@ func (s *Server) moveRollout(ctx context.Context, c client.Client, r *rolloutRun
 	_ = g.Wait()
 	outcomes := make([]konnector.ClusterOutcome, 0, len(r.held))
 	for _, h := range r.held {
-		if i, ok := moving[h.outcome.Cluster]; ok {
+		if i, ok := moving[h.rollout.Cluster]; ok {
 			outcomes = append(outcomes, moved[i])
 			continue
 		}
@@ -95,18 +96,17 @@ func (s *Server) moveRollout(ctx context.Context, c client.Client, r *rolloutRun
 
 // moveCluster brings one Cluster the rollout moves to the desired state,
 // read again by name as the hooks read it.
-func (s *Server) moveCluster(ctx context.Context, c client.Client, cluster string) konnector.ClusterOutcome {
+func (s *Server) moveCluster(ctx context.Context, c client.Client, key types.NamespacedName) konnector.ClusterOutcome {
 	if ctx.Err() != nil {
-		return konnector.NotReached(cluster)
+		return konnector.NotReached(key.String())
 	}
-	key, _ := konnector.ParseKey(cluster) // the sync named it: key.String()
 	in, err := s.readDeployFacts(ctx, c, key)
 	if err != nil {
-		return konnector.ClusterOutcome{Cluster: cluster, Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}
+		return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}
 	}
 	out, _ := s.syncConverge(ctx, c, in, false)
 	if out.Outcome == konnector.OutcomeFailed && ctx.Err() != nil {
-		return konnector.NotReached(cluster)
+		return konnector.NotReached(key.String())
 	}
 	return out
 }

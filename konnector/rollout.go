@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
@@ -14,8 +16,7 @@ import (
 // HelmChartProxy exists: all of it comes from the API server, so that a
 // rollout's state lives there and not in the process.
 type RolloutCluster struct {
-	// Cluster is namespace/name.
-	Cluster string
+	Cluster types.NamespacedName
 	// Stale: the HelmChartProxy differs from the desired one (chart version,
 	// values, repository): moving it makes CAAPH upgrade the agent.
 	Stale bool
@@ -34,12 +35,12 @@ type RolloutCluster struct {
 // Rollout is what one Sync moves of a change of the HelmChartProxies.
 type Rollout struct {
 	// Move are the Clusters whose HelmChartProxy this run updates.
-	Move []string
+	Move []types.NamespacedName
 	// Held counts the stale Clusters left for later runs.
 	Held int
 	// PausedBy are the Clusters already at the desired state whose install
 	// failed: while there is one, the rollout moves no other Cluster.
-	PausedBy []string
+	PausedBy []types.NamespacedName
 }
 
 // PlanRollout decides which stale HelmChartProxies a Sync updates: at most
@@ -59,7 +60,7 @@ func PlanRollout(clusters []RolloutCluster, batch int) Rollout {
 			r.PausedBy = append(r.PausedBy, c.Cluster)
 		}
 	}
-	slices.Sort(r.PausedBy)
+	slices.SortFunc(r.PausedBy, compareKeys)
 	if len(stale) == 0 {
 		return Rollout{}
 	}
@@ -87,7 +88,21 @@ func PlanRollout(clusters []RolloutCluster, batch int) Rollout {
 // different seconds; the generation does not depend on timing, and the name
 // makes the order total.
 func rolloutOrder(a, b RolloutCluster) int {
-	return cmp.Or(cmp.Compare(a.Generation, b.Generation), a.Since.Compare(b.Since), cmp.Compare(a.Cluster, b.Cluster))
+	return cmp.Or(cmp.Compare(a.Generation, b.Generation), a.Since.Compare(b.Since), compareKeys(a.Cluster, b.Cluster))
+}
+
+// compareKeys orders Clusters by namespace, then name.
+func compareKeys(a, b types.NamespacedName) int {
+	return cmp.Or(cmp.Compare(a.Namespace, b.Namespace), cmp.Compare(a.Name, b.Name))
+}
+
+// keyStrings names Clusters as <namespace>/<name>.
+func keyStrings(keys []types.NamespacedName) []string {
+	names := make([]string, len(keys))
+	for i, k := range keys {
+		names[i] = k.String()
+	}
+	return names
 }
 
 // RolloutReport is what a sync's report says of a rollout.
@@ -109,7 +124,11 @@ func (r Rollout) Report(batch int) *RolloutReport {
 	if len(r.Move) == 0 && r.Held == 0 {
 		return nil
 	}
-	return &RolloutReport{Batch: batch, Moved: append([]string{}, r.Move...), Held: r.Held, Paused: len(r.PausedBy) > 0, PausedBy: r.PausedBy}
+	report := &RolloutReport{Batch: batch, Moved: keyStrings(r.Move), Held: r.Held, Paused: len(r.PausedBy) > 0}
+	if report.Paused {
+		report.PausedBy = keyStrings(r.PausedBy)
+	}
+	return report
 }
 
 // Message is the rollout's part of a sync's message.

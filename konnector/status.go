@@ -11,6 +11,7 @@ import (
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
 	"github.com/konnector-hooks/konnector-hooks/settings"
@@ -108,7 +109,7 @@ func RolloutClusterOf(read StatusObjects, cfg *clusterconfig.Config, s settings.
 	}
 	want := DesiredUnrendered(read.Cluster, cfg, Credentials{}, s).HelmChartProxy
 	return RolloutCluster{
-		Cluster:    read.Cluster.Namespace + "/" + read.Cluster.Name,
+		Cluster:    client.ObjectKeyFromObject(read.Cluster),
 		Stale:      !HashUpToDate(hcp, want),
 		Generation: hcp.Generation,
 		Since:      LastApplied(hcp.ManagedFields),
@@ -133,15 +134,16 @@ func StatusRollout(clusters []RolloutCluster, batch int) (map[string]string, Rol
 	plan := PlanRollout(clusters, batch)
 	states := make(map[string]string, len(clusters))
 	for _, c := range clusters {
+		name := c.Cluster.String()
 		switch {
 		case !c.Stale:
-			states[c.Cluster] = "at the desired state"
+			states[name] = "at the desired state"
 		case slices.Contains(plan.Move, c.Cluster):
-			states[c.Cluster] = "moves at the next sync"
+			states[name] = "moves at the next sync"
 		case len(plan.PausedBy) > 0:
-			states[c.Cluster] = "waits: the rollout is paused by a failed install on " + nameSome(plan.PausedBy)
+			states[name] = "waits: the rollout is paused by a failed install on " + nameSome(keyStrings(plan.PausedBy))
 		default:
-			states[c.Cluster] = "waits for a later sync"
+			states[name] = "waits for a later sync"
 		}
 	}
 	return states, plan
@@ -152,9 +154,9 @@ func StatusRollout(clusters []RolloutCluster, batch int) (map[string]string, Rol
 func RolloutLine(plan Rollout, batch int) string {
 	switch {
 	case len(plan.PausedBy) > 0:
-		return fmt.Sprintf("Rollout: paused by a failed install on %s; %d Clusters wait for their HelmChartProxy change", nameSome(plan.PausedBy), plan.Held)
+		return fmt.Sprintf("Rollout: paused by a failed install on %s; %d Clusters wait for their HelmChartProxy change", nameSome(keyStrings(plan.PausedBy)), plan.Held)
 	case len(plan.Move) > 0:
-		return fmt.Sprintf("Rollout: the next sync moves %s (%s_ROLLOUT_BATCH=%d); %d more wait", nameSome(plan.Move), settings.Prefix, batch, plan.Held)
+		return fmt.Sprintf("Rollout: the next sync moves %s (%s_ROLLOUT_BATCH=%d); %d more wait", nameSome(keyStrings(plan.Move)), settings.Prefix, batch, plan.Held)
 	}
 	return ""
 }
