@@ -9,7 +9,6 @@ import (
 	"k8s.io/utils/ptr"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
 // BenchmarkDecideDeploy_NoOp is the CPU a sync spends per Cluster with
@@ -28,17 +27,7 @@ func BenchmarkDecideDeploy_NoOp(b *testing.B) {
 	}}
 	facts := DeployFacts{Cluster: cluster, Secrets: secrets}
 	facts.Config, facts.ConfigErr = ReadConfigWith(&cluster.Spec.Topology, s)
-	var whole Current
-	for _, w := range DecideDeploy(facts, s, DeployRules{}).Writes {
-		switch o := w.DeepCopyObject().(client.Object).(type) {
-		case *caaphv1.HelmChartProxy:
-			whole.HelmChartProxy = o
-		case *addonsv1.ClusterResourceSet:
-			whole.ClusterResourceSet = o
-		case *corev1.Secret:
-			whole.ResourceSetSecret = o
-		}
-	}
+	whole := written(DecideDeploy(facts, s, DeployRules{}).Writes)
 	metadata := Current{MetadataOnly: true,
 		HelmChartProxy:     &caaphv1.HelmChartProxy{ObjectMeta: *whole.HelmChartProxy.ObjectMeta.DeepCopy()},
 		ClusterResourceSet: &addonsv1.ClusterResourceSet{ObjectMeta: *whole.ClusterResourceSet.ObjectMeta.DeepCopy()},

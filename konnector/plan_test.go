@@ -53,20 +53,7 @@ func TestDecideDeploy(t *testing.T) {
 	// upToDate is what exists after a deploy of cluster(nil) with creds.
 	upToDate := func(edit func(d Desired)) Current {
 		f := facts(cluster(nil), creds, Current{})
-		d := DecideDeploy(f, s, DeployRules{})
-		want := Current{}
-		for _, w := range d.Writes {
-			obj := w.DeepCopyObject().(client.Object)
-			obj.SetResourceVersion("7")
-			switch o := obj.(type) {
-			case *caaphv1.HelmChartProxy:
-				want.HelmChartProxy = o
-			case *addonsv1.ClusterResourceSet:
-				want.ClusterResourceSet = o
-			case *corev1.Secret:
-				want.ResourceSetSecret = o
-			}
-		}
+		want := written(DecideDeploy(f, s, DeployRules{}).Writes)
 		if edit != nil {
 			edit(Desired{HelmChartProxy: want.HelmChartProxy, ClusterResourceSet: want.ClusterResourceSet, ResourceSetSecret: want.ResourceSetSecret})
 		}
@@ -214,4 +201,23 @@ func TestDeploy_Release_ReportsOnlyWhatCAAPHActedOn(t *testing.T) {
 			}
 		})
 	}
+}
+
+// written is what exists once writes are applied, as the server returns
+// them (a resourceVersion set).
+func written(writes []client.Object) Current {
+	var c Current
+	for _, w := range writes {
+		obj := w.DeepCopyObject().(client.Object)
+		obj.SetResourceVersion("7")
+		switch o := obj.(type) {
+		case *caaphv1.HelmChartProxy:
+			c.HelmChartProxy = o
+		case *addonsv1.ClusterResourceSet:
+			c.ClusterResourceSet = o
+		case *corev1.Secret:
+			c.ResourceSetSecret = o
+		}
+	}
+	return c
 }
