@@ -341,6 +341,7 @@ up() {
   cat >"$dir/env" <<EOF
 export KUBECONFIG=$dir/kubeconfig
 export PATH=$dir/bin:\$PATH
+export KUBECACHEDIR=$dir/kube-cache
 export CLUSTER_DIR=$dir
 export CLUSTER_NETNS=$netns
 export CLUSTER_REGISTRY=$registry
