@@ -145,38 +145,63 @@ func main() {
 }
 EOF
   fi
-  # lookup [-server ADDR] NAME: resolves NAME (through ADDR, else the system's
-  # resolver: /etc/resolv.conf, in a pod the cluster DNS) and prints the addresses.
-  if [[ ! -x $tools_dir/lookup ]]; then
-    build_go "$tools_dir" lookup "" <<'EOF'
+  # probe [-server ADDR] NAME: resolves NAME (through the DNS server ADDR,
+  # else the system's resolver: in a pod the cluster DNS) and prints the
+  # addresses; probe -get URL: prints the body of GET URL, fails unless 200.
+  if [[ ! -x $tools_dir/probe ]]; then
+    build_go "$tools_dir" probe "" <<'EOF'
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"time"
 )
 
 func main() {
 	server := flag.String("server", "", "DNS server address (host:port); default: the system's")
+	get := flag.Bool("get", false, "GET the URL argument and print the body")
 	flag.Parse()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if *get {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, flag.Arg(0), nil)
+		if err != nil {
+			fail(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			fail(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK {
+			fail(fmt.Errorf("GET %s: %s: %s", flag.Arg(0), resp.Status, body))
+		}
+		fmt.Printf("%s", body)
+		return
+	}
 	r := net.DefaultResolver
 	if *server != "" {
 		r = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, network, *server)
 		}}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	addrs, err := r.LookupHost(ctx, flag.Arg(0))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		fail(err)
 	}
 	fmt.Println(flag.Arg(0), addrs)
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
 }
 EOF
   fi
@@ -477,13 +502,13 @@ EOF
 
   coredns "$registry"
   wait_for "CoreDNS to be available" 120 k -n kube-system wait --for=condition=Available deployment/coredns --timeout=5s
-  wait_for "CoreDNS to answer at $dns_ip" 60 in_ns "$tools_dir/lookup" -server "$dns_ip:53" kubernetes.default.svc.cluster.local
+  wait_for "CoreDNS to answer at $dns_ip" 60 in_ns "$tools_dir/probe" -server "$dns_ip:53" kubernetes.default.svc.cluster.local
   trap - EXIT
   log "up in $((SECONDS - start_time))s (after the builds); source $dir/env"
   k get nodes -o wide >&2
 }
 
-# push_images REGISTRY: the pause and CoreDNS images.
+# push_images REGISTRY: the pause, probe and CoreDNS images.
 push_images() {
   local registry=$1 work
   work=$(mktemp -d)
@@ -493,6 +518,13 @@ push_images() {
   "$crane" append --oci-empty-base -f "$work/pause.tar" -t "$registry/pause:base" >/dev/null 2>>"$dir/logs/crane.log"
   "$crane" mutate "$registry/pause:base" --set-platform "linux/$(go env GOARCH)" --entrypoint /pause \
     --user 65535:65535 -t "$registry/pause:latest" >/dev/null 2>>"$dir/logs/crane.log"
+  # probe (smoke, hack/knative.sh check), on an empty base too.
+  mkdir "$work/probe"
+  cp "$tools_dir/probe" "$work/probe/probe"
+  tar --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/probe.tar" -C "$work/probe" .
+  "$crane" append --oci-empty-base -f "$work/probe.tar" -t "$registry/probe:base" >/dev/null 2>>"$dir/logs/crane.log"
+  "$crane" mutate "$registry/probe:base" --set-platform "linux/$(go env GOARCH)" --entrypoint /probe \
+    --user 65532:65532 -t "$registry/probe:latest" >/dev/null 2>>"$dir/logs/crane.log"
   cp "$coredns_dir/coredns" "$work/coredns/coredns"
   printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$work/coredns/etc/passwd"
   printf 'root:x:0:\nnonroot:x:65532:\n' >"$work/coredns/etc/group"
@@ -632,6 +664,12 @@ run_pids() {
   } | sort -un
 }
 
+# cni_results: the CNI library's cache entries (fixed in /var/lib/cni) of
+# the pods' network.
+cni_results() {
+  find /var/lib/cni/results -maxdepth 1 -name 'konnector-hooks-pods-*' 2>/dev/null
+}
+
 run_mounts() {
   awk -v d="$dir" 'index($5, d"/") == 1 || $5 == d { print $5 }' /proc/self/mountinfo | sort -r
 }
@@ -645,9 +683,14 @@ down() {
     stop kube-controller-manager kube-scheduler
     timeout 20 "$kube_dir/kubectl" --kubeconfig "$dir/kubeconfig" delete pods -A --all --grace-period=0 --force \
       --wait=false >/dev/null 2>&1
-    local deadline=$((SECONDS + 30))
+    # containerd 1.6 stops a sandbox's task before it tears its network
+    # down (CNI DEL): the pods are gone once neither is left. Stopping the
+    # kubelet earlier cancels the CNI DEL midway ("netplugin failed with no
+    # error message: signal: killed").
+    local deadline=$((SECONDS + 60))
     while ((SECONDS < deadline)); do
-      [[ -z $(ctr --address "$dir/containerd/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null) ]] && break
+      [[ -z $(ctr --address "$dir/containerd/containerd.sock" -n k8s.io tasks ls -q 2>/dev/null) &&
+        -z $(cni_results) ]] && break
       sleep 1
     done
   fi
@@ -678,6 +721,13 @@ down() {
   local mount
   for mount in $(run_mounts); do
     umount "$mount" 2>/dev/null || umount -l "$mount"
+  done
+  # The CNI library's cache of the pods it did not get to delete (their
+  # network namespaces went with the mounts above).
+  local result
+  for result in $(cni_results); do
+    log "removing $result (a pod's network was not torn down)"
+    rm -f "$result"
   done
   # The kubelet's links to the container logs (/var/log/containers is fixed).
   find /var/log/containers -maxdepth 1 -type l -lname "$dir/*" -delete 2>/dev/null
@@ -721,7 +771,7 @@ check() {
     x=$(while read -r fixed; do [[ ! -e $fixed ]] || echo "$fixed"; done <"$dir/fixed-dirs")
     [[ -z $x ]] || { log "LEFT: directories the run made: $x"; failed=1; }
   fi
-  x=$(ls /var/lib/cni/results 2>/dev/null | grep '^konnector-hooks-pods-')
+  x=$(cni_results)
   [[ -z $x ]] || { log "LEFT: CNI results in /var/lib/cni/results: $x"; failed=1; }
   if ((failed)); then
     log "down: something of the run is left (above)"
@@ -741,13 +791,6 @@ smoke() {
   IMAGE_TARBALL=$work/image.tar "$root/hack/image.sh" --local-base >&2
   "$crane" push "$work/image.tar" "$registry/konnector-hooks:smoke" >/dev/null 2>"$work/crane.log"
   ref=$registry/konnector-hooks@$("$crane" digest "$registry/konnector-hooks:smoke")
-  # lookup on the pause image's empty base.
-  mkdir "$work/lookup"
-  cp "$tools_dir/lookup" "$work/lookup/lookup"
-  tar --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/lookup.tar" -C "$work/lookup" .
-  "$crane" append --oci-empty-base -f "$work/lookup.tar" -t "$registry/lookup:base" >/dev/null 2>>"$work/crane.log"
-  "$crane" mutate "$registry/lookup:base" --set-platform "linux/$(go env GOARCH)" --entrypoint /lookup \
-    --user 65532:65532 -t "$registry/lookup:latest" >/dev/null 2>>"$work/crane.log"
   rm -rf "$work"
   k delete namespace smoke --ignore-not-found --wait >/dev/null
   k create namespace smoke >/dev/null
@@ -780,7 +823,7 @@ spec:
   restartPolicy: Never
   containers:
   - name: lookup
-    image: $registry/lookup:latest
+    image: $registry/probe:latest
     args: [kubernetes.default.svc.cluster.local]
     securityContext:
       runAsNonRoot: true

@@ -321,6 +321,31 @@ EOF
   answer=$("$root/hack/cluster.sh" exec curl -fsS -H "Host: $host" "http://$ip/healthz")
   log "GET $url/healthz through Traefik (traefik-private $ip, from the node's namespace): $answer"
   [[ $answer == ok ]] || die "check: /healthz answered $answer"
+  # And from a pod, by the Service's name, as CAPI calls it: the cluster DNS
+  # answers the Route's ExternalName (traefik-private's name), Traefik routes
+  # by the Host header.
+  kubectl apply -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Pod
+metadata: {name: probe, namespace: knative-check}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: probe
+    image: $registry/probe:latest
+    args: [-get, $url/healthz]
+    securityContext:
+      runAsNonRoot: true
+      readOnlyRootFilesystem: true
+      allowPrivilegeEscalation: false
+      capabilities: {drop: [ALL]}
+      seccompProfile: {type: RuntimeDefault}
+EOF
+  if ! kubectl -n knative-check wait --for=jsonpath='{.status.phase}'=Succeeded pod/probe --timeout=120s >&2; then
+    kubectl -n knative-check logs probe >&2 || true
+    die "check: GET $url/healthz from a pod failed"
+  fi
+  log "GET $url/healthz from pod knative-check/probe: $(kubectl -n knative-check logs probe)"
   log "check: passed"
 }
 
