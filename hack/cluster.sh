@@ -664,10 +664,33 @@ run_pids() {
   } | sort -un
 }
 
+# shim_sockets: the sockets of containerd's shims for the run's containers,
+# which sit in a fixed directory (/run/containerd/s) under the sha256 of
+# "<containerd's address>/<namespace>/<id>" (containerd 1.6,
+# runtime/v2/shim.SocketAddress); a killed shim leaves its socket.
+shim_sockets() {
+  local bundle ns id socket
+  for bundle in "$dir"/containerd/state/io.containerd.runtime.v2.task/*/*/; do
+    [[ -d $bundle ]] || continue
+    bundle=${bundle%/}
+    id=${bundle##*/}
+    ns=${bundle%/*}
+    ns=${ns##*/}
+    socket=/run/containerd/s/$(printf '%s' "$dir/containerd/containerd.sock/$ns/$id" | sha256sum | cut -c1-64)
+    [[ ! -S $socket ]] || echo "$socket"
+  done
+}
+
 # cni_results: the CNI library's cache entries (fixed in /var/lib/cni) of
-# the pods' network.
+# the pods' networks.
 cni_results() {
   find /var/lib/cni/results -maxdepth 1 -name 'konnector-hooks-pods-*' 2>/dev/null
+  # containerd's own loopback network, named cni-loopback-<sandbox id>-lo.
+  local bundle
+  for bundle in "$dir"/containerd/state/io.containerd.runtime.v2.task/*/*/; do
+    bundle=${bundle%/}
+    [[ ! -f /var/lib/cni/results/cni-loopback-${bundle##*/}-lo ]] || echo "/var/lib/cni/results/cni-loopback-${bundle##*/}-lo"
+  done
 }
 
 run_mounts() {
@@ -677,7 +700,8 @@ run_mounts() {
 down() {
   set +e
   trap - ERR
-  if [[ -f $dir/kubeconfig && -f $dir/pids/kubelet ]]; then
+  if [[ -f $dir/kubeconfig && -f $dir/pids/kubelet && -f $dir/pids/containerd ]] &&
+    kill -0 "$(cat "$dir/pids/kubelet")" "$(cat "$dir/pids/containerd")" 2>/dev/null; then
     # Pods first, while the kubelet runs, so that their sandboxes are
     # stopped the ordinary way (CNI DEL, network namespace unmounted).
     stop kube-controller-manager kube-scheduler
@@ -722,6 +746,11 @@ down() {
   for mount in $(run_mounts); do
     umount "$mount" 2>/dev/null || umount -l "$mount"
   done
+  local socket
+  for socket in $(shim_sockets); do
+    log "removing $socket (a shim was killed)"
+    rm -f "$socket"
+  done
   # The CNI library's cache of the pods it did not get to delete (their
   # network namespaces went with the mounts above).
   local result
@@ -765,7 +794,7 @@ check() {
   if ip netns list | grep -qw "^$netns"; then log "LEFT: network namespace $netns"; failed=1; fi
   x=$(find /var/log/containers -maxdepth 1 -type l -lname "$dir/*" 2>/dev/null)
   [[ -z $x ]] || { log "LEFT: links in /var/log/containers: $x"; failed=1; }
-  x=$(find /run/containerd/s -type s 2>/dev/null)
+  x=$(shim_sockets)
   [[ -z $x ]] || { log "LEFT: shim sockets: $x"; failed=1; }
   if [[ -f $dir/fixed-dirs ]]; then
     x=$(while read -r fixed; do [[ ! -e $fixed ]] || echo "$fixed"; done <"$dir/fixed-dirs")
