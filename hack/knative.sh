@@ -37,6 +37,20 @@ die() { log "$*"; exit 1; }
 set -E
 trap 'log "failed (exit $?): line $LINENO: $BASH_COMMAND"' ERR
 
+# retry SECONDS CMD...: runs CMD every 2 seconds until it succeeds; prints
+# its last error if it never does.
+retry() {
+  local deadline=$((SECONDS + $1)) out
+  shift
+  until out=$("$@" 2>&1); do
+    if ((SECONDS >= deadline)); then
+      log "$* kept failing: $out"
+      return 1
+    fi
+    sleep 2
+  done
+}
+
 # module_dir MODULE: the module cache directory of MODULE as the module in
 # the current directory requires it.
 module_dir() {
@@ -163,10 +177,11 @@ PY
   traefik "$work"
   # Traefik is the ingress; pulls from the cluster's registry need no tag
   # resolution (its address is the pods' loopback, not the registry).
-  kubectl -n knative-serving patch configmap config-network --type merge \
-    -p '{"data":{"ingress-class":"traefik.ingress.networking.knative.dev"}}' >/dev/null
-  kubectl -n knative-serving patch configmap config-deployment --type merge \
-    -p "{\"data\":{\"registries-skipping-tag-resolving\":\"$registry,kind.local,ko.local,dev.local\"}}" >/dev/null
+  # (Knative's webhook validates the config maps: retried until it serves.)
+  retry 120 kubectl -n knative-serving patch configmap config-network --type merge \
+    -p '{"data":{"ingress-class":"traefik.ingress.networking.knative.dev"}}'
+  retry 120 kubectl -n knative-serving patch configmap config-deployment --type merge \
+    -p "{\"data\":{\"registries-skipping-tag-resolving\":\"$registry,kind.local,ko.local,dev.local\"}}"
   kubectl -n knative-serving wait --for=condition=Available deployment --all --timeout=300s >&2
   kubectl -n traefik wait --for=condition=Available deployment/traefik --timeout=120s >&2
   rm -rf "$work"
