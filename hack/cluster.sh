@@ -100,7 +100,9 @@ packages() {
 
 kube_dir=$cache/kube-$KUBE_VERSION
 coredns_dir=$cache/coredns-$COREDNS_VERSION
-tools_dir=$cache/tools
+# pause and probe, whose sources are in this script: rebuilt (seconds) when it
+# changes.
+tools_dir=$cache/tools-$(cat "$0" <(go env GOVERSION) | sha256sum | cut -c1-12)
 # hack/image.sh installs it.
 crane=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/tools/crane-${CRANE_VERSION:-v0.22.1}/crane
 # kubectl too: the machine's may be more than one minor away.
@@ -113,7 +115,7 @@ build() {
   for cmd in "${kube_cmds[@]}"; do [[ -x $kube_dir/$cmd ]] || missing+=("$cmd"); done
   if ((${#missing[@]})); then
     local start=$SECONDS work
-    log "building ${missing[*]} v$KUBE_VERSION (cached in $kube_dir; several minutes cold)"
+    log "building ${missing[*]} v$KUBE_VERSION (cached in $kube_dir; about 25 min cold on 2 busy cores)"
     work=$(mktemp -d)
     # shellcheck source=hack/lib/kube-module.sh
     source "$root/hack/lib/kube-module.sh"
