@@ -37,11 +37,12 @@
 #
 # Needs root (namespaces, mounts, cgroups). Binaries are cached under
 # ${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/node. Measured on 2 cores
-# shared with an e2e run (load average about 20), with the Go build cache
-# warm from the envtest kube-apiserver and the tests: kubelet,
-# kube-controller-manager, kube-scheduler and kube-proxy in one build 1500 s,
-# kubectl then 338 s, CoreDNS (alongside) 1116 s; a warm `up` 17 to 26 s,
-# `down` 10 to 33 s (about 80 s after a crash of the kubelet and containerd).
+# shared with other builds: kubelet, kube-controller-manager, kube-scheduler
+# and kube-proxy in one build 1226 s with an empty Go build cache (load
+# average 5 to 12), 1500 s with the shared cache of the tests (load about 20;
+# it shares little with them); kubectl then 338 s; CoreDNS 1116 s (alongside,
+# load about 20). A warm `up` takes 17 to 29 s, `down` 10 to 33 s (about 80 s
+# after a crash of the kubelet and containerd).
 #
 # CoreDNS runs as a Deployment on the node (user 65532, port 1053 behind the
 # kube-dns Service's 53), not as a process in the namespace: it then reaches
@@ -115,7 +116,7 @@ build() {
   for cmd in "${kube_cmds[@]}"; do [[ -x $kube_dir/$cmd ]] || missing+=("$cmd"); done
   if ((${#missing[@]})); then
     local start=$SECONDS work
-    log "building ${missing[*]} v$KUBE_VERSION (cached in $kube_dir; about 25 min cold on 2 busy cores)"
+    log "building ${missing[*]} v$KUBE_VERSION (cached in $kube_dir; about 20 to 25 min cold on 2 busy cores)"
     work=$(mktemp -d)
     # shellcheck source=hack/lib/kube-module.sh
     source "$root/hack/lib/kube-module.sh"
