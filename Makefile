@@ -76,6 +76,19 @@ image: ## build the image with ko into bin/konnector-hooks-image.tar (base: KO_D
 image-offline: ## build the image on a minimal base assembled locally (no registry needed)
 	hack/image.sh --local-base
 
+cluster-up: ## start a real single-node cluster in its own network namespace (hack/cluster.sh; builds its binaries once: about 30 min cold on a busy 2-core machine, then about 20 s); source /tmp/konnector-hooks-cluster/env
+	hack/cluster.sh up
+
+cluster-smoke: ## on the cluster: the image as a Pod with the Knative Service's security context answers /healthz, a Pod resolves cluster DNS
+	hack/cluster.sh smoke
+
+cluster-knative: ## on the cluster: Knative Serving with Traefik as its ingress (builds Traefik and Knative once: about 28 min cold), and a Knative Service of the image answering through Traefik
+	hack/knative.sh up
+	hack/knative.sh check
+
+cluster-down: ## stop the cluster and check that no process, mount, cgroup or network namespace of it is left
+	hack/cluster.sh down
+
 release: ## write a clusterctl provider release (components, metadata, image) into out/release (VERSION, KO_DOCKER_REPO or IMAGE)
 	hack/release.sh
 
@@ -89,4 +102,4 @@ lint: ## gofmt, one version per shared dependency (hack/pins.sh), and go vet, ea
 	cd test/bench && $(STATIC) go vet ./...
 	cd test/knative && $(STATIC) go vet ./...
 
-.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline release lint
+.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline cluster-up cluster-smoke cluster-knative cluster-down release lint

@@ -30,26 +30,11 @@ export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
 root=$(cd "$(dirname "$0")/.." && pwd)
 mapfile -t pins < <("$root/hack/pins.sh" --print)
 
-# kube-apiserver: k8s.io/kubernetes replaces its staging modules with local
-# paths, so a throwaway module points each of them at the published
-# k8s.io/<name> v0.<minor>.<patch> module instead.
+# kube-apiserver: see hack/lib/kube-module.sh.
+# shellcheck source=hack/lib/kube-module.sh
+source "$root/hack/lib/kube-module.sh"
 build_kube_apiserver() {
-  local minor_patch=${KUBE_VERSION#*.}
-  mkdir "$work/kube" && cd "$work/kube"
-  go mod init envtest/kube-apiserver >/dev/null 2>&1
-  go mod edit -require="k8s.io/kubernetes@v$KUBE_VERSION"
-  local gomod
-  gomod=$(go mod download -json "k8s.io/kubernetes@v$KUBE_VERSION" | sed -n 's/.*"GoMod": "\(.*\)",/\1/p')
-  local name
-  for name in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9-]*\) => ./staging/.*#\1#p' "$gomod"); do
-    go mod edit -replace="$name=$name@v0.$minor_patch"
-  done
-  go mod edit "${pins[@]}"
-  local pkg=k8s.io/component-base/version
-  go build -trimpath -o "$dir/kube-apiserver.tmp" \
-    -ldflags "-s -w -X $pkg.gitVersion=v$KUBE_VERSION -X $pkg.gitMajor=${KUBE_VERSION%%.*} -X $pkg.gitMinor=${minor_patch%%.*}" \
-    k8s.io/kubernetes/cmd/kube-apiserver
-  mv "$dir/kube-apiserver.tmp" "$dir/kube-apiserver"
+  kube_build "$KUBE_VERSION" "$work/kube" "$dir" kube-apiserver
 }
 
 # etcd: the module root of go.etcd.io/etcd/server/v3 is etcd's main package.
