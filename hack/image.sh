@@ -91,18 +91,9 @@ done
 registry=127.0.0.1:$port
 
 if $local_base; then
-  # From scratch: CA certificates for TLS to any API server, and the nonroot
-  # user the Knative Service runs as. No shell, no package manager.
-  root=$work/base
-  mkdir -p "$root/etc/ssl/certs" "$root/home/nonroot" "$root/tmp"
-  cp /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$root/etc/passwd"
-  printf 'root:x:0:\nnonroot:x:65532:\n' >"$root/etc/group"
-  chmod 1777 "$root/tmp"
-  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/base.tar" -C "$root" .
-  "$crane" append --oci-empty-base -f "$work/base.tar" -t "$registry/base:scratch" >/dev/null 2>>"$work/crane.log"
-  "$crane" mutate "$registry/base:scratch" --set-platform "$IMAGE_PLATFORM" --user 65532:65532 \
-    --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt -t "$registry/base" >/dev/null 2>>"$work/crane.log"
+  # shellcheck source=hack/lib/local-base.sh
+  source hack/lib/local-base.sh
+  local_base "$work" "$crane" "$registry" "$IMAGE_PLATFORM"
   export KO_DEFAULTBASEIMAGE=$registry/base
 fi
 

@@ -132,27 +132,17 @@ cluster_env() {
   registry=$CLUSTER_REGISTRY
 }
 
-# base: the minimal base of hack/image.sh --local-base (CA certificates, the
-# nonroot user 65532), pushed to the cluster's registry as $registry/base.
-base() {
-  local work=$1 fs=$1/base
-  mkdir -p "$fs/etc/ssl/certs" "$fs/home/nonroot" "$fs/tmp"
-  cp /etc/ssl/certs/ca-certificates.crt "$fs/etc/ssl/certs/ca-certificates.crt"
-  printf 'root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n' >"$fs/etc/passwd"
-  printf 'root:x:0:\nnonroot:x:65532:\n' >"$fs/etc/group"
-  chmod 1777 "$fs/tmp"
-  tar --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/base.tar" -C "$fs" .
-  "$crane" append --oci-empty-base -f "$work/base.tar" -t "$registry/base:scratch" >/dev/null 2>>"$work/crane.log"
-  "$crane" mutate "$registry/base:scratch" --set-platform "linux/$(go env GOARCH)" --user 65532:65532 \
-    --env SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt -t "$registry/base" >/dev/null 2>>"$work/crane.log"
-}
+# Knative's images build on the minimal base of hack/image.sh --local-base,
+# pushed to the cluster's registry as $registry/base.
+# shellcheck source=hack/lib/local-base.sh
+source "$root/hack/lib/local-base.sh"
 
 up() {
   build
   cluster_env
   local work start=$SECONDS
   work=$(mktemp -d)
-  base "$work"
+  local_base "$work" "$crane" "$registry" "linux/$(go env GOARCH)"
   config_core "$work/core"
   log "ko resolve of Knative Serving $KNATIVE_VERSION config/core (pushed to $registry/knative)"
   (
