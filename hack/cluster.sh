@@ -82,6 +82,8 @@ set -E
 trap 'log "failed (exit $?): line $LINENO: $BASH_COMMAND"' ERR
 die() { log "$*"; exit 1; }
 in_ns() { nsenter --net="/var/run/netns/$netns" "$@"; }
+# shellcheck source=hack/lib/security-context.sh
+source "$root/hack/lib/security-context.sh"
 
 # --- building -------------------------------------------------------------
 
@@ -855,14 +857,7 @@ spec:
     - {name: FUNCTION_TARGET, value: Hooks}
     ports: [{containerPort: 8080}]
     readinessProbe: {httpGet: {path: /healthz, port: 8080}}
-    securityContext:
-      runAsNonRoot: true
-      runAsUser: 65532
-      runAsGroup: 65532
-      readOnlyRootFilesystem: true
-      allowPrivilegeEscalation: false
-      capabilities: {drop: [ALL]}
-      seccompProfile: {type: RuntimeDefault}
+$(service_security_context 4)
 ---
 apiVersion: v1
 kind: Pod

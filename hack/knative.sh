@@ -136,6 +136,8 @@ cluster_env() {
 # pushed to the cluster's registry as $registry/base.
 # shellcheck source=hack/lib/local-base.sh
 source "$root/hack/lib/local-base.sh"
+# shellcheck source=hack/lib/security-context.sh
+source "$root/hack/lib/security-context.sh"
 
 up() {
   build
@@ -305,14 +307,7 @@ spec:
         ports: [{name: http1, containerPort: 8080}]
         env: [{name: FUNCTION_TARGET, value: Hooks}]
         readinessProbe: {httpGet: {path: /healthz}}
-        securityContext:
-          runAsNonRoot: true
-          runAsUser: 65532
-          runAsGroup: 65532
-          readOnlyRootFilesystem: true
-          allowPrivilegeEscalation: false
-          capabilities: {drop: [ALL]}
-          seccompProfile: {type: RuntimeDefault}
+$(service_security_context 8)
 EOF
   if ! kubectl -n knative-check wait --for=condition=Ready ksvc/hooks --timeout=300s >&2; then
     kubectl -n knative-check get ksvc,route,ingresses.networking.internal.knative.dev,revision,pods -o wide >&2 || true
