@@ -80,6 +80,9 @@ cleanup() {
 trap cleanup EXIT
 
 # A registry on a loopback port, in memory, for the local base and the checks.
+# Its log exists before it starts: the background job opens it only once it
+# runs, which on a busy machine can be after the first read below.
+: >"$work/registry.log"
 "$crane" registry serve --address 127.0.0.1:0 2>"$work/registry.log" &
 registry_pid=$!
 for _ in $(seq 50); do
