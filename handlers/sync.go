@@ -35,21 +35,12 @@ const notReachedGrace = 2 * time.Second
 // konnector.SyncView.Next). It reads the Clusters a page at a time and
 // finishes each page, with at most KONNECTOR_SYNC_CONCURRENCY Clusters
 // written at once, before it reads the next; between pages it keeps only
-// its tally and a few fields of our objects per Cluster (kube.Fleet). One
-// failing Cluster never stops the others; Clusters not started before
+// its tally and the credentials Secrets it read. One failing Cluster never
+// stops the others; Clusters not started before
 // ctx's deadline are reported as not reached, and a later run resumes them:
 // the ones finished meanwhile are up to date and cost it no write.
-func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
+func (s *Server) sync(ctx context.Context, target syncScope) SyncReport {
 	c, err := s.kube.Open()
-	if err != nil {
-		return konnector.FailedSync(syncReadFailed(err))
-	}
-	fleet, err := kube.ReadFleet(ctx, c, kube.FleetScope{
-		Cluster:         scope.cluster,
-		Namespaces:      s.settings.SyncNamespaces,
-		ExtensionConfig: s.settings.ExtensionConfig,
-		PageSize:        s.settings.SyncPageSize,
-	})
 	if err != nil {
 		return konnector.FailedSync(syncReadFailed(err))
 	}
@@ -65,7 +56,7 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 	// Under a rollout, a change of an existing HelmChartProxy is held while
 	// the pages are read, and the Clusters to move are decided once all are.
 	// A sync naming one Cluster moves it: it is the operator's own step.
-	rollout := &rolloutRun{hold: s.settings.RolloutBatch > 0 && !scope.one()}
+	rollout := &rolloutRun{hold: s.settings.RolloutBatch > 0 && !target.one()}
 	add := func(o konnector.ClusterOutcome) {
 		// Logged now: the report lists konnector.MaxListed at most.
 		if o.Outcome.Listed() {
@@ -73,7 +64,13 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 		}
 		tally.Add(o)
 	}
-	found, err := fleet.EachPage(listCtx, c, func(page []kube.FleetMember) error {
+	scope := kube.FleetScope{
+		Cluster:         target.cluster,
+		Namespaces:      s.settings.SyncNamespaces,
+		ExtensionConfig: s.settings.ExtensionConfig,
+		PageSize:        s.settings.SyncPageSize,
+	}
+	found, err := kube.EachFleetPage(listCtx, c, scope, func(page []kube.FleetMember) error {
 		targets := s.pageTargets(ctx, c, page, secrets)
 		outcomes := make([]konnector.ClusterOutcome, len(targets))
 		held := make([]bool, len(targets))
@@ -97,8 +94,8 @@ func (s *Server) sync(ctx context.Context, scope syncScope) SyncReport {
 	for _, o := range s.moveRollout(ctx, c, rollout, plan) {
 		add(o)
 	}
-	if scope.one() && found == 0 && err == nil {
-		r := konnector.FailedSync(konnector.NotServedMessage(scope.cluster.String(), s.settings.SyncNamespaces, s.settings.ExtensionConfig))
+	if target.one() && found == 0 && err == nil {
+		r := konnector.FailedSync(konnector.NotServedMessage(target.cluster.String(), s.settings.SyncNamespaces, s.settings.ExtensionConfig))
 		r.NotServed = true
 		return r
 	}
@@ -179,13 +176,13 @@ func (s *Server) syncCluster(ctx context.Context, c client.Client, in konnector.
 }
 
 // syncEnabled is the hooks' deploy path for a Cluster with the addon on,
-// from the LISTs' inputs, which compare our objects by the hash of the
-// desired state they carry. A Cluster missing one of its objects is read
-// by name as the hooks read it, so that an object of our name without our
-// labels (which the LISTs do not select) is refused as the hooks refuse it.
+// from the objects the LISTs read. A Cluster missing one of its objects is
+// read by name as the hooks read it, so that an object of our name without
+// our labels (which the LISTs do not select) is refused as the hooks refuse
+// it.
 //
 // Once our objects are at the desired state, it reports the release as
-// CAAPH does (m.Release): a failed install is the Cluster's outcome, with
+// CAAPH's HelmReleaseProxies do: a failed install is the Cluster's outcome, with
 // a Warning Event, and a deployed revision gets one Normal Event. A
 // HelmChartProxy written by this sync is not reported on: CAAPH has not
 // acted on it yet, and the next sync reports it.
@@ -198,7 +195,8 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in konnector.
 		}
 	}
 	out, d := s.syncConverge(ctx, c, in, rollout.hold)
-	release, report, ok := d.Release(key.String(), m.Release, m.Reported)
+	caaph, reported := m.Current.Released()
+	release, report, ok := d.Release(key.String(), caaph, reported)
 	if !ok {
 		return out, false
 	}
@@ -207,7 +205,7 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in konnector.
 		out.Outcome, out.Message = konnector.OutcomeInstallFailed, report.Message
 	}
 	if d.Held {
-		rollout.holdCluster(out, m, release)
+		rollout.holdCluster(out, key, in.Current.HelmChartProxy, release)
 		return konnector.ClusterOutcome{}, true
 	}
 	if release.Phase == konnector.ReleaseFailed {

@@ -6,7 +6,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
-	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
 // syncDisabled uninstalls the agent from a running Cluster whose addon was
@@ -15,9 +14,8 @@ import (
 // Central while the credentials are still in the workload cluster; each
 // sync takes the next step. Once the HelmChartProxy and its
 // HelmReleaseProxies are gone, the ClusterResourceSet and its resource-set
-// Secret go. The uninstall is read by name (kube.ReadUninstall), as
-// BeforeClusterDelete reads it: CAAPH's reasons are in the objects' status,
-// which the sync's LISTs of metadata do not carry.
+// Secret go. It decides from the objects the sync's LISTs read, which are
+// what BeforeClusterDelete reads by name.
 //
 // The credentials Secret that the ClusterResourceSet created in the workload
 // cluster stays there: a ClusterResourceSet never deletes what it applied,
@@ -31,12 +29,10 @@ func (s *Server) syncDisabled(ctx context.Context, c client.Client, in konnector
 	outcome := func(outcome konnector.Outcome, message string) konnector.ClusterOutcome {
 		return konnector.ClusterOutcome{Cluster: key.String(), Outcome: outcome, Message: message}
 	}
-	read, err := kube.ReadUninstall(ctx, c, key)
-	if err != nil {
-		return outcome(konnector.OutcomeFailed, failureFrom(err).message)
-	}
-	u, o, deletes := konnector.DecideDisabled(key, read.Cluster, read.State, in.Current, s.now(), s.settings)
-	if res := s.uninstallStep(ctx, c, read.Cluster, read.State, u, deletes...); res.failure {
+	cur := in.Current
+	state, _ := konnector.OursToUninstall(key.Name, cur.HelmChartProxy, cur.HelmReleaseProxies, cur.ClusterResourceSet)
+	u, o, deletes := konnector.DecideDisabled(key, in.Cluster, state, cur, s.now(), s.settings)
+	if res := s.uninstallStep(ctx, c, in.Cluster, state, u, deletes...); res.failure {
 		return outcome(konnector.OutcomeFailed, res.message)
 	}
 	return outcome(o, u.Message)

@@ -228,8 +228,7 @@ func TestSync_NeverRecreatesForAClusterWhoseDeletionBeganAfterItsRead(t *testing
 				resp, err := rt.RoundTrip(r)
 				readOnce.Do(func() { close(clusterRead) })
 				return resp, err
-			case "/apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/" + ns + "/helmchartproxies/konnector-agent-c",
-				"/apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/" + ns + "/helmreleaseproxies":
+			case "/apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/" + ns + "/helmchartproxies/konnector-agent-c":
 				once.Do(func() {
 					<-clusterRead
 					deleteCluster(t, cluster)

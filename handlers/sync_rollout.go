@@ -6,10 +6,10 @@ import (
 
 	"golang.org/x/sync/errgroup"
 	"k8s.io/apimachinery/pkg/types"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
-	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
 // rolloutRun is what one sync gathers across its pages for a rollout
@@ -36,12 +36,12 @@ type heldCluster struct {
 // holdCluster keeps a Cluster whose HelmChartProxy change was held; out is
 // its outcome so far (up to date, applied for the credentials delivery, or
 // a failed install of the previous chart).
-func (r *rolloutRun) holdCluster(out konnector.ClusterOutcome, m *kube.FleetMember, release konnector.Release) {
+func (r *rolloutRun) holdCluster(out konnector.ClusterOutcome, cluster types.NamespacedName, hcp *caaphv1.HelmChartProxy, release konnector.Release) {
 	out = konnector.Held(out)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = append(r.held, heldCluster{
-		rollout: konnector.RolloutCluster{Cluster: client.ObjectKeyFromObject(m.Cluster), Stale: true, Generation: m.Generation, Since: m.Written, Release: release},
+		rollout: konnector.RolloutCluster{Cluster: cluster, Stale: true, Generation: hcp.Generation, Since: konnector.LastApplied(hcp.ManagedFields), Release: release},
 		outcome: out,
 	})
 }

@@ -23,10 +23,15 @@ type Current struct {
 	// behind by an uninstall, they hold the release name in the workload
 	// cluster until CAAPH has uninstalled it.
 	HelmReleaseProxies []caaphv1.HelmReleaseProxy
-	// MetadataOnly is set when the objects hold only their metadata, as
-	// Sync's LISTs read them: they are compared by the hash of the desired
-	// state they carry (HashUpToDate), not field by field.
-	MetadataOnly bool
+}
+
+// Released is what CAAPH's HelmReleaseProxies report of the release
+// (ReleaseOf) and the ReportedReleaseAnnotation of our HelmChartProxy.
+func (c Current) Released() (caaph Release, reported string) {
+	if c.HelmChartProxy != nil {
+		reported = c.HelmChartProxy.Annotations[ReportedReleaseAnnotation]
+	}
+	return ReleaseOf(c.HelmReleaseProxies), reported
 }
 
 // pair is one desired object and what exists of it.
@@ -41,15 +46,6 @@ func (c Current) pairs(d Desired) []pair {
 		{d.ClusterResourceSet, ObjectOrNil(c.ClusterResourceSet)},
 		{d.ResourceSetSecret, ObjectOrNil(c.ResourceSetSecret)},
 	}
-}
-
-// upToDate compares one object as it was read: by hash when read as
-// metadata only, else field by field.
-func (c Current) upToDate(have, want client.Object) (bool, error) {
-	if c.MetadataOnly {
-		return HashUpToDate(have, want), nil
-	}
-	return UpToDate(have, want)
 }
 
 // ObjectOrNil keeps an absent object a nil interface: a typed nil pointer
@@ -102,7 +98,7 @@ func PlanDeploy(cluster string, current Current, desired Desired) (DeployPlan, e
 			plan.Creates = true
 			continue
 		}
-		upToDate, err := current.upToDate(p.have, p.want)
+		upToDate, err := UpToDate(p.have, p.want)
 		if err != nil {
 			return DeployPlan{}, fmt.Errorf("comparing %s %s: %w", KindOf(p.want), client.ObjectKeyFromObject(p.want), err)
 		}

@@ -6,10 +6,8 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
-	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 )
 
 // deployFixture gives the desired objects of Cluster c with the addon on,
@@ -59,12 +57,11 @@ func TestPlanDeploy_WritesWhatDiffersAndRefusesForeignOrDeletingObjects(t *testi
 			"ClusterResourceSet ns1/konnector-agent-c: is being deleted"},
 		{"the previous uninstall's release proxies left", Current{HelmReleaseProxies: []caaphv1.HelmReleaseProxy{release}}, nil, false,
 			"HelmChartProxy ns1/konnector-agent-c: is not created while the previous uninstall of the agent is under way ([HelmReleaseProxy ns1/konnector-agent-c-x7k2p] still present)"},
-		{"read as metadata, every hash current", metadataOnly(have(nil), nil), nil, false, ""},
-		{"read as metadata, the Secret written with the old password", metadataOnly(have(nil), func(c Current) {
-			c.ResourceSetSecret.Annotations[DesiredHashAnnotation] = "old"
-		}), []string{"Secret"}, false, ""},
-		{"read as metadata, written before the hash existed", metadataOnly(have(nil), func(c Current) { c.HelmChartProxy.Annotations = nil }), []string{"HelmChartProxy"}, false, ""},
-		{"read as metadata, a hand edit of the spec is not seen", metadataOnly(have(func(d Desired) { d.HelmChartProxy.Spec.Version = "0.0.1" }), nil), nil, false, ""},
+		{"a hand edit of the chart version is written back", have(func(d Desired) { d.HelmChartProxy.Spec.Version = "0.0.1" }), []string{"HelmChartProxy"}, false, ""},
+		{"other managers' labels and annotations: no matter", have(func(d Desired) {
+			d.HelmChartProxy.Labels["team"] = "a"
+			d.ResourceSetSecret.Annotations = map[string]string{"konnector-hooks/desired-hash": "left by an earlier version"}
+		}), nil, false, ""},
 		{"release proxies of our present HelmChartProxy: no matter", func() Current { c := have(nil); c.HelmReleaseProxies = []caaphv1.HelmReleaseProxy{release}; return c }(), nil, false, ""},
 	}
 	for _, c := range cases {
@@ -114,21 +111,6 @@ func TestAnswerFor_APersonsFixIsSuccessUnlessBlockAndWhatPassesIsFailure(t *test
 			}
 		})
 	}
-}
-
-// metadataOnly keeps only the metadata of c's objects, as Sync's LISTs
-// read them, then applies edit.
-func metadataOnly(c Current, edit func(Current)) Current {
-	out := Current{
-		HelmChartProxy:     &caaphv1.HelmChartProxy{ObjectMeta: *c.HelmChartProxy.ObjectMeta.DeepCopy()},
-		ClusterResourceSet: &addonsv1.ClusterResourceSet{ObjectMeta: *c.ClusterResourceSet.ObjectMeta.DeepCopy()},
-		ResourceSetSecret:  &corev1.Secret{ObjectMeta: *c.ResourceSetSecret.ObjectMeta.DeepCopy()},
-		MetadataOnly:       true,
-	}
-	if edit != nil {
-		edit(out)
-	}
-	return out
 }
 
 func TestDeployPlan_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testing.T) {

@@ -1,8 +1,6 @@
 package konnector
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 
 	corev1 "k8s.io/api/core/v1"
@@ -12,7 +10,6 @@ import (
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
@@ -37,30 +34,10 @@ type Desired struct {
 	// Warnings say where the agent is installed otherwise than configured,
 	// and how to fix it; the hooks put them in the answer and an Event.
 	Warnings []string
-
-	// values are the chart values HelmChartProxy's valuesTemplate renders.
-	values map[string]any
 }
 
 // DesiredObjects computes the objects for a cluster with the addon enabled.
 func DesiredObjects(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, creds Credentials, s settings.Settings) Desired {
-	d := DesiredUnrendered(cluster, cfg, creds, s)
-	d.RenderValues()
-	return d
-}
-
-// RenderValues renders the HelmChartProxy's valuesTemplate, once.
-func (d Desired) RenderValues() {
-	if d.HelmChartProxy.Spec.ValuesTemplate == "" {
-		d.HelmChartProxy.Spec.ValuesTemplate = clusterconfig.RenderValues(d.values)
-	}
-}
-
-// DesiredUnrendered is DesiredObjects but for the HelmChartProxy's
-// valuesTemplate, which RenderValues fills. Rendering YAML is most of what
-// computing the objects costs, and the desired-state hashes do not need it
-// (desiredHash), so Sync renders only the HelmChartProxies it writes.
-func DesiredUnrendered(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, creds Credentials, s settings.Settings) Desired {
 	name := ObjectName(cluster.Name)
 	values := clusterconfig.Values{
 		Settings:       s,
@@ -132,39 +109,9 @@ func DesiredUnrendered(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, cr
 		},
 		RegisteredName: values.RegisteredName,
 		Warnings:       warnings,
-		values:         clusterconfig.ChartValues(values),
 	}
-	d.HelmChartProxy.SetAnnotations(map[string]string{DesiredHashAnnotation: desiredHash(d.HelmChartProxy, d.values)})
-	for _, obj := range []client.Object{d.ClusterResourceSet, d.ResourceSetSecret} {
-		obj.SetAnnotations(map[string]string{DesiredHashAnnotation: desiredHash(obj, nil)})
-	}
+	d.HelmChartProxy.Spec.ValuesTemplate = clusterconfig.RenderValues(clusterconfig.ChartValues(values))
 	return d
-}
-
-// DesiredHashAnnotation carries, on each object the hooks write, a hash of
-// the desired state it was written with (labels, owner reference, spec or
-// data). Sync reads our objects as metadata only and compares this hash,
-// so that it never holds whole objects of the fleet at once.
-//
-// On the resource-set Secret the hash covers the credentials it delivers:
-// it is only ever on that Secret, whose data holds the same credentials in
-// the clear, and whoever may read its annotations may read its data.
-const DesiredHashAnnotation = "konnector-hooks/desired-hash"
-
-// desiredHash hashes obj's JSON form and, for the HelmChartProxy, the chart
-// values its valuesTemplate renders (in place of the rendered text, which
-// renderValues makes from them alone); encoding/json writes map keys sorted,
-// so the same desired state always gives the same hash.
-func desiredHash(obj client.Object, values map[string]any) string {
-	b, err := json.Marshal(struct {
-		Object client.Object  `json:"object"`
-		Values map[string]any `json:"values,omitempty"`
-	}{obj, values})
-	if err != nil {
-		panic("konnector: marshalling a desired object: " + err.Error()) // API types always marshal
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:16])
 }
 
 // InsecureFallbackWarning is the warning for insecure: false without a trust bundle.

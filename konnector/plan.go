@@ -117,12 +117,7 @@ func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 	if err != nil {
 		return notDeployed(key, err, s)
 	}
-	// Read as metadata only, our objects are compared by hash, which does
-	// not need the rendered values: they are rendered for a write alone.
-	want := DesiredUnrendered(f.Cluster, f.Config, creds, s)
-	if !f.Current.MetadataOnly {
-		want.RenderValues()
-	}
+	want := DesiredObjects(f.Cluster, f.Config, creds, s)
 	plan, err := PlanDeploy(key.Name, f.Current, want)
 	if err != nil {
 		return notDeployed(key, err, s)
@@ -136,7 +131,6 @@ func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 		d.Message = ReportDeploy(want, d.prismCentral, s, f.Current, nil).Message
 		return d
 	}
-	want.RenderValues()
 	d.Writes, d.Creates, d.Outcome = plan.Writes, plan.Creates, OutcomeApplied
 	return d
 }

@@ -107,10 +107,11 @@ func RolloutClusterOf(read StatusObjects, cfg *clusterconfig.Config, s settings.
 	if hcp == nil || cfg == nil {
 		return RolloutCluster{}, false
 	}
-	want := DesiredUnrendered(read.Cluster, cfg, Credentials{}, s).HelmChartProxy
+	want := DesiredObjects(read.Cluster, cfg, Credentials{}, s).HelmChartProxy
+	current, err := UpToDate(hcp, want)
 	return RolloutCluster{
 		Cluster:    client.ObjectKeyFromObject(read.Cluster),
-		Stale:      !HashUpToDate(hcp, want),
+		Stale:      err != nil || !current,
 		Generation: hcp.Generation,
 		Since:      LastApplied(hcp.ManagedFields),
 		Release:    ReleaseOf(read.HelmReleaseProxies).Against(hcp.Spec.Version),

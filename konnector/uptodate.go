@@ -54,11 +54,3 @@ func UpToDate(existing, desired client.Object) (bool, error) {
 	}
 	return true, nil
 }
-
-// HashUpToDate reports whether existing, read as metadata only, was written
-// with desired's state: both carry the same DesiredHashAnnotation. An object
-// written before the hash existed has none, and is written once more.
-func HashUpToDate(existing, desired client.Object) bool {
-	have, ok := existing.GetAnnotations()[DesiredHashAnnotation]
-	return ok && have == desired.GetAnnotations()[DesiredHashAnnotation]
-}

@@ -15,26 +15,16 @@
 // are the reads and writes it does itself.
 //
 // A sync (fleet.go) costs, for all served clusters together, one GET of the
-// ExtensionConfig, one label-selected LIST of Namespaces, and one paged LIST
-// each of Clusters and, as metadata only, of HelmChartProxies,
-// ClusterResourceSets and resource-set Secrets (label-selected): six
-// requests plus one per further page of KONNECTOR_SYNC_PAGE_SIZE objects,
-// whatever the number of clusters (with KONNECTOR_SYNC_NAMESPACES, the four
-// LISTs per listed namespace instead of the first two requests); then one
-// GET of the default-named credentials Secret per served namespace that has
-// a cluster with the addon, so that no other namespace's Secret is read.
-// Between pages it keeps a few fields of our objects per cluster (UID,
-// resourceVersion, deletion, the desired-state hash), never whole objects.
-// Per cluster it adds nothing when the cluster is up to date (the hash of
-// its desired state matches the one our objects carry); one GET when the
-// cluster names a non-default credentials Secret; the writes that differ
-// plus one Event when it changes (a rotated password: one apply and one
-// Event; a problem that lasts: one Event create answered AlreadyExists, a
-// GET and a PATCH of its count); the hooks' own per-name reads when one of
-// its objects is missing, so that an object of our name that is not ours
-// is refused, never taken over; and, when the addon was disabled,
-// BeforeClusterDelete's reads (the Cluster, our HelmChartProxy and
-// ClusterResourceSet, a LIST of HelmReleaseProxies) plus the deletes.
+// ExtensionConfig and one label-selected LIST of Namespaces (none with
+// KONNECTOR_SYNC_NAMESPACES); then, per page of KONNECTOR_SYNC_PAGE_SIZE
+// Clusters, the LIST of the page and, per namespace of the page, one LIST
+// each of our HelmChartProxies, ClusterResourceSets, resource-set Secrets
+// and CAAPH's HelmReleaseProxies, selected by the page's Cluster names; and
+// one GET of each credentials Secret its Clusters name, once per sync. A
+// Cluster that is up to date costs nothing more. One that changes costs the
+// writes that differ plus one Event (a rotated password: one apply and one
+// Event); one missing an object, the hooks' own reads by name, so that an
+// object of our name that is not ours is refused, never taken over.
 package kube
 
 import (

@@ -17,15 +17,13 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/rest"
-	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
-	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
+	"github.com/konnector-hooks/konnector-hooks/kube"
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
 
@@ -562,36 +560,18 @@ func (f *fleet) naive(ctx context.Context, base string, r *FleetRun) error {
 	return nil
 }
 
-// listsAlone makes the paged LISTs of a sync with nothing to change, alone:
-// the metadata of our three kinds at once, then the Clusters.
+// listsAlone makes the reads of a sync with nothing to change, alone: the
+// served namespaces, then each page of Clusters and the LISTs of our
+// objects for it, by the sync's own reader (kube.EachFleetPage), with
+// nothing done with what they read.
 func (f *fleet) listsAlone(ctx context.Context) (float64, error) {
-	c, err := client.New(f.cfg, client.Options{Scheme: managementcluster.AdminScheme})
+	c, err := client.New(f.cfg, client.Options{Scheme: kube.Scheme, Mapper: kube.RESTMapper()})
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
-	ours := client.MatchingLabels(konnector.OurLabels())
-	var wg sync.WaitGroup
-	errs := make(chan error, 3)
-	for _, gvk := range []schema.GroupVersionKind{
-		caaphv1.GroupVersion.WithKind("HelmChartProxyList"), addonsv1.GroupVersion.WithKind("ClusterResourceSetList"), corev1.SchemeGroupVersion.WithKind("SecretList"),
-	} {
-		wg.Go(func() {
-			errs <- pages(ctx, c, func() client.ObjectList {
-				l := &metav1.PartialObjectMetadataList{}
-				l.SetGroupVersionKind(gvk)
-				return l
-			}, f.o.pageSize, ours)
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			return 0, err
-		}
-	}
-	if err := pages(ctx, c, func() client.ObjectList { return &clusterv1.ClusterList{} }, f.o.pageSize); err != nil {
+	scope := kube.FleetScope{ExtensionConfig: fleetExtensionConfig, PageSize: int64(f.o.pageSize)}
+	if _, err := kube.EachFleetPage(ctx, c, scope, func([]kube.FleetMember) error { return nil }); err != nil {
 		return 0, err
 	}
 	return ms(time.Since(start)), nil
