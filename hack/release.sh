@@ -17,7 +17,7 @@
 #   IMAGE_FLAGS  passed to hack/image.sh, e.g. --local-base to build offline
 #
 # clusterctl reads the folder as a release of the provider konnector-hooks
-# (README, "Install with clusterctl"); test/manifests reads the same output
+# (docs/install.md, "Install with clusterctl"); test/manifests reads the same output
 # with clusterctl's library.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -119,7 +119,7 @@ func newFlags(name string, stdout, stderr io.Writer) *flag.FlagSet {
 // printUsage writes the usage of the command fs parses to w.
 func printUsage(fs *flag.FlagSet, w io.Writer) {
 	c, _ := findCommand(strings.TrimPrefix(fs.Name(), "konnector-hooks "))
-	fmt.Fprintf(w, "%s\n\nUsage:\n  %s %s\n", c.summary, fs.Name(), c.args)
+	fmt.Fprintf(w, "%s\n\nUsage:\n  %s\n", c.summary, strings.TrimSpace(fs.Name()+" "+c.args))
 	var flags strings.Builder
 	fs.SetOutput(&flags)
 	fs.PrintDefaults()

@@ -54,7 +54,7 @@ func TestRelease_ClusterctlReadsTheProviderWithItsDefaults(t *testing.T) {
 	// clusterctl looks for images only in Deployments and DaemonSets: the
 	// image is the variable KONNECTOR_HOOKS_IMAGE instead (below).
 	if got := components.Images(); len(got) != 0 {
-		t.Errorf("clusterctl now lists images %v: use its images: override in the README", got)
+		t.Errorf("clusterctl now lists images %v: use its images: override in docs/install.md", got)
 	}
 
 	// Every setting with a value, and the CA Secret, is a variable with a
@@ -165,7 +165,7 @@ func TestRelease_VariablesSetTheSettingsAndTheFenceFollows(t *testing.T) {
 
 // clusterctl's --target-namespace moves the ServiceAccount but not the
 // fence's match condition, which names its namespace in a CEL string: the
-// README says not to use it. This fails once clusterctl (or the release)
+// docs/install.md says not to use it. This fails once clusterctl (or the release)
 // keeps the two together.
 func TestRelease_TargetNamespaceLeavesTheFenceOnTheOldServiceAccount(t *testing.T) {
 	objs := releaseComponents(t, nil, "elsewhere").Objs()
@@ -175,7 +175,7 @@ func TestRelease_TargetNamespaceLeavesTheFenceOnTheOldServiceAccount(t *testing.
 	}
 	user, fenced := renderedIdentity(t, ptrs)
 	if user != "system:serviceaccount:elsewhere:konnector-hooks" || fenced != "system:serviceaccount:konnector-hooks:konnector-hooks" {
-		t.Fatalf("with --target-namespace the ServiceAccount is %s and the fence watches %s: update README, Install with clusterctl", user, fenced)
+		t.Fatalf("with --target-namespace the ServiceAccount is %s and the fence watches %s: update docs/install.md, Install with clusterctl", user, fenced)
 	}
 }
 
