@@ -394,3 +394,37 @@ func TestSync_UninstallAllUninstallsEveryAgentAsForADisable(t *testing.T) {
 		t.Fatalf("BeforeClusterUpgrade under KONNECTOR_UNINSTALL_ALL: %s", answer.Raw)
 	}
 }
+
+func TestSync_PutsBackAHandEditOfOurObjectsAsTheHooksDo(t *testing.T) {
+	f := newSyncFixture(t)
+	ns, _ := syncedCluster(t, f, "c")
+	ctx := context.Background()
+	hcp := &caaphv1.HelmChartProxy{}
+	if err := mgmt.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "konnector-agent-c"}, hcp); err != nil {
+		t.Fatal(err)
+	}
+	version := hcp.Spec.Version
+	hcp.Spec.Version = "0.0.1"
+	if err := mgmt.Client.Update(ctx, hcp); err != nil {
+		t.Fatal(err)
+	}
+	rs := &corev1.Secret{}
+	if err := mgmt.Client.Get(ctx, client.ObjectKey{Namespace: ns, Name: "konnector-agent-c"}, rs); err != nil {
+		t.Fatal(err)
+	}
+	rs.Data[konnector.ResourceSetKey] = []byte("[]")
+	if err := mgmt.Client.Update(ctx, rs); err != nil {
+		t.Fatal(err)
+	}
+
+	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 1, Applied: 1})
+	if err := mgmt.Client.Get(ctx, client.ObjectKeyFromObject(hcp), hcp); err != nil {
+		t.Fatal(err)
+	}
+	if hcp.Spec.Version != version {
+		t.Fatalf("the HelmChartProxy's chart version is %q after the sync, want %q put back", hcp.Spec.Version, version)
+	}
+	if p := resourceSetPassword(t, ns, "c"); p != sentinelPassword {
+		t.Fatalf("the resource-set Secret carries %q, want the credentials put back", p)
+	}
+}
