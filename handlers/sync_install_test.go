@@ -5,10 +5,12 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
@@ -205,9 +207,31 @@ func TestSync_RolloutMovesABatchPerSyncOldestFirstAndPausesOnAFailedInstall(t *t
 
 	// The install recovers: the rollout resumes with the next batch.
 	caaphReports(t, ns, "a", newVersion, "")
+	// c, d and e were each written once, in the first sync: the two of the
+	// oldest writes move, the name breaking a tie of the same second
+	// (managedFields' resolution), so which two depends on the clock.
+	written := map[string]time.Time{}
+	for _, name := range []string{"c", "d", "e"} {
+		h := &caaphv1.HelmChartProxy{}
+		if err := mgmt.Client.Get(context.Background(), types.NamespacedName{Namespace: ns, Name: konnector.ObjectName(name)}, h); err != nil {
+			t.Fatal(err)
+		}
+		written[name] = konnector.LastApplied(h.ManagedFields)
+	}
 	a = g.sync(t, "/sync", plainPOST)
-	if a.Rollout == nil || !slices.Equal(a.Rollout.Moved, []string{ns + "/c", ns + "/d"}) || a.Rollout.Held != 1 {
+	if a.Rollout == nil || len(a.Rollout.Moved) != 2 || a.Rollout.Held != 1 {
 		t.Fatalf("resumed: %s", a.Raw)
+	}
+	for _, moved := range a.Rollout.Moved {
+		for _, left := range []string{"c", "d", "e"} {
+			if slices.Contains(a.Rollout.Moved, ns+"/"+left) {
+				continue
+			}
+			m := strings.TrimPrefix(moved, ns+"/")
+			if w := written[m]; w.After(written[left]) || (w.Equal(written[left]) && m > left) {
+				t.Fatalf("resumed: moved %s (written %s) before %s (written %s): %s", m, w, left, written[left], a.Raw)
+			}
+		}
 	}
 	// Batch 0: the rest at once.
 	a = upgraded(0).sync(t, "/sync", plainPOST)

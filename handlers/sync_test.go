@@ -70,11 +70,11 @@ func TestSync_NothingToChangeWritesNothingAndCostsFixedRequests(t *testing.T) {
 	calls := pagesOnce(counter.take())
 	slices.Sort(calls)
 	// The ExtensionConfig, its Namespaces, the paged LIST of Clusters; per
-	// page and namespace on it, one LIST each of our HelmChartProxies,
-	// ClusterResourceSets and resource-set Secrets and of CAAPH's
-	// HelmReleaseProxies (the 10 Clusters in pages of 2 put each namespace
-	// on 3 pages); and the default-named Secret of each served namespace
-	// with a Cluster with the addon. No request is made per Cluster.
+	// page, one LIST each of our HelmChartProxies, ClusterResourceSets and
+	// resource-set Secrets and of CAAPH's HelmReleaseProxies (the 10
+	// Clusters make 5 pages of 2); and the default-named Secret of each
+	// served namespace with a Cluster with the addon. No request is made per
+	// Cluster.
 	want := []string{
 		"GET /api/v1/namespaces",
 		"GET /apis/cluster.x-k8s.io/v1beta2/clusters",
@@ -82,13 +82,13 @@ func TestSync_NothingToChangeWritesNothingAndCostsFixedRequests(t *testing.T) {
 	}
 	for _, ns := range namespaces {
 		want = append(want, "GET /api/v1/namespaces/"+ns+"/secrets/"+defaultSecret)
-		for range 3 {
-			want = append(want,
-				"GET /api/v1/namespaces/"+ns+"/secrets",
-				"GET /apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/"+ns+"/helmchartproxies",
-				"GET /apis/addons.cluster.x-k8s.io/v1alpha1/namespaces/"+ns+"/helmreleaseproxies",
-				"GET /apis/addons.cluster.x-k8s.io/v1beta2/namespaces/"+ns+"/clusterresourcesets")
-		}
+	}
+	for range 5 {
+		want = append(want,
+			"GET /api/v1/secrets",
+			"GET /apis/addons.cluster.x-k8s.io/v1alpha1/helmchartproxies",
+			"GET /apis/addons.cluster.x-k8s.io/v1alpha1/helmreleaseproxies",
+			"GET /apis/addons.cluster.x-k8s.io/v1beta2/clusterresourcesets")
 	}
 	slices.Sort(want)
 	if !slices.Equal(calls, want) {
@@ -411,9 +411,8 @@ func TestSync_ReadsDefaultSecretsOnlyInServedNamespacesWithTheAddon(t *testing.T
 	createCluster(t, unserved, "c", configBasic)
 
 	f.sync(t, "/sync", plainPOST).mustCount(t, SyncCounts{Checked: 2, Applied: 1, NotEnabled: 1})
-	// The resource-set Secrets are listed by our labels in the served
-	// namespaces; any other Secret read is by name, in the served namespace
-	// with the addon only.
+	// The resource-set Secrets are listed by our labels; any other Secret
+	// read is by name, in the served namespace with the addon only.
 	mu.Lock()
 	defer mu.Unlock()
 	ours := "labelSelector=" + url.QueryEscape("app.kubernetes.io/managed-by=konnector-hooks,app.kubernetes.io/name=konnector-agent")

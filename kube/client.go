@@ -17,7 +17,7 @@
 // A sync (fleet.go) costs, for all served clusters together, one GET of the
 // ExtensionConfig and one label-selected LIST of Namespaces (none with
 // KONNECTOR_SYNC_NAMESPACES); then, per page of KONNECTOR_SYNC_PAGE_SIZE
-// Clusters, the LIST of the page and, per namespace of the page, one LIST
+// Clusters, the LIST of the page and one LIST
 // each of our HelmChartProxies, ClusterResourceSets, resource-set Secrets
 // and CAAPH's HelmReleaseProxies, selected by the page's Cluster names; and
 // one GET of each credentials Secret its Clusters name, once per sync. A

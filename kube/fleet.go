@@ -44,8 +44,8 @@ type FleetMember struct {
 }
 
 // EachFleetPage reads the served ClusterClass-based Clusters a page at a
-// time and, for each page, this addon's objects for them: one LIST per kind
-// and namespace of the page, selected by the page's Cluster names. It calls
+// time and, for each page, this addon's objects for them: one LIST per kind,
+// selected by the page's Cluster names. It calls
 // each with the page's members, in the order of the LIST, before it reads
 // the next page, so that a sync holds one page at a time, and its requests
 // grow with the pages, not the Clusters. It returns how many members it
@@ -72,7 +72,7 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 				return nil
 			}
 			found += len(members)
-			if err := readMembersObjects(ctx, c, members); err != nil {
+			if err := readMembersObjects(ctx, c, namespace, members); err != nil {
 				return err
 			}
 			return each(members)
@@ -120,17 +120,20 @@ func listedNamespaces(scope FleetScope) []string {
 	return scope.Namespaces
 }
 
-// readMembersObjects fills in each member's objects, listed in parallel:
-// per namespace of the members, our HelmChartProxies, ClusterResourceSets
-// and Secrets whose cluster-name label is one of theirs, and the
-// HelmReleaseProxies CAAPH labels with one of those Clusters and one of our
-// HelmChartProxies' names (constructHelmReleaseProxy in CAAPH v0.5.3's
+// readMembersObjects fills in each member's objects, with four LISTs in
+// parallel in namespace (the one the Clusters were listed in, "" for every
+// namespace): our HelmChartProxies, ClusterResourceSets and Secrets whose
+// cluster-name label is one of the members', and the HelmReleaseProxies
+// CAAPH labels with one of those Clusters and one of our HelmChartProxies'
+// names (constructHelmReleaseProxy in CAAPH v0.5.3's
 // controllers/helmchartproxy/helmchartproxy_controller_phases.go). An
-// object counts for a Cluster when it bears the name the hooks give the
-// Cluster's objects, as the hooks read them by name.
-func readMembersObjects(ctx context.Context, c client.Client, members []FleetMember) error {
+// object counts for a member in its own namespace, and when it bears the
+// name the hooks give the Cluster's objects, as the hooks read them by name;
+// Clusters of the same name in other namespaces may add objects to the
+// answers, which are left out.
+func readMembersObjects(ctx context.Context, c client.Client, namespace string, members []FleetMember) error {
 	byCluster := map[types.NamespacedName]*konnector.Current{}
-	clusters, proxies := map[string][]string{}, map[string][]string{}
+	var clusters, proxies []string
 	for i := range members {
 		m := &members[i]
 		byCluster[client.ObjectKeyFromObject(m.Cluster)] = &m.Current
@@ -138,48 +141,48 @@ func readMembersObjects(ctx context.Context, c client.Client, members []FleetMem
 		// of ours: the hooks' read by name reports why.
 		proxy := konnector.ObjectName(m.Cluster.Name)
 		if len(validation.IsValidLabelValue(m.Cluster.Name)) == 0 && len(validation.IsValidLabelValue(proxy)) == 0 {
-			clusters[m.Cluster.Namespace] = append(clusters[m.Cluster.Namespace], m.Cluster.Name)
-			proxies[m.Cluster.Namespace] = append(proxies[m.Cluster.Namespace], proxy)
+			clusters, proxies = append(clusters, m.Cluster.Name), append(proxies, proxy)
 		}
 	}
+	if len(clusters) == 0 {
+		return nil
+	}
+	ours := labels.SelectorFromSet(konnector.OurLabels()).Add(in(clusterv1.ClusterNameLabel, clusters))
+	releases := labels.NewSelector().Add(in(clusterv1.ClusterNameLabel, clusters), in(caaphv1.HelmChartProxyLabelName, proxies))
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
-	for namespace, names := range clusters {
-		ours := labels.SelectorFromSet(konnector.OurLabels()).Add(in(clusterv1.ClusterNameLabel, names))
-		releases := labels.NewSelector().Add(in(clusterv1.ClusterNameLabel, names), in(caaphv1.HelmChartProxyLabelName, proxies[namespace]))
-		for _, l := range []struct {
-			list client.ObjectList
-			sel  labels.Selector
-			// name is the name the hooks would give the object.
-			name func(client.Object) string
-			keep func(*konnector.Current, client.Object)
-		}{
-			{&caaphv1.HelmChartProxyList{}, ours, client.Object.GetName, func(cur *konnector.Current, o client.Object) { cur.HelmChartProxy = o.(*caaphv1.HelmChartProxy) }},
-			{&addonsv1.ClusterResourceSetList{}, ours, client.Object.GetName, func(cur *konnector.Current, o client.Object) {
-				cur.ClusterResourceSet = o.(*addonsv1.ClusterResourceSet)
+	for _, l := range []struct {
+		list client.ObjectList
+		sel  labels.Selector
+		// name is the name the hooks would give the object.
+		name func(client.Object) string
+		keep func(*konnector.Current, client.Object)
+	}{
+		{&caaphv1.HelmChartProxyList{}, ours, client.Object.GetName, func(cur *konnector.Current, o client.Object) { cur.HelmChartProxy = o.(*caaphv1.HelmChartProxy) }},
+		{&addonsv1.ClusterResourceSetList{}, ours, client.Object.GetName, func(cur *konnector.Current, o client.Object) {
+			cur.ClusterResourceSet = o.(*addonsv1.ClusterResourceSet)
+		}},
+		{&corev1.SecretList{}, ours, client.Object.GetName, func(cur *konnector.Current, o client.Object) { cur.ResourceSetSecret = o.(*corev1.Secret) }},
+		{&caaphv1.HelmReleaseProxyList{}, releases, func(o client.Object) string { return o.GetLabels()[caaphv1.HelmChartProxyLabelName] },
+			func(cur *konnector.Current, o client.Object) {
+				cur.HelmReleaseProxies = append(cur.HelmReleaseProxies, *o.(*caaphv1.HelmReleaseProxy))
 			}},
-			{&corev1.SecretList{}, ours, client.Object.GetName, func(cur *konnector.Current, o client.Object) { cur.ResourceSetSecret = o.(*corev1.Secret) }},
-			{&caaphv1.HelmReleaseProxyList{}, releases, func(o client.Object) string { return o.GetLabels()[caaphv1.HelmChartProxyLabelName] },
-				func(cur *konnector.Current, o client.Object) {
-					cur.HelmReleaseProxies = append(cur.HelmReleaseProxies, *o.(*caaphv1.HelmReleaseProxy))
-				}},
-		} {
-			g.Go(func() error {
-				if err := List(gctx, c, l.list, namespace, client.MatchingLabelsSelector{Selector: l.sel}); err != nil {
-					return err
+	} {
+		g.Go(func() error {
+			if err := List(gctx, c, l.list, namespace, client.MatchingLabelsSelector{Selector: l.sel}); err != nil {
+				return err
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			return meta.EachListItem(l.list, func(item runtime.Object) error {
+				o := item.(client.Object)
+				cluster := o.GetLabels()[clusterv1.ClusterNameLabel]
+				if cur := byCluster[types.NamespacedName{Namespace: o.GetNamespace(), Name: cluster}]; cur != nil && l.name(o) == konnector.ObjectName(cluster) {
+					l.keep(cur, o)
 				}
-				mu.Lock()
-				defer mu.Unlock()
-				return meta.EachListItem(l.list, func(item runtime.Object) error {
-					o := item.(client.Object)
-					cluster := o.GetLabels()[clusterv1.ClusterNameLabel]
-					if cur := byCluster[types.NamespacedName{Namespace: o.GetNamespace(), Name: cluster}]; cur != nil && l.name(o) == konnector.ObjectName(cluster) {
-						l.keep(cur, o)
-					}
-					return nil
-				})
+				return nil
 			})
-		}
+		})
 	}
 	return g.Wait()
 }
