@@ -86,6 +86,10 @@ cluster-knative: ## on the cluster: Knative Serving with Traefik as its ingress 
 	hack/knative.sh up
 	hack/knative.sh check
 
+cluster-install: ## on the cluster with Knative: install konnector-hooks as the README does (CRDs, kustomize + ko resolve, apply), then discovery and AfterControlPlaneInitialized through the ingress as CAPI calls them, and a Sync Job
+	hack/e2e-knative.sh install
+	hack/e2e-knative.sh check
+
 cluster-down: ## stop the cluster and check that no process, mount, cgroup or network namespace of it is left
 	hack/cluster.sh down
 
@@ -102,4 +106,4 @@ lint: ## gofmt, one version per shared dependency (hack/pins.sh), and go vet, ea
 	cd test/bench && $(STATIC) go vet ./...
 	cd test/knative && $(STATIC) go vet ./...
 
-.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline cluster-up cluster-smoke cluster-knative cluster-down release lint
+.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline cluster-up cluster-smoke cluster-knative cluster-install cluster-down release lint
