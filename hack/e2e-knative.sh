@@ -15,8 +15,15 @@
 #                                (test/installed, run in the node's network
 #                                namespace, names resolved by the cluster's
 #                                DNS), then one Sync Job from the CronJob
+#   hack/e2e-knative.sh https    cert-manager (its controller, built here and
+#                                cached), then the install again as an overlay
+#                                with knative/https, as the README composes
+#                                components; the same hook calls over https,
+#                                trusting ca.crt of the Secret the
+#                                ExtensionConfig names
 #
-#   CLUSTER_DIR  the cluster's run directory, default /tmp/konnector-hooks-cluster
+#   CLUSTER_DIR           the cluster's run directory, default /tmp/konnector-hooks-cluster
+#   CERT_MANAGER_VERSION  github.com/cert-manager/cert-manager, default v1.21.2
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -127,8 +134,237 @@ check() {
   log "check: passed"
 }
 
+# --- https ------------------------------------------------------------------
+
+CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.21.2}
+cert_manager_dir=$cache/cert-manager-$CERT_MANAGER_VERSION
+
+# build_cert_manager: cert-manager's controller, cached. The module proxy
+# serves github.com/cert-manager/cert-manager (the library: every controller,
+# issuer and API) but not its nested cmd/controller, cmd/webhook and
+# cmd/cainjector modules (404 for every v1.21.x), so the main below starts
+# the library's own controllers the way cmd/controller does: those that
+# SelfSigned and CA issuers take (Certificates, CertificateRequests with
+# their approver, Issuers, ClusterIssuers). No webhook (it only validates
+# cert-manager's objects) and no cainjector (nothing here takes an injected
+# CA). Not with the pins of hack/pins.sh: cert-manager v1.21 is on
+# Kubernetes 0.36, the product on 0.34, so it shares no compile with them.
+build_cert_manager() {
+  [[ ! -x $cert_manager_dir/controller ]] || return 0
+  local start=$SECONDS work
+  log "building cert-manager $CERT_MANAGER_VERSION's controller (cached in $cert_manager_dir)"
+  work=$(mktemp -d)
+  cat >"$work/main.go" <<'GO'
+// cert-manager's controller for SelfSigned and CA issuers: cert-manager's
+// own controllers, started as its cmd/controller starts them.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	controllerpkg "github.com/cert-manager/cert-manager/pkg/controller"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/approver"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/ca"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/selfsigned"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/issuing"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/keymanager"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/readiness"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/requestmanager"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/revisionmanager"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/trigger"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/clusterissuers"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/issuers"
+	_ "github.com/cert-manager/cert-manager/pkg/issuer/ca"
+	_ "github.com/cert-manager/cert-manager/pkg/issuer/selfsigned"
+	logf "github.com/cert-manager/cert-manager/pkg/logs"
+)
+
+func main() {
+	clusterResourceNamespace := flag.String("cluster-resource-namespace", "cert-manager", "namespace of the ClusterIssuers' Secrets")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := logf.Log.WithName("controller")
+	ctx = logf.NewContext(ctx, log)
+	// cert-manager's defaults (its controller configuration's).
+	opts := controllerpkg.ContextOptions{KubernetesAPIQPS: 20, KubernetesAPIBurst: 50}
+	opts.ClusterResourceNamespace = *clusterResourceNamespace
+	opts.CertificateRequestMinimumBackoffDuration = time.Hour
+	opts.CertificateRequestMaximumBackoffDuration = 32 * time.Hour
+	factory, err := controllerpkg.NewContextFactory(ctx, opts)
+	if err != nil {
+		fail(err)
+	}
+	var wg sync.WaitGroup
+	for name, construct := range controllerpkg.Known() {
+		c, err := construct(factory)
+		if err != nil {
+			fail(fmt.Errorf("%s: %w", name, err))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			log.Info("starting controller", "controller", name)
+			if err := c.Run(5, ctx); err != nil {
+				log.Error(err, "controller stopped", "controller", name)
+				stop()
+			}
+		}()
+	}
+	// The informers the controllers asked for, shared by all of them.
+	shared, err := factory.Build()
+	if err != nil {
+		fail(err)
+	}
+	shared.KubeSharedInformerFactory.Start(ctx.Done())
+	shared.SharedInformerFactory.Start(ctx.Done())
+	shared.HTTP01ResourceMetadataInformersFactory.Start(ctx.Done())
+	wg.Wait()
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
+}
+GO
+  mkdir -p "$cert_manager_dir"
+  (
+    cd "$work"
+    export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
+    go mod init throwaway/cert-manager >/dev/null 2>&1
+    go mod edit -require="github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION"
+    go build -trimpath -ldflags "-s -w" -o "$cert_manager_dir/controller.tmp" .
+    # Kept for cert_manager (below) to find the module's CRDs.
+    cp go.mod go.sum "$cert_manager_dir/"
+  )
+  mv "$cert_manager_dir/controller.tmp" "$cert_manager_dir/controller"
+  rm -rf "$work"
+  log "built cert-manager's controller in $((SECONDS - start))s"
+}
+
+# cert_manager WORK: cert-manager's CRDs (from its module, deploy/crds) and
+# its controller in namespace cert-manager, on the local base.
+cert_manager() {
+  local work=$1 dir image
+  build_cert_manager
+  dir=$(cd "$cert_manager_dir" && GOFLAGS=-mod=mod go mod download -json "github.com/cert-manager/cert-manager" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -d $dir/deploy/crds ]] || die "no deploy/crds in cert-manager's module ($dir)"
+  kubectl apply --server-side -f "$dir/deploy/crds" >/dev/null
+  kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+  mkdir -p "$work/cm"
+  cp "$cert_manager_dir/controller" "$work/cm/controller"
+  tar --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/cm.tar" -C "$work/cm" .
+  "$crane" append -b "$registry/base" -f "$work/cm.tar" -t "$registry/cert-manager:tmp" >/dev/null 2>>"$work/crane.log"
+  "$crane" mutate "$registry/cert-manager:tmp" --entrypoint /controller -t "$registry/cert-manager:$CERT_MANAGER_VERSION" >/dev/null 2>>"$work/crane.log"
+  image=$registry/cert-manager@$("$crane" digest "$registry/cert-manager:$CERT_MANAGER_VERSION")
+  kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: cert-manager}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: cert-manager, namespace: cert-manager}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: cert-manager-controller}
+rules:
+- apiGroups: [cert-manager.io]
+  resources: ["*"]
+  verbs: ["*"]
+- apiGroups: [""]
+  resources: [secrets, events]
+  verbs: ["*"]
+- apiGroups: [""]
+  resources: [pods, services, namespaces, configmaps]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io, gateway.networking.k8s.io]
+  resources: ["*"]
+  verbs: [get, list, watch]
+- apiGroups: [cert-manager.io]
+  resources: [signers]
+  verbs: [approve]
+  resourceNames: ["issuers.cert-manager.io/*", "clusterissuers.cert-manager.io/*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: cert-manager-controller}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cert-manager-controller}
+subjects:
+- {kind: ServiceAccount, name: cert-manager, namespace: cert-manager}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cert-manager, namespace: cert-manager}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: cert-manager}}
+  template:
+    metadata: {labels: {app: cert-manager}}
+    spec:
+      serviceAccountName: cert-manager
+      containers:
+      - name: controller
+        image: $image
+        securityContext:
+          runAsNonRoot: true
+          readOnlyRootFilesystem: true
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+          seccompProfile: {type: RuntimeDefault}
+YAML
+  kubectl -n cert-manager wait --for=condition=Available deployment/cert-manager --timeout=120s >&2
+}
+
+# https: the install as an overlay of the repository with knative/https (the
+# README's way of adding a component), and the hook calls over https.
+https() {
+  cluster_env
+  local work start=$SECONDS
+  work=$(mktemp -d)
+  cert_manager "$work"
+  # (kustomize takes only relative paths to other kustomizations.)
+  local rel
+  mkdir "$work/overlay"
+  rel=$(realpath --relative-to="$work/overlay" "$root")
+  cat >"$work/overlay/kustomization.yaml" <<YAML
+resources: [$rel]
+components: [$rel/knative/https]
+YAML
+  local_base "$work" "$crane" "$registry" "linux/$(go env GOARCH)"
+  (
+    cd "$root"
+    kubectl kustomize "$work/overlay" >"$work/install.yaml"
+    KO_DOCKER_REPO=$registry/konnector-hooks KO_DEFAULTBASEIMAGE=$registry/base \
+      "$ko" resolve --platform="linux/$(go env GOARCH)" --sbom=none -f "$work/install.yaml" >"$work/resolved.yaml" 2>"$work/ko.log"
+  ) || { cat "$work/ko.log" >&2; die "ko resolve failed"; }
+  kubectl apply -f "$work/resolved.yaml" >&2
+  if ! kubectl -n "$ns" wait --for=condition=Ready certificate/konnector-hooks-tls --timeout=120s >&2; then
+    kubectl -n "$ns" describe certificate,certificaterequest,issuer >&2 || true
+    kubectl -n cert-manager logs deployment/cert-manager --tail=50 >&2 || true
+    die "https: cert-manager did not issue konnector-hooks-tls"
+  fi
+  kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >&2
+  kubectl -n "$ns" get secret konnector-hooks-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/ca.crt"
+  log "the serving certificate: $(kubectl -n "$ns" get secret konnector-hooks-tls -o jsonpath='{.data.tls\.crt}' | base64 -d |
+    openssl x509 -noout -subject -issuer -ext subjectAltName 2>/dev/null | tr '\n' ' ')"
+  hooks "$work" "${url/http:/https:}" "$work/ca.crt"
+  rm -rf "$work"
+  log "https: passed in $((SECONDS - start))s"
+}
+
 case "${1:-}" in
   install) install ;;
   check) check ;;
-  *) echo "usage: $0 install|check" >&2; exit 2 ;;
+  https) https ;;
+  *) echo "usage: $0 install|check|https" >&2; exit 2 ;;
 esac
