@@ -259,6 +259,10 @@ spec:
         - --entrypoints.websecure-private.http.tls=true
         - --entrypoints.traefik.address=:9000
         - --ping=true
+        # Nothing outside the cluster is called (Traefik's defaults check
+        # for a new version at start).
+        - --global.checkNewVersion=false
+        - --global.sendAnonymousUsage=false
         - --log.level=INFO
         - --experimental.knative=true
         - --providers.knative=true
