@@ -21,6 +21,10 @@
 #                                components; the same hook calls over https,
 #                                trusting ca.crt of the Secret the
 #                                ExtensionConfig names
+#   hack/e2e-knative.sh bench    on the https install: warm hook latency through
+#                                the whole data path and straight to the
+#                                container, and cold starts at min-scale 0
+#                                (bench/knative.md, bench/report.md)
 #
 #   CLUSTER_DIR           the cluster's run directory, default /tmp/konnector-hooks-cluster
 #   CERT_MANAGER_VERSION  github.com/cert-manager/cert-manager, default v1.21.2
@@ -67,23 +71,31 @@ crds() {
   kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
 }
 
+# apply_kustomization WORK DIR: `kubectl kustomize DIR | ko resolve -f - |
+# kubectl apply -f -` (DIR relative to the repository's root), the image
+# built on the local base and pushed to the cluster's registry.
+apply_kustomization() {
+  local work=$1 dir=$2
+  local_base "$work" "$crane" "$registry" "linux/$(go env GOARCH)"
+  log "kubectl kustomize $dir | KO_DOCKER_REPO=$registry/konnector-hooks ko resolve -f - | kubectl apply -f - (base $registry/base)"
+  (
+    cd "$root"
+    kubectl kustomize "$dir" >"$work/install.yaml"
+    KO_DOCKER_REPO=$registry/konnector-hooks KO_DEFAULTBASEIMAGE=$registry/base \
+      "$ko" resolve --platform="linux/$(go env GOARCH)" --sbom=none -f "$work/install.yaml" >"$work/resolved.yaml" 2>"$work/ko.log"
+  ) || { cat "$work/ko.log" >&2; die "ko resolve of $dir failed"; }
+  grep -q 'ko://' "$work/resolved.yaml" && die "ko resolve left a ko:// reference: $(grep 'ko://' "$work/resolved.yaml")"
+  log "image: $(sed -n 's/^ *image: //p' "$work/resolved.yaml" | sort -u | tr '\n' ' ')"
+  kubectl apply -f "$work/resolved.yaml" >&2
+}
+
 install() {
   cluster_env
   local work start=$SECONDS
   work=$(mktemp -d)
   "$root/hack/image.sh" --tools-only
   crds
-  local_base "$work" "$crane" "$registry" "linux/$(go env GOARCH)"
-  log "kubectl kustomize . | KO_DOCKER_REPO=$registry/konnector-hooks ko resolve -f - (base $registry/base)"
-  (
-    cd "$root"
-    kubectl kustomize . >"$work/install.yaml"
-    KO_DOCKER_REPO=$registry/konnector-hooks KO_DEFAULTBASEIMAGE=$registry/base \
-      "$ko" resolve --platform="linux/$(go env GOARCH)" --sbom=none -f "$work/install.yaml" >"$work/resolved.yaml"
-  )
-  grep -q 'ko://' "$work/resolved.yaml" && die "ko resolve left a ko:// reference: $(grep 'ko://' "$work/resolved.yaml")"
-  log "image: $(sed -n 's/^ *image: //p' "$work/resolved.yaml" | sort -u | tr '\n' ' ')"
-  kubectl apply -f "$work/resolved.yaml" >&2
+  apply_kustomization "$work" .
   if ! kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >&2; then
     kubectl -n "$ns" get ksvc,route,ingresses.networking.internal.knative.dev,revision,pods -o wide >&2 || true
     kubectl -n "$ns" get ksvc konnector-hooks -o yaml >&2 || true
@@ -340,14 +352,7 @@ https() {
 resources: [$rel]
 components: [$rel/knative/https]
 YAML
-  local_base "$work" "$crane" "$registry" "linux/$(go env GOARCH)"
-  (
-    cd "$root"
-    kubectl kustomize "$work/overlay" >"$work/install.yaml"
-    KO_DOCKER_REPO=$registry/konnector-hooks KO_DEFAULTBASEIMAGE=$registry/base \
-      "$ko" resolve --platform="linux/$(go env GOARCH)" --sbom=none -f "$work/install.yaml" >"$work/resolved.yaml" 2>"$work/ko.log"
-  ) || { cat "$work/ko.log" >&2; die "ko resolve failed"; }
-  kubectl apply -f "$work/resolved.yaml" >&2
+  apply_kustomization "$work" "$work/overlay"
   if ! kubectl -n "$ns" wait --for=condition=Ready certificate/konnector-hooks-tls --timeout=120s >&2; then
     kubectl -n "$ns" describe certificate,certificaterequest,issuer >&2 || true
     kubectl -n cert-manager logs deployment/cert-manager --tail=50 >&2 || true
@@ -362,9 +367,167 @@ YAML
   log "https: passed in $((SECONDS - start))s"
 }
 
+# --- bench ------------------------------------------------------------------
+
+# bench: on the https install (hack/e2e-knative.sh https), times hook calls
+# made as CAPI makes them (test/hookbench, from the node's network
+# namespace): warm, through the whole data path (Traefik's TLS entry point,
+# Traefik's Knative route, the activator, queue-proxy, the container), over
+# http through Traefik's Knative route alone, and straight to the
+# container's port; then cold, with the install of
+# test/bench/knative-scale-to-zero (min-scale 0): each call is made once the
+# revision has no pod at all (not even a terminating one). Writes the tables
+# to $BENCH_OUT (default bench/knative.md) and into bench/report.md, then
+# puts the https install (min-scale 1) back.
+#
+#   COLD_STARTS  cold starts per hook, default 6
+#   WARM_CALLS   timed warm calls per hook and path, default 300
+bench() {
+  cluster_env
+  kubectl -n "$ns" get ingress konnector-hooks-tls >/dev/null 2>&1 || die "bench runs on the https install (hack/e2e-knative.sh https first)"
+  local work out=${BENCH_OUT:-$root/bench/knative.md} cold=${COLD_STARTS:-6} warm=${WARM_CALLS:-300}
+  local https_url=${url/http:/https:} results hook
+  work=$(mktemp -d)
+  results=$work/results
+  kubectl -n "$ns" get secret konnector-hooks-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/ca.crt"
+  (cd "$root" && go build -o "$work/hookbench" ./test/hookbench)
+  hookbench() { "$root/hack/cluster.sh" exec "$work/hookbench" -testdata "$root/test/testdata" -dns "$dns" "$@"; }
+  echo "load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results"
+
+  kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >/dev/null
+  local pod
+  pod=$(kubectl -n "$ns" get pods -l serving.knative.dev/service=konnector-hooks --field-selector=status.phase=Running -o jsonpath='{.items[0].status.podIP}')
+  [[ -n $pod ]] || die "bench: no running pod of the Knative Service"
+  # Proxy: the activator is in the data path (Knative keeps it there while
+  # the revision's spare capacity is under target-burst-capacity).
+  local revision
+  revision=$(kubectl -n "$ns" get ksvc konnector-hooks -o jsonpath='{.status.latestReadyRevisionName}')
+  echo "sks $revision $(kubectl -n "$ns" get serverlessservice "$revision" -o jsonpath='{.spec.mode}')" >>"$results"
+  for hook in discovery acpi; do
+    log "warm $hook: $warm calls each through https, http and straight to the container ($pod:8080)"
+    {
+      echo "warm https $(hookbench -url "$https_url" -ca "$work/ca.crt" -hook "$hook" -n "$warm" -warmup 30 | tail -1)"
+      echo "warm http $(hookbench -url "$url" -hook "$hook" -n "$warm" -warmup 30 | tail -1)"
+      echo "warm direct $(hookbench -url "http://$pod:8080" -hook "$hook" -n "$warm" -warmup 30 | tail -1)"
+    } >>"$results"
+  done
+
+  # How soon an idle revision goes to zero: the shortest Knative allows,
+  # so that the cold starts do not wait 90 s each. It does not change how a
+  # revision scales up from zero.
+  kubectl -n knative-serving patch configmap config-autoscaler --type merge \
+    -p '{"data":{"stable-window":"6s","scale-to-zero-grace-period":"6s"}}' >/dev/null
+  apply_kustomization "$work" test/bench/knative-scale-to-zero
+  kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >/dev/null
+  local i line deadline
+  for i in $(seq "$cold"); do
+    for hook in acpi discovery; do
+      deadline=$((SECONDS + 240))
+      until [[ -z $(kubectl -n "$ns" get pods -l serving.knative.dev/service=konnector-hooks -o name) ]]; do
+        ((SECONDS < deadline)) || die "bench: the revision kept a pod for 240 s at min-scale 0"
+        sleep 1
+      done
+      line=$(hookbench -url "$https_url" -ca "$work/ca.crt" -hook "$hook" -n 1 | head -1)
+      log "cold start $i, $hook: $line ($(pod_timeline))"
+      echo "cold $hook $line $(pod_timeline)" >>"$results"
+    done
+  done
+  bench_report "$results" "$out" "$cold" "$warm"
+
+  # Back to the https install and Knative's default autoscaling windows.
+  kubectl -n knative-serving patch configmap config-autoscaler --type json \
+    -p '[{"op":"remove","path":"/data/stable-window"},{"op":"remove","path":"/data/scale-to-zero-grace-period"}]' >/dev/null
+  mkdir -p "$work/overlay"
+  local rel
+  rel=$(realpath --relative-to="$work/overlay" "$root")
+  printf 'resources: [%s]\ncomponents: [%s/knative/https]\n' "$rel" "$rel" >"$work/overlay/kustomization.yaml"
+  apply_kustomization "$work" "$work/overlay"
+  rm -rf "$work"
+  log "bench: written to $out and bench/report.md"
+}
+
+# pod_timeline: the started pod's creation, container start and readiness,
+# in seconds from its creation (the API's timestamps have 1 s resolution).
+pod_timeline() {
+  kubectl -n "$ns" get pods -l serving.knative.dev/service=konnector-hooks -o json | python3 -c '
+import json, sys
+from datetime import datetime
+def t(s): return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
+pods = json.load(sys.stdin)["items"]
+if not pods: print("pod=none"); sys.exit()
+p = pods[0]; c = t(p["metadata"]["creationTimestamp"])
+ready = [x["lastTransitionTime"] for x in p["status"].get("conditions", []) if x["type"] == "Ready" and x["status"] == "True"]
+started = [s["state"]["running"]["startedAt"] for s in p["status"].get("containerStatuses", []) if s["name"] == "hooks" and "running" in s["state"]]
+print("pod=%s started=%s ready=%s" % (p["metadata"]["name"],
+  "%ds" % (t(started[0]) - c).total_seconds() if started else "-",
+  "%ds" % (t(ready[0]) - c).total_seconds() if ready else "-"))'
+}
+
+# bench_report RESULTS OUT COLD WARM: the tables, in OUT and in
+# bench/report.md between its markers (test/bench keeps them there).
+bench_report() {
+  python3 - "$@" "$root/bench/report.md" <<'PY'
+import re, statistics, sys
+results, out, cold, warm, report = sys.argv[1:6]
+lines = open(results).read().splitlines()
+load = lines[0].split(" ", 1)[1]
+warm_rows, cold_ms, cold_rows = [], {"acpi": [], "discovery": []}, []
+names = {"acpi": "AfterControlPlaneInitialized", "discovery": "discovery"}
+paths = {"https": "https: Traefik TLS → Traefik Knative route → activator → queue-proxy → container",
+         "http": "http: Traefik Knative route → activator → queue-proxy → container",
+         "direct": "straight to the container (pod IP, port 8080)"}
+sks = ""
+for l in lines[1:]:
+    f = l.split()
+    if f[0] == "sks":
+        sks = "revision %s, its ServerlessService in mode %s%s" % (f[1], f[2], " (the activator in the data path)" if f[2] == "Proxy" else "")
+    elif f[0] == "warm":
+        m = re.search(r"summary (\S+) n=(\d+) p50=([\d.]+) ms p99=([\d.]+) ms max=([\d.]+) ms", l)
+        warm_rows.append((names[m[1]], paths[f[1]], m[3], m[4], m[5]))
+    elif f[0] == "cold":
+        m = re.search(r"call 1 (\S+) ([\d.]+) ms (.*)", l)
+        cold_ms[m[1]].append(float(m[2]))
+        cold_rows.append((names[m[1]], m[2], m[3]))
+md = ["## Knative: cold starts and the whole data path on a real node", "",
+      "Written by `hack/e2e-knative.sh bench` (`make cluster-bench`) on the cluster of `hack/cluster.sh` "
+      "(one node, containerd 1.6.20, Kubernetes v1.34.3) with Knative Serving v0.42.2, Traefik v3.6.12 as its "
+      "ingress and the https of `knative/https` (cert-manager's certificate): the calls are CAPI's (POST, no "
+      "Content-Type, `?timeout=10s`, one keep-alive connection, names resolved by the cluster's DNS; "
+      "`test/hookbench`), made from the node's network namespace. Load average when it started: %s "
+      "(2 cores, shared with other builds)." % load, "",
+      "**Cold starts** (`test/bench/knative-scale-to-zero`: min-scale 0; `config-autoscaler` stable-window and "
+      "scale-to-zero-grace-period 6s, so that the revision goes to zero quickly; neither changes the way up). "
+      "Each call is made once the revision has no pod at all; the call waits in the activator while the pod "
+      "is created, its image already on the node. CAPI's default hook timeout is 10 s; our discovery "
+      "announces 30 s.", "",
+      "| hook | cold starts | p50 ms | max ms |", "|---|---|---|---|"]
+for k in ("acpi", "discovery"):
+    v = sorted(cold_ms[k])
+    if v:
+        md.append("| %s | %d | %.0f | %.0f |" % (names[k], len(v), statistics.median(v), v[-1]))
+md += ["", "Each cold start (pod times in seconds from the pod's creation, 1 s resolution):", "",
+       "| hook | call ms | pod |", "|---|---|---|"]
+md += ["| %s | %s | %s |" % r for r in cold_rows]
+md += ["", "**Warm** (min-scale 1, the pod ready, %s; %s timed calls each after 30 untimed):" % (sks, warm), "",
+       "| hook | path | p50 ms | p99 ms | max ms |", "|---|---|---|---|---|"]
+md += ["| %s | %s | %s | %s | %s |" % r for r in warm_rows]
+text = "\n".join(md) + "\n"
+open(out, "w").write(text)
+begin = "<!-- knative section: written by `hack/e2e-knative.sh bench` (bench/knative.md) -->"
+end = "<!-- end of the knative section -->"
+r = open(report).read()
+block = begin + "\n\n" + text + "\n" + end + "\n"
+i, j = r.find(begin), r.find(end)
+r = r[:i] + block + r[j + len(end) + 1:] if i >= 0 and j > i else r.rstrip("\n") + "\n\n" + block
+open(report, "w").write(r)
+print(text)
+PY
+}
+
 case "${1:-}" in
   install) install ;;
   check) check ;;
   https) https ;;
-  *) echo "usage: $0 install|check|https" >&2; exit 2 ;;
+  bench) bench ;;
+  *) echo "usage: $0 install|check|https|bench" >&2; exit 2 ;;
 esac
