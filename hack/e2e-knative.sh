@@ -337,6 +337,27 @@ YAML
   kubectl -n cert-manager wait --for=condition=Available deployment/cert-manager --timeout=120s >&2
 }
 
+# https_overlay WORK: writes an overlay of the repository with knative/https,
+# as a user's (README: resources and components), and prints its directory.
+https_overlay() {
+  local dir=$1/overlay rel
+  mkdir -p "$dir"
+  # (kustomize takes only relative paths to other kustomizations.)
+  rel=$(realpath --relative-to="$dir" "$root")
+  printf 'resources: [%s]\ncomponents: [%s/knative/https]\n' "$rel" "$rel" >"$dir/kustomization.yaml"
+  echo "$dir"
+}
+
+# default_autoscaling: Knative's default windows in config-autoscaler.
+default_autoscaling() {
+  local key
+  for key in stable-window scale-to-zero-grace-period; do
+    if [[ -n $(kubectl -n knative-serving get configmap config-autoscaler -o jsonpath="{.data.$key}") ]]; then
+      kubectl -n knative-serving patch configmap config-autoscaler --type json -p "[{\"op\":\"remove\",\"path\":\"/data/$key\"}]" >/dev/null
+    fi
+  done
+}
+
 # https: the install as an overlay of the repository with knative/https (the
 # README's way of adding a component), and the hook calls over https.
 https() {
@@ -344,15 +365,7 @@ https() {
   local work start=$SECONDS
   work=$(mktemp -d)
   cert_manager "$work"
-  # (kustomize takes only relative paths to other kustomizations.)
-  local rel
-  mkdir "$work/overlay"
-  rel=$(realpath --relative-to="$work/overlay" "$root")
-  cat >"$work/overlay/kustomization.yaml" <<YAML
-resources: [$rel]
-components: [$rel/knative/https]
-YAML
-  apply_kustomization "$work" "$work/overlay"
+  apply_kustomization "$work" "$(https_overlay "$work")"
   if ! kubectl -n "$ns" wait --for=condition=Ready certificate/konnector-hooks-tls --timeout=120s >&2; then
     kubectl -n "$ns" describe certificate,certificaterequest,issuer >&2 || true
     kubectl -n cert-manager logs deployment/cert-manager --tail=50 >&2 || true
@@ -394,22 +407,37 @@ bench() {
   hookbench() { "$root/hack/cluster.sh" exec "$work/hookbench" -testdata "$root/test/testdata" -dns "$dns" "$@"; }
   echo "load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results"
 
+  # The https install (min-scale 1), whatever an interrupted run left.
+  default_autoscaling
+  apply_kustomization "$work" "$(https_overlay "$work")"
   kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >/dev/null
-  local pod
-  pod=$(kubectl -n "$ns" get pods -l serving.knative.dev/service=konnector-hooks --field-selector=status.phase=Running -o jsonpath='{.items[0].status.podIP}')
-  [[ -n $pod ]] || die "bench: no running pod of the Knative Service"
+  # The pod of the latest revision, once the pods of earlier ones are gone
+  # (an earlier run leaves a revision that is scaling down).
+  local revision pod deadline
+  revision=$(kubectl -n "$ns" get ksvc konnector-hooks -o jsonpath='{.status.latestReadyRevisionName}')
+  deadline=$((SECONDS + 240))
+  until [[ -z $(kubectl -n "$ns" get pods -l "serving.knative.dev/service=konnector-hooks,serving.knative.dev/revision!=$revision" -o name) ]]; do
+    ((SECONDS < deadline)) || die "bench: pods of revisions before $revision stayed for 240 s"
+    sleep 2
+  done
+  pod=$(kubectl -n "$ns" get pods -l "serving.knative.dev/revision=$revision" --field-selector=status.phase=Running -o jsonpath='{.items[0].status.podIP}')
+  [[ -n $pod ]] || die "bench: no running pod of revision $revision"
   # Proxy: the activator is in the data path (Knative keeps it there while
   # the revision's spare capacity is under target-burst-capacity).
-  local revision
-  revision=$(kubectl -n "$ns" get ksvc konnector-hooks -o jsonpath='{.status.latestReadyRevisionName}')
   echo "sks $revision $(kubectl -n "$ns" get serverlessservice "$revision" -o jsonpath='{.spec.mode}')" >>"$results"
+  local path target summary
   for hook in discovery acpi; do
     log "warm $hook: $warm calls each through https, http and straight to the container ($pod:8080)"
-    {
-      echo "warm https $(hookbench -url "$https_url" -ca "$work/ca.crt" -hook "$hook" -n "$warm" -warmup 30 | tail -1)"
-      echo "warm http $(hookbench -url "$url" -hook "$hook" -n "$warm" -warmup 30 | tail -1)"
-      echo "warm direct $(hookbench -url "http://$pod:8080" -hook "$hook" -n "$warm" -warmup 30 | tail -1)"
-    } >>"$results"
+    for path in https http direct; do
+      case $path in
+        https) target=(-url "$https_url" -ca "$work/ca.crt") ;;
+        http) target=(-url "$url") ;;
+        direct) target=(-url "http://$pod:8080") ;;
+      esac
+      summary=$(hookbench "${target[@]}" -hook "$hook" -n "$warm" -warmup 30 | tail -1)
+      [[ $summary == summary* ]] || die "bench: warm $hook over $path: $summary"
+      echo "warm $path $summary" >>"$results"
+    done
   done
 
   # How soon an idle revision goes to zero: the shortest Knative allows,
@@ -419,7 +447,7 @@ bench() {
     -p '{"data":{"stable-window":"6s","scale-to-zero-grace-period":"6s"}}' >/dev/null
   apply_kustomization "$work" test/bench/knative-scale-to-zero
   kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >/dev/null
-  local i line deadline
+  local i line
   for i in $(seq "$cold"); do
     for hook in acpi discovery; do
       deadline=$((SECONDS + 240))
@@ -427,7 +455,11 @@ bench() {
         ((SECONDS < deadline)) || die "bench: the revision kept a pod for 240 s at min-scale 0"
         sleep 1
       done
-      line=$(hookbench -url "$https_url" -ca "$work/ca.crt" -hook "$hook" -n 1 | head -1)
+      # (The whole output, then its first line: `| head -1` may close the
+      # pipe before hookbench writes its summary, which then dies of SIGPIPE.)
+      line=$(hookbench -url "$https_url" -ca "$work/ca.crt" -hook "$hook" -n 1)
+      line=${line%%$'\n'*}
+      [[ $line == call* ]] || die "bench: cold $hook: $line"
       log "cold start $i, $hook: $line ($(pod_timeline))"
       echo "cold $hook $line $(pod_timeline)" >>"$results"
     done
@@ -435,13 +467,8 @@ bench() {
   bench_report "$results" "$out" "$cold" "$warm"
 
   # Back to the https install and Knative's default autoscaling windows.
-  kubectl -n knative-serving patch configmap config-autoscaler --type json \
-    -p '[{"op":"remove","path":"/data/stable-window"},{"op":"remove","path":"/data/scale-to-zero-grace-period"}]' >/dev/null
-  mkdir -p "$work/overlay"
-  local rel
-  rel=$(realpath --relative-to="$work/overlay" "$root")
-  printf 'resources: [%s]\ncomponents: [%s/knative/https]\n' "$rel" "$rel" >"$work/overlay/kustomization.yaml"
-  apply_kustomization "$work" "$work/overlay"
+  default_autoscaling
+  apply_kustomization "$work" "$(https_overlay "$work")"
   rm -rf "$work"
   log "bench: written to $out and bench/report.md"
 }
