@@ -86,6 +86,16 @@ cluster-knative: ## on the cluster: Knative Serving with Traefik as its ingress 
 	hack/knative.sh up
 	hack/knative.sh check
 
+cluster-install: ## on the cluster with Knative: install konnector-hooks as the README does (CRDs, kustomize + ko resolve, apply), then discovery and AfterControlPlaneInitialized through the ingress as CAPI calls them, and a Sync Job
+	hack/e2e-knative.sh install
+	hack/e2e-knative.sh check
+
+cluster-https: ## on the cluster with konnector-hooks installed: cert-manager, the install with knative/https, and the hook calls over https with the certificate's CA
+	hack/e2e-knative.sh https
+
+cluster-bench: ## on the https install: cold starts at min-scale 0 and warm latency through the whole data path against straight to the container; writes bench/knative.md into bench/report.md
+	hack/e2e-knative.sh bench
+
 cluster-down: ## stop the cluster and check that no process, mount, cgroup or network namespace of it is left
 	hack/cluster.sh down
 
@@ -102,4 +112,4 @@ lint: ## gofmt, one version per shared dependency (hack/pins.sh), and go vet, ea
 	cd test/bench && $(STATIC) go vet ./...
 	cd test/knative && $(STATIC) go vet ./...
 
-.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline cluster-up cluster-smoke cluster-knative cluster-down release lint
+.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline cluster-up cluster-smoke cluster-knative cluster-install cluster-https cluster-bench cluster-down release lint

@@ -182,7 +182,10 @@ PY
 
 # traefik WORK: Traefik in namespace traefik: entry point web (public, Service
 # traefik) and web-private (cluster-local, Service traefik-private), both port
-# 80 in their Services.
+# 80 in their Services; and websecure-private, TLS, port 443 of
+# traefik-private, for the Ingresses of IngressClass traefik (its
+# kubernetesIngress provider, ExternalName backends allowed): the https in
+# front of a cluster-local Knative Service of knative/https.
 traefik() {
   local work=$1 fs=$1/traefik
   mkdir -p "$fs"
@@ -206,7 +209,7 @@ kind: ClusterRole
 metadata: {name: traefik-knative}
 rules:
 - apiGroups: [""]
-  resources: [services, secrets, endpoints]
+  resources: [services, secrets, endpoints, nodes]
   verbs: [get, list, watch]
 - apiGroups: [discovery.k8s.io]
   resources: [endpointslices]
@@ -217,6 +220,17 @@ rules:
 - apiGroups: [networking.internal.knative.dev]
   resources: [ingresses/status]
   verbs: [update, patch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses, ingressclasses]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [ingresses/status]
+  verbs: [update]
+---
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: traefik}
+spec: {controller: traefik.io/ingress-controller}
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: ClusterRoleBinding
@@ -241,8 +255,14 @@ spec:
         args:
         - --entrypoints.web.address=:8080
         - --entrypoints.web-private.address=:8081
+        - --entrypoints.websecure-private.address=:8443
+        - --entrypoints.websecure-private.http.tls=true
         - --entrypoints.traefik.address=:9000
         - --ping=true
+        # Nothing outside the cluster is called (Traefik's defaults check
+        # for a new version at start).
+        - --global.checkNewVersion=false
+        - --global.sendAnonymousUsage=false
         - --log.level=INFO
         - --experimental.knative=true
         - --providers.knative=true
@@ -252,9 +272,12 @@ spec:
         - --providers.knative.publicService.namespace=traefik
         - --providers.knative.privateService.name=traefik-private
         - --providers.knative.privateService.namespace=traefik
+        - --providers.kubernetesingress=true
+        - --providers.kubernetesingress.allowExternalNameServices=true
         ports:
         - {name: web, containerPort: 8080}
         - {name: web-private, containerPort: 8081}
+        - {name: websecure-priv, containerPort: 8443}
         readinessProbe: {httpGet: {path: /ping, port: 9000}}
         securityContext:
           runAsNonRoot: true
@@ -276,7 +299,9 @@ kind: Service
 metadata: {name: traefik-private, namespace: traefik}
 spec:
   selector: {app: traefik}
-  ports: [{name: http, port: 80, targetPort: 8081}]
+  ports:
+  - {name: http, port: 80, targetPort: 8081}
+  - {name: https, port: 443, targetPort: 8443}
 EOF
 }
 

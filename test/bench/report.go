@@ -187,6 +187,9 @@ func (r *Report) write(dir string) error {
 	if fleet := fleetSection(dir); fleet != "" {
 		md = withFleet(md, fleet)
 	}
+	if knative := knativeSection(dir); knative != "" {
+		md = withKnative(md, knative)
+	}
 	return os.WriteFile(filepath.Join(dir, "report.md"), []byte(md), 0o644)
 }
 

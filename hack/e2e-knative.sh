@@ -1,0 +1,560 @@
+#!/usr/bin/env bash
+# konnector-hooks installed on the cluster of hack/cluster.sh with the
+# Knative Serving and Traefik of hack/knative.sh, the way the README installs
+# it, and checked the way CAPI calls it.
+#
+#   hack/e2e-knative.sh install  the CAPI and CAAPH CRDs (from the Go module
+#                                cache, the versions go.mod pins), then
+#                                `kubectl kustomize . | ko resolve -f - |
+#                                kubectl apply -f -` with the image pushed to
+#                                the cluster's registry (on the local base of
+#                                hack/image.sh --local-base); waits until the
+#                                Knative Service is Ready
+#   hack/e2e-knative.sh check    discovery and AfterControlPlaneInitialized
+#                                through the ingress, as CAPI calls them
+#                                (test/installed, run in the node's network
+#                                namespace, names resolved by the cluster's
+#                                DNS), then one Sync Job from the CronJob
+#   hack/e2e-knative.sh https    cert-manager (its controller, built here and
+#                                cached), then the install again as an overlay
+#                                with knative/https, as the README composes
+#                                components; the same hook calls over https,
+#                                trusting ca.crt of the Secret the
+#                                ExtensionConfig names
+#   hack/e2e-knative.sh bench    on the https install: warm hook latency through
+#                                the whole data path and straight to the
+#                                container, and cold starts at min-scale 0
+#                                (bench/knative.md, bench/report.md)
+#
+#   CLUSTER_DIR           the cluster's run directory, default /tmp/konnector-hooks-cluster
+#   CERT_MANAGER_VERSION  github.com/cert-manager/cert-manager, default v1.21.2
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+CLUSTER_DIR=${CLUSTER_DIR:-/tmp/konnector-hooks-cluster}
+cache=${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks
+crane=$cache/tools/crane-${CRANE_VERSION:-v0.22.1}/crane
+ko=$cache/tools/ko-${KO_VERSION:-v0.19.1}/ko
+ns=konnector-hooks
+# The URL of deploy/extensionconfig.yaml, over http: the https in front of
+# it is hack/e2e-knative.sh https.
+url=http://konnector-hooks.konnector-hooks.svc.cluster.local
+dns=10.96.0.10:53
+
+log() { echo "e2e-knative: $*" >&2; }
+die() { log "$*"; exit 1; }
+set -E
+trap 'log "failed (exit $?): line $LINENO: $BASH_COMMAND"' ERR
+
+cluster_env() {
+  [[ -f $CLUSTER_DIR/env ]] || die "no cluster is up ($CLUSTER_DIR/env; hack/cluster.sh up, then hack/knative.sh up)"
+  # shellcheck disable=SC1091
+  source "$CLUSTER_DIR/env"
+  registry=$CLUSTER_REGISTRY
+  kubectl get namespace knative-serving >/dev/null 2>&1 || die "Knative Serving is not installed (hack/knative.sh up)"
+}
+
+# shellcheck source=hack/lib/local-base.sh
+source "$root/hack/lib/local-base.sh"
+
+# crds: CAPI's and CAAPH's CRDs at the versions of go.mod, as clusterctl
+# init would install them (the hooks need Cluster, ClusterResourceSet,
+# ExtensionConfig, HelmChartProxy and HelmReleaseProxy).
+crds() {
+  local module dir
+  for module in sigs.k8s.io/cluster-api sigs.k8s.io/cluster-api-addon-provider-helm; do
+    dir=$(cd "$root" && go mod download -json "$module" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+    [[ -d $dir/config/crd/bases ]] || die "no config/crd/bases in $module ($dir)"
+    log "applying the CRDs of $module (${dir##*@})"
+    kubectl apply --server-side -f "$dir/config/crd/bases" >/dev/null
+  done
+  kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+}
+
+# apply_kustomization WORK DIR: `kubectl kustomize DIR | ko resolve -f - |
+# kubectl apply -f -` (DIR relative to the repository's root), the image
+# built on the local base and pushed to the cluster's registry.
+apply_kustomization() {
+  local work=$1 dir=$2
+  local_base "$work" "$crane" "$registry" "linux/$(go env GOARCH)"
+  log "kubectl kustomize $dir | KO_DOCKER_REPO=$registry/konnector-hooks ko resolve -f - | kubectl apply -f - (base $registry/base)"
+  (
+    cd "$root"
+    kubectl kustomize "$dir" >"$work/install.yaml"
+    KO_DOCKER_REPO=$registry/konnector-hooks KO_DEFAULTBASEIMAGE=$registry/base \
+      "$ko" resolve --platform="linux/$(go env GOARCH)" --sbom=none -f "$work/install.yaml" >"$work/resolved.yaml" 2>"$work/ko.log"
+  ) || { cat "$work/ko.log" >&2; die "ko resolve of $dir failed"; }
+  grep -q 'ko://' "$work/resolved.yaml" && die "ko resolve left a ko:// reference: $(grep 'ko://' "$work/resolved.yaml")"
+  log "image: $(sed -n 's/^ *image: //p' "$work/resolved.yaml" | sort -u | tr '\n' ' ')"
+  kubectl apply -f "$work/resolved.yaml" >&2
+}
+
+install() {
+  cluster_env
+  local work start=$SECONDS
+  work=$(mktemp -d)
+  "$root/hack/image.sh" --tools-only
+  crds
+  apply_kustomization "$work" .
+  if ! kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >&2; then
+    kubectl -n "$ns" get ksvc,route,ingresses.networking.internal.knative.dev,revision,pods -o wide >&2 || true
+    kubectl -n "$ns" get ksvc konnector-hooks -o yaml >&2 || true
+    die "install: the Knative Service did not become Ready"
+  fi
+  rm -rf "$work"
+  log "installed in $((SECONDS - start))s: $(kubectl -n "$ns" get ksvc konnector-hooks -o jsonpath='{.status.url}')"
+}
+
+# hooks URL [CA]: test/installed against URL (and the CA bundle for https),
+# from the node's network namespace.
+hooks() {
+  local work=$1 target=$2 ca=${3:-}
+  (cd "$root" && go test -c -o "$work/installed.test" ./test/installed)
+  (
+    cd "$root/test/installed"
+    "$root/hack/cluster.sh" exec env KUBECONFIG="$CLUSTER_DIR/admin.kubeconfig" \
+      KONNECTOR_INSTALLED_URL="$target" KONNECTOR_INSTALLED_CA="$ca" KONNECTOR_INSTALLED_DNS=$dns \
+      "$work/installed.test" -test.v -test.count=1
+  ) >&2
+}
+
+# sync_job: one Job from the Sync CronJob, as its schedule would start it;
+# its report is the pod's log.
+sync_job() {
+  local job
+  job=sync-check-$(date +%s)
+  kubectl -n "$ns" create job --from=cronjob/konnector-hooks-sync "$job" >/dev/null
+  if ! kubectl -n "$ns" wait --for=condition=Complete "job/$job" --timeout=180s >&2; then
+    kubectl -n "$ns" describe job "$job" >&2 || true
+    kubectl -n "$ns" logs "job/$job" >&2 || true
+    die "check: the Sync Job $job did not complete"
+  fi
+  log "Sync Job $job completed; its report:"
+  kubectl -n "$ns" logs "job/$job" >&2
+}
+
+check() {
+  cluster_env
+  local work
+  work=$(mktemp -d)
+  hooks "$work" "$url"
+  sync_job
+  log "the Knative Service's conditions:"
+  kubectl -n "$ns" get ksvc konnector-hooks -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}{"\n"}{end}' >&2
+  kubectl get pods -A -o wide >&2
+  rm -rf "$work"
+  log "check: passed"
+}
+
+# --- https ------------------------------------------------------------------
+
+CERT_MANAGER_VERSION=${CERT_MANAGER_VERSION:-v1.21.2}
+cert_manager_dir=$cache/cert-manager-$CERT_MANAGER_VERSION
+
+# build_cert_manager: cert-manager's controller, cached. The module proxy
+# serves github.com/cert-manager/cert-manager (the library: every controller,
+# issuer and API) but not its nested cmd/controller, cmd/webhook and
+# cmd/cainjector modules (404 for every v1.21.x), so the main below starts
+# the library's own controllers the way cmd/controller does: those that
+# SelfSigned and CA issuers take (Certificates, CertificateRequests with
+# their approver, Issuers, ClusterIssuers). No webhook (it only validates
+# cert-manager's objects) and no cainjector (nothing here takes an injected
+# CA). Not with the pins of hack/pins.sh: cert-manager v1.21 is on
+# Kubernetes 0.36, the product on 0.34, so it shares no compile with them.
+build_cert_manager() {
+  [[ ! -x $cert_manager_dir/controller ]] || return 0
+  local start=$SECONDS work
+  log "building cert-manager $CERT_MANAGER_VERSION's controller (cached in $cert_manager_dir)"
+  work=$(mktemp -d)
+  cat >"$work/main.go" <<'GO'
+// cert-manager's controller for SelfSigned and CA issuers: cert-manager's
+// own controllers, started as its cmd/controller starts them.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	controllerpkg "github.com/cert-manager/cert-manager/pkg/controller"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/approver"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/ca"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificaterequests/selfsigned"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/issuing"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/keymanager"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/readiness"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/requestmanager"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/revisionmanager"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/certificates/trigger"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/clusterissuers"
+	_ "github.com/cert-manager/cert-manager/pkg/controller/issuers"
+	_ "github.com/cert-manager/cert-manager/pkg/issuer/ca"
+	_ "github.com/cert-manager/cert-manager/pkg/issuer/selfsigned"
+	logf "github.com/cert-manager/cert-manager/pkg/logs"
+)
+
+func main() {
+	clusterResourceNamespace := flag.String("cluster-resource-namespace", "cert-manager", "namespace of the ClusterIssuers' Secrets")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := logf.Log.WithName("controller")
+	ctx = logf.NewContext(ctx, log)
+	// cert-manager's defaults (its controller configuration's).
+	opts := controllerpkg.ContextOptions{KubernetesAPIQPS: 20, KubernetesAPIBurst: 50}
+	opts.ClusterResourceNamespace = *clusterResourceNamespace
+	opts.CertificateRequestMinimumBackoffDuration = time.Hour
+	opts.CertificateRequestMaximumBackoffDuration = 32 * time.Hour
+	factory, err := controllerpkg.NewContextFactory(ctx, opts)
+	if err != nil {
+		fail(err)
+	}
+	var wg sync.WaitGroup
+	for name, construct := range controllerpkg.Known() {
+		c, err := construct(factory)
+		if err != nil {
+			fail(fmt.Errorf("%s: %w", name, err))
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			log.Info("starting controller", "controller", name)
+			if err := c.Run(5, ctx); err != nil {
+				log.Error(err, "controller stopped", "controller", name)
+				stop()
+			}
+		}()
+	}
+	// The informers the controllers asked for, shared by all of them.
+	shared, err := factory.Build()
+	if err != nil {
+		fail(err)
+	}
+	shared.KubeSharedInformerFactory.Start(ctx.Done())
+	shared.SharedInformerFactory.Start(ctx.Done())
+	shared.HTTP01ResourceMetadataInformersFactory.Start(ctx.Done())
+	wg.Wait()
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
+}
+GO
+  mkdir -p "$cert_manager_dir"
+  (
+    cd "$work"
+    export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
+    go mod init throwaway/cert-manager >/dev/null 2>&1
+    go mod edit -require="github.com/cert-manager/cert-manager@$CERT_MANAGER_VERSION"
+    go build -trimpath -ldflags "-s -w" -o "$cert_manager_dir/controller.tmp" .
+    # Kept for cert_manager (below) to find the module's CRDs.
+    cp go.mod go.sum "$cert_manager_dir/"
+  )
+  mv "$cert_manager_dir/controller.tmp" "$cert_manager_dir/controller"
+  rm -rf "$work"
+  log "built cert-manager's controller in $((SECONDS - start))s"
+}
+
+# cert_manager WORK: cert-manager's CRDs (from its module, deploy/crds) and
+# its controller in namespace cert-manager, on the local base.
+cert_manager() {
+  local work=$1 dir image
+  build_cert_manager
+  dir=$(cd "$cert_manager_dir" && GOFLAGS=-mod=mod go mod download -json "github.com/cert-manager/cert-manager" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [[ -d $dir/deploy/crds ]] || die "no deploy/crds in cert-manager's module ($dir)"
+  kubectl apply --server-side -f "$dir/deploy/crds" >/dev/null
+  kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
+  mkdir -p "$work/cm"
+  cp "$cert_manager_dir/controller" "$work/cm/controller"
+  tar --mtime=@0 --owner=0 --group=0 --numeric-owner -cf "$work/cm.tar" -C "$work/cm" .
+  "$crane" append -b "$registry/base" -f "$work/cm.tar" -t "$registry/cert-manager:tmp" >/dev/null 2>>"$work/crane.log"
+  "$crane" mutate "$registry/cert-manager:tmp" --entrypoint /controller -t "$registry/cert-manager:$CERT_MANAGER_VERSION" >/dev/null 2>>"$work/crane.log"
+  image=$registry/cert-manager@$("$crane" digest "$registry/cert-manager:$CERT_MANAGER_VERSION")
+  kubectl apply -f - >/dev/null <<YAML
+apiVersion: v1
+kind: Namespace
+metadata: {name: cert-manager}
+---
+apiVersion: v1
+kind: ServiceAccount
+metadata: {name: cert-manager, namespace: cert-manager}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: cert-manager-controller}
+rules:
+- apiGroups: [cert-manager.io]
+  resources: ["*"]
+  verbs: ["*"]
+- apiGroups: [""]
+  resources: [secrets, events]
+  verbs: ["*"]
+- apiGroups: [""]
+  resources: [pods, services, namespaces, configmaps]
+  verbs: [get, list, watch]
+- apiGroups: [networking.k8s.io, gateway.networking.k8s.io]
+  resources: ["*"]
+  verbs: [get, list, watch]
+- apiGroups: [cert-manager.io]
+  resources: [signers]
+  verbs: [approve]
+  resourceNames: ["issuers.cert-manager.io/*", "clusterissuers.cert-manager.io/*"]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: cert-manager-controller}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: cert-manager-controller}
+subjects:
+- {kind: ServiceAccount, name: cert-manager, namespace: cert-manager}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: cert-manager, namespace: cert-manager}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: cert-manager}}
+  template:
+    metadata: {labels: {app: cert-manager}}
+    spec:
+      serviceAccountName: cert-manager
+      containers:
+      - name: controller
+        image: $image
+        securityContext:
+          runAsNonRoot: true
+          readOnlyRootFilesystem: true
+          allowPrivilegeEscalation: false
+          capabilities: {drop: [ALL]}
+          seccompProfile: {type: RuntimeDefault}
+YAML
+  kubectl -n cert-manager wait --for=condition=Available deployment/cert-manager --timeout=120s >&2
+}
+
+# https_overlay WORK: writes an overlay of the repository with knative/https,
+# as a user's (README: resources and components), and prints its directory.
+https_overlay() {
+  local dir=$1/overlay rel
+  mkdir -p "$dir"
+  # (kustomize takes only relative paths to other kustomizations.)
+  rel=$(realpath --relative-to="$dir" "$root")
+  printf 'resources: [%s]\ncomponents: [%s/knative/https]\n' "$rel" "$rel" >"$dir/kustomization.yaml"
+  echo "$dir"
+}
+
+# default_autoscaling: Knative's default windows in config-autoscaler.
+default_autoscaling() {
+  local key
+  for key in stable-window scale-to-zero-grace-period; do
+    if [[ -n $(kubectl -n knative-serving get configmap config-autoscaler -o jsonpath="{.data.$key}") ]]; then
+      kubectl -n knative-serving patch configmap config-autoscaler --type json -p "[{\"op\":\"remove\",\"path\":\"/data/$key\"}]" >/dev/null
+    fi
+  done
+}
+
+# https: the install as an overlay of the repository with knative/https (the
+# README's way of adding a component), and the hook calls over https.
+https() {
+  cluster_env
+  local work start=$SECONDS
+  work=$(mktemp -d)
+  cert_manager "$work"
+  apply_kustomization "$work" "$(https_overlay "$work")"
+  if ! kubectl -n "$ns" wait --for=condition=Ready certificate/konnector-hooks-tls --timeout=120s >&2; then
+    kubectl -n "$ns" describe certificate,certificaterequest,issuer >&2 || true
+    kubectl -n cert-manager logs deployment/cert-manager --tail=50 >&2 || true
+    die "https: cert-manager did not issue konnector-hooks-tls"
+  fi
+  kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >&2
+  kubectl -n "$ns" get secret konnector-hooks-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/ca.crt"
+  log "the serving certificate: $(kubectl -n "$ns" get secret konnector-hooks-tls -o jsonpath='{.data.tls\.crt}' | base64 -d |
+    openssl x509 -noout -subject -issuer -ext subjectAltName 2>/dev/null | tr '\n' ' ')"
+  hooks "$work" "${url/http:/https:}" "$work/ca.crt"
+  rm -rf "$work"
+  log "https: passed in $((SECONDS - start))s"
+}
+
+# --- bench ------------------------------------------------------------------
+
+# bench: on the https install (hack/e2e-knative.sh https), times hook calls
+# made as CAPI makes them (test/hookbench, from the node's network
+# namespace): warm, through the whole data path (Traefik's TLS entry point,
+# Traefik's Knative route, the activator, queue-proxy, the container), over
+# http through Traefik's Knative route alone, and straight to the
+# container's port; then cold, with the install of
+# test/bench/knative-scale-to-zero (min-scale 0): each call is made once the
+# revision has no pod at all (not even a terminating one). Writes the tables
+# to $BENCH_OUT (default bench/knative.md) and into bench/report.md, then
+# puts the https install (min-scale 1) back.
+#
+#   COLD_STARTS  cold starts per hook, default 6
+#   WARM_CALLS   timed warm calls per hook and path, default 300
+bench() {
+  cluster_env
+  kubectl -n "$ns" get ingress konnector-hooks-tls >/dev/null 2>&1 || die "bench runs on the https install (hack/e2e-knative.sh https first)"
+  local work out=${BENCH_OUT:-$root/bench/knative.md} cold=${COLD_STARTS:-6} warm=${WARM_CALLS:-300}
+  local https_url=${url/http:/https:} results hook
+  work=$(mktemp -d)
+  results=$work/results
+  kubectl -n "$ns" get secret konnector-hooks-tls -o jsonpath='{.data.ca\.crt}' | base64 -d >"$work/ca.crt"
+  (cd "$root" && go build -o "$work/hookbench" ./test/hookbench)
+  hookbench() { "$root/hack/cluster.sh" exec "$work/hookbench" -testdata "$root/test/testdata" -dns "$dns" "$@"; }
+  echo "load $(cut -d' ' -f1-3 /proc/loadavg)" >>"$results"
+
+  # The https install (min-scale 1), whatever an interrupted run left.
+  default_autoscaling
+  apply_kustomization "$work" "$(https_overlay "$work")"
+  kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >/dev/null
+  # The pod of the latest revision, once the pods of earlier ones are gone
+  # (an earlier run leaves a revision that is scaling down).
+  local revision pod deadline
+  revision=$(kubectl -n "$ns" get ksvc konnector-hooks -o jsonpath='{.status.latestReadyRevisionName}')
+  deadline=$((SECONDS + 240))
+  until [[ -z $(kubectl -n "$ns" get pods -l "serving.knative.dev/service=konnector-hooks,serving.knative.dev/revision!=$revision" -o name) ]]; do
+    ((SECONDS < deadline)) || die "bench: pods of revisions before $revision stayed for 240 s"
+    sleep 2
+  done
+  pod=$(kubectl -n "$ns" get pods -l "serving.knative.dev/revision=$revision" --field-selector=status.phase=Running -o jsonpath='{.items[0].status.podIP}')
+  [[ -n $pod ]] || die "bench: no running pod of revision $revision"
+  # Proxy: the activator is in the data path (Knative keeps it there while
+  # the revision's spare capacity is under target-burst-capacity).
+  echo "sks $revision $(kubectl -n "$ns" get serverlessservice "$revision" -o jsonpath='{.spec.mode}')" >>"$results"
+  local path target summary
+  for hook in discovery acpi; do
+    log "warm $hook: $warm calls each through https, http and straight to the container ($pod:8080)"
+    for path in https http direct; do
+      case $path in
+        https) target=(-url "$https_url" -ca "$work/ca.crt") ;;
+        http) target=(-url "$url") ;;
+        direct) target=(-url "http://$pod:8080") ;;
+      esac
+      summary=$(hookbench "${target[@]}" -hook "$hook" -n "$warm" -warmup 30 | tail -1)
+      [[ $summary == summary* ]] || die "bench: warm $hook over $path: $summary"
+      echo "warm $path $summary" >>"$results"
+    done
+  done
+
+  # How soon an idle revision goes to zero: the shortest Knative allows,
+  # so that the cold starts do not wait 90 s each. It does not change how a
+  # revision scales up from zero.
+  kubectl -n knative-serving patch configmap config-autoscaler --type merge \
+    -p '{"data":{"stable-window":"6s","scale-to-zero-grace-period":"6s"}}' >/dev/null
+  apply_kustomization "$work" test/bench/knative-scale-to-zero
+  kubectl -n "$ns" wait --for=condition=Ready ksvc/konnector-hooks --timeout=300s >/dev/null
+  local i line
+  for i in $(seq "$cold"); do
+    for hook in acpi discovery; do
+      deadline=$((SECONDS + 240))
+      until [[ -z $(kubectl -n "$ns" get pods -l serving.knative.dev/service=konnector-hooks -o name) ]]; do
+        ((SECONDS < deadline)) || die "bench: the revision kept a pod for 240 s at min-scale 0"
+        sleep 1
+      done
+      # (The whole output, then its first line: `| head -1` may close the
+      # pipe before hookbench writes its summary, which then dies of SIGPIPE.)
+      line=$(hookbench -url "$https_url" -ca "$work/ca.crt" -hook "$hook" -n 1)
+      line=${line%%$'\n'*}
+      [[ $line == call* ]] || die "bench: cold $hook: $line"
+      log "cold start $i, $hook: $line ($(pod_timeline))"
+      echo "cold $hook $line $(pod_timeline)" >>"$results"
+    done
+  done
+  bench_report "$results" "$out" "$cold" "$warm"
+
+  # Back to the https install and Knative's default autoscaling windows.
+  default_autoscaling
+  apply_kustomization "$work" "$(https_overlay "$work")"
+  rm -rf "$work"
+  log "bench: written to $out and bench/report.md"
+}
+
+# pod_timeline: the started pod's creation, container start and readiness,
+# in seconds from its creation (the API's timestamps have 1 s resolution).
+pod_timeline() {
+  kubectl -n "$ns" get pods -l serving.knative.dev/service=konnector-hooks -o json | python3 -c '
+import json, sys
+from datetime import datetime
+def t(s): return datetime.strptime(s, "%Y-%m-%dT%H:%M:%SZ")
+pods = json.load(sys.stdin)["items"]
+if not pods: print("pod=none"); sys.exit()
+p = pods[0]; c = t(p["metadata"]["creationTimestamp"])
+ready = [x["lastTransitionTime"] for x in p["status"].get("conditions", []) if x["type"] == "Ready" and x["status"] == "True"]
+started = [s["state"]["running"]["startedAt"] for s in p["status"].get("containerStatuses", []) if s["name"] == "hooks" and "running" in s["state"]]
+print("pod=%s started=%s ready=%s" % (p["metadata"]["name"],
+  "%ds" % (t(started[0]) - c).total_seconds() if started else "-",
+  "%ds" % (t(ready[0]) - c).total_seconds() if ready else "-"))'
+}
+
+# bench_report RESULTS OUT COLD WARM: the tables, in OUT and in
+# bench/report.md between its markers (test/bench keeps them there).
+bench_report() {
+  python3 - "$@" "$root/bench/report.md" <<'PY'
+import re, statistics, sys
+results, out, cold, warm, report = sys.argv[1:6]
+lines = open(results).read().splitlines()
+load = lines[0].split(" ", 1)[1]
+warm_rows, cold_ms, cold_rows = [], {"acpi": [], "discovery": []}, []
+names = {"acpi": "AfterControlPlaneInitialized", "discovery": "discovery"}
+paths = {"https": "https: Traefik TLS → Traefik Knative route → activator → queue-proxy → container",
+         "http": "http: Traefik Knative route → activator → queue-proxy → container",
+         "direct": "straight to the container (pod IP, port 8080)"}
+sks = ""
+for l in lines[1:]:
+    f = l.split()
+    if f[0] == "sks":
+        sks = "revision %s, its ServerlessService in mode %s%s" % (f[1], f[2], " (the activator in the data path)" if f[2] == "Proxy" else "")
+    elif f[0] == "warm":
+        m = re.search(r"summary (\S+) n=(\d+) p50=([\d.]+) ms p99=([\d.]+) ms max=([\d.]+) ms", l)
+        warm_rows.append((names[m[1]], paths[f[1]], m[3], m[4], m[5]))
+    elif f[0] == "cold":
+        m = re.search(r"call 1 (\S+) ([\d.]+) ms (.*)", l)
+        cold_ms[m[1]].append(float(m[2]))
+        cold_rows.append((names[m[1]], m[2], m[3]))
+md = ["## Knative: cold starts and the whole data path on a real node", "",
+      "Written by `hack/e2e-knative.sh bench` (`make cluster-bench`) on the cluster of `hack/cluster.sh` "
+      "(one node, containerd 1.6.20, Kubernetes v1.34.3) with Knative Serving v0.42.2, Traefik v3.6.12 as its "
+      "ingress and the https of `knative/https` (cert-manager's certificate): the calls are CAPI's (POST, no "
+      "Content-Type, `?timeout=10s`, one keep-alive connection, names resolved by the cluster's DNS; "
+      "`test/hookbench`), made from the node's network namespace. Load average when it started: %s "
+      "(2 cores, shared with other builds)." % load, "",
+      "**Cold starts** (`test/bench/knative-scale-to-zero`: min-scale 0; `config-autoscaler` stable-window and "
+      "scale-to-zero-grace-period 6s, so that the revision goes to zero quickly; neither changes the way up). "
+      "Each call is made once the revision has no pod at all; the call waits in the activator while the pod "
+      "is created, its image already on the node. CAPI's default hook timeout is 10 s; our discovery "
+      "announces 30 s.", "",
+      "| hook | cold starts | p50 ms | max ms |", "|---|---|---|---|"]
+for k in ("acpi", "discovery"):
+    v = sorted(cold_ms[k])
+    if v:
+        md.append("| %s | %d | %.0f | %.0f |" % (names[k], len(v), statistics.median(v), v[-1]))
+md += ["", "Each cold start (pod times in seconds from the pod's creation, 1 s resolution):", "",
+       "| hook | call ms | pod |", "|---|---|---|"]
+md += ["| %s | %s | %s |" % r for r in cold_rows]
+md += ["", "**Warm** (min-scale 1, the pod ready, %s; %s timed calls each after 30 untimed):" % (sks, warm), "",
+       "| hook | path | p50 ms | p99 ms | max ms |", "|---|---|---|---|---|"]
+md += ["| %s | %s | %s | %s | %s |" % r for r in warm_rows]
+text = "\n".join(md) + "\n"
+open(out, "w").write(text)
+begin = "<!-- knative section: written by `hack/e2e-knative.sh bench` (bench/knative.md) -->"
+end = "<!-- end of the knative section -->"
+r = open(report).read()
+block = begin + "\n\n" + text + "\n" + end + "\n"
+i, j = r.find(begin), r.find(end)
+r = r[:i] + block + r[j + len(end) + 1:] if i >= 0 and j > i else r.rstrip("\n") + "\n\n" + block
+open(report, "w").write(r)
+print(text)
+PY
+}
+
+case "${1:-}" in
+  install) install ;;
+  check) check ;;
+  https) https ;;
+  bench) bench ;;
+  *) echo "usage: $0 install|check|https|bench" >&2; exit 2 ;;
+esac
