@@ -651,13 +651,7 @@ spec:
         readinessProbe: {httpGet: {path: /ready, port: 8181}}
         livenessProbe: {httpGet: {path: /health, port: 8080}}
         resources: {requests: {cpu: 10m, memory: 32Mi}, limits: {memory: 128Mi}}
-        securityContext:
-          runAsNonRoot: true
-          runAsUser: 65532
-          readOnlyRootFilesystem: true
-          allowPrivilegeEscalation: false
-          capabilities: {drop: [ALL]}
-          seccompProfile: {type: RuntimeDefault}
+$(restricted_security_context 8 65532)
         volumeMounts:
         - {name: config, mountPath: /etc/coredns, readOnly: true}
       volumes:
@@ -895,12 +889,7 @@ spec:
   - name: lookup
     image: $registry/probe:latest
     args: [kubernetes.default.svc.cluster.local]
-    securityContext:
-      runAsNonRoot: true
-      readOnlyRootFilesystem: true
-      allowPrivilegeEscalation: false
-      capabilities: {drop: [ALL]}
-      seccompProfile: {type: RuntimeDefault}
+$(restricted_security_context 4)
 EOF
   k -n smoke wait --for=condition=Ready pod/hooks --timeout=120s >&2
   local ip answer

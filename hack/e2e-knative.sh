@@ -56,6 +56,8 @@ cluster_env() {
 
 # shellcheck source=hack/lib/local-base.sh
 source "$root/hack/lib/local-base.sh"
+# shellcheck source=hack/lib/security-context.sh
+source "$root/hack/lib/security-context.sh"
 
 # crds: CAPI's and CAAPH's CRDs at the versions of go.mod, as clusterctl
 # init would install them (the hooks need Cluster, ClusterResourceSet,
@@ -327,12 +329,7 @@ spec:
       containers:
       - name: controller
         image: $image
-        securityContext:
-          runAsNonRoot: true
-          readOnlyRootFilesystem: true
-          allowPrivilegeEscalation: false
-          capabilities: {drop: [ALL]}
-          seccompProfile: {type: RuntimeDefault}
+$(restricted_security_context 8)
 YAML
   kubectl -n cert-manager wait --for=condition=Available deployment/cert-manager --timeout=120s >&2
 }

@@ -279,13 +279,7 @@ spec:
         - {name: web-private, containerPort: 8081}
         - {name: websecure-priv, containerPort: 8443}
         readinessProbe: {httpGet: {path: /ping, port: 9000}}
-        securityContext:
-          runAsNonRoot: true
-          runAsUser: 65532
-          readOnlyRootFilesystem: true
-          allowPrivilegeEscalation: false
-          capabilities: {drop: [ALL]}
-          seccompProfile: {type: RuntimeDefault}
+$(restricted_security_context 8 65532)
 ---
 apiVersion: v1
 kind: Service
@@ -359,12 +353,7 @@ spec:
   - name: probe
     image: $registry/probe:latest
     args: [-get, $url/healthz]
-    securityContext:
-      runAsNonRoot: true
-      readOnlyRootFilesystem: true
-      allowPrivilegeEscalation: false
-      capabilities: {drop: [ALL]}
-      seccompProfile: {type: RuntimeDefault}
+$(restricted_security_context 4)
 EOF
   if ! kubectl -n knative-check wait --for=jsonpath='{.status.phase}'=Succeeded pod/probe --timeout=120s >&2; then
     kubectl -n knative-check logs probe >&2 || true

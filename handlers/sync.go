@@ -36,9 +36,9 @@ const notReachedGrace = 2 * time.Second
 // finishes each page, with at most KONNECTOR_SYNC_CONCURRENCY Clusters
 // written at once, before it reads the next; between pages it keeps only
 // its tally and the credentials Secrets it read. One failing Cluster never
-// stops the others; Clusters not started before
-// ctx's deadline are reported as not reached, and a later run resumes them:
-// the ones finished meanwhile are up to date and cost it no write.
+// stops the others; Clusters not started before ctx's deadline are reported
+// as not reached, and a later run resumes them: the ones finished meanwhile
+// are up to date and cost it no write.
 func (s *Server) sync(ctx context.Context, target syncScope) SyncReport {
 	c, err := s.kube.Open()
 	if err != nil {
@@ -182,8 +182,8 @@ func (s *Server) syncCluster(ctx context.Context, c client.Client, in konnector.
 // it.
 //
 // Once our objects are at the desired state, it reports the release as
-// CAAPH's HelmReleaseProxies do: a failed install is the Cluster's outcome, with
-// a Warning Event, and a deployed revision gets one Normal Event. A
+// CAAPH's HelmReleaseProxies do: a failed install is the Cluster's outcome,
+// with a Warning Event, and a deployed revision gets one Normal Event. A
 // HelmChartProxy written by this sync is not reported on: CAAPH has not
 // acted on it yet, and the next sync reports it.
 func (s *Server) syncEnabled(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {

@@ -41,7 +41,7 @@ func (r *rolloutRun) holdCluster(out konnector.ClusterOutcome, cluster types.Nam
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.held = append(r.held, heldCluster{
-		rollout: konnector.RolloutCluster{Cluster: cluster, Stale: true, Generation: hcp.Generation, Since: konnector.LastApplied(hcp.ManagedFields), Release: release},
+		rollout: konnector.NewRolloutCluster(cluster, hcp, true, release),
 		outcome: out,
 	})
 }

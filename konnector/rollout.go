@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/types"
+	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
@@ -30,6 +31,13 @@ type RolloutCluster struct {
 	Since time.Time
 	// Release is CAAPH's report of the release.
 	Release Release
+}
+
+// NewRolloutCluster is what a rollout decides from of Cluster cluster,
+// whose HelmChartProxy hcp exists: its writes, as the API server recorded
+// them, and CAAPH's release.
+func NewRolloutCluster(cluster types.NamespacedName, hcp *caaphv1.HelmChartProxy, stale bool, release Release) RolloutCluster {
+	return RolloutCluster{Cluster: cluster, Stale: stale, Generation: hcp.Generation, Since: LastApplied(hcp.ManagedFields), Release: release}
 }
 
 // Rollout is what one Sync moves of a change of the HelmChartProxies.

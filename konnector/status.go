@@ -109,13 +109,8 @@ func RolloutClusterOf(read StatusObjects, cfg *clusterconfig.Config, s settings.
 	}
 	want := DesiredObjects(read.Cluster, cfg, Credentials{}, s).HelmChartProxy
 	current, err := UpToDate(hcp, want)
-	return RolloutCluster{
-		Cluster:    client.ObjectKeyFromObject(read.Cluster),
-		Stale:      err != nil || !current,
-		Generation: hcp.Generation,
-		Since:      LastApplied(hcp.ManagedFields),
-		Release:    ReleaseOf(read.HelmReleaseProxies).Against(hcp.Spec.Version),
-	}, true
+	release := ReleaseOf(read.HelmReleaseProxies).Against(hcp.Spec.Version)
+	return NewRolloutCluster(client.ObjectKeyFromObject(read.Cluster), hcp, err != nil || !current, release), true
 }
 
 // LastApplied is when our field manager last applied an object, from its
