@@ -17,25 +17,21 @@ type documented struct {
 	line                  int
 }
 
-// setting is one environment variable that Load reads, as envconfig names
-// it, with the default of its tag ("" for none).
+// setting is one environment variable that Load reads, as its env tag
+// names it, with the tag's default ("" for none).
 type setting struct{ variable, def string }
 
 // settingsOf lists the variables envconfig reads into a struct of type t:
-// each field not `ignored`, named by its envconfig tag (else its field
-// name), upper case, after the prefix.
+// each field with an env tag, after the prefix.
 func settingsOf(t reflect.Type) []setting {
 	var out []setting
-	for i := range t.NumField() {
-		f := t.Field(i)
-		if f.Tag.Get("ignored") == "true" || !f.IsExported() {
+	for f := range t.Fields() {
+		key, opts, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if key == "" {
 			continue
 		}
-		key := f.Tag.Get("envconfig")
-		if key == "" {
-			key = f.Name
-		}
-		out = append(out, setting{strings.ToUpper(Prefix + "_" + key), f.Tag.Get("default")})
+		_, def, _ := strings.Cut(opts, "default=")
+		out = append(out, setting{Prefix + "_" + key, def})
 	}
 	return out
 }
@@ -112,14 +108,14 @@ func TestSettingsDoc_ListsEverySettingWithItsDefault(t *testing.T) {
 
 func TestSettingsDoc_CheckFindsMissingWrongAndUnknownSettings(t *testing.T) {
 	type fixture struct {
-		Repository string            `envconfig:"REPOSITORY" default:"https://example.com/"`
-		Batch      int               `envconfig:"BATCH" default:"10"`
-		Values     string            `envconfig:"VALUES"`
-		Parsed     map[string]string `ignored:"true"`
-		Untagged   bool
+		Repository string `env:"REPOSITORY, default=https://example.com/"`
+		Batch      int    `env:"BATCH, default=10"`
+		Values     string `env:"VALUES"`
+		Missing    bool   `env:"MISSING"`
+		Parsed     map[string]string
 	}
 	settings := settingsOf(reflect.TypeFor[fixture]())
-	want := []setting{{"KONNECTOR_REPOSITORY", "https://example.com/"}, {"KONNECTOR_BATCH", "10"}, {"KONNECTOR_VALUES", ""}, {"KONNECTOR_UNTAGGED", ""}}
+	want := []setting{{"KONNECTOR_REPOSITORY", "https://example.com/"}, {"KONNECTOR_BATCH", "10"}, {"KONNECTOR_VALUES", ""}, {"KONNECTOR_MISSING", ""}}
 	if !slices.Equal(settings, want) {
 		t.Fatalf("settings = %v, want %v", settings, want)
 	}
@@ -132,14 +128,14 @@ func TestSettingsDoc_CheckFindsMissingWrongAndUnknownSettings(t *testing.T) {
 		"| `KONNECTOR_GONE` | `x` | removed from the code |",
 		"| `KONNECTOR_REPOSITORY` | `https://example.com/` | again |",
 		"",
-		"`KONNECTOR_UNTAGGED` mentioned in prose only, and in a row that is not its own:",
-		"| `KONNECTOR_UNTAGGED`, `KONNECTOR_BATCH` | empty | two at once |",
+		"`KONNECTOR_MISSING` mentioned in prose only, and in a row that is not its own:",
+		"| `KONNECTOR_MISSING`, `KONNECTOR_BATCH` | empty | two at once |",
 	}, "\n")
 	got := checkSettingsDoc(settings, doc)
 	wantProblems := []string{
 		"KONNECTOR_BATCH: default `10`, but its default cell says `100`",
 		"KONNECTOR_VALUES: has no default, but its default cell says none (want a cell starting with \"empty\")",
-		"KONNECTOR_UNTAGGED: no row in the settings table",
+		"KONNECTOR_MISSING: no row in the settings table",
 		"KONNECTOR_GONE: documented, but not a setting of package settings",
 		"KONNECTOR_REPOSITORY: documented twice",
 	}

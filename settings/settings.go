@@ -3,15 +3,17 @@
 package settings
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"net/url"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/kelseyhightower/envconfig"
+	"github.com/sethvargo/go-envconfig"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
 
@@ -20,78 +22,78 @@ const Prefix = "KONNECTOR"
 
 // Settings are the operator's choices for every cluster the hooks serve.
 type Settings struct {
-	ChartRepository          string        `envconfig:"CHART_REPOSITORY" default:"https://mesosphere.github.io/charts/stable/"`
-	ChartName                string        `envconfig:"CHART_NAME" default:"konnector-agent"`
-	ChartVersion             string        `envconfig:"CHART_VERSION" default:"1.3.0-rc.0"`
-	ReleaseName              string        `envconfig:"RELEASE_NAME" default:"konnector-agent"`
-	ReleaseNamespace         string        `envconfig:"RELEASE_NAMESPACE" default:"ntnx-system"`
-	AgentName                string        `envconfig:"AGENT_NAME" default:"konnector-agent"`
-	DefaultCredentialsSecret string        `envconfig:"DEFAULT_CREDENTIALS_SECRET" default:"prism-central-credentials-for-konnector-agent"`
-	RetryAfter               time.Duration `envconfig:"RETRY_AFTER" default:"5s"`
-	UninstallTimeout         time.Duration `envconfig:"UNINSTALL_TIMEOUT" default:"5m"`
-	HandlerTimeoutSeconds    int32         `envconfig:"HANDLER_TIMEOUT_SECONDS" default:"30"`
+	ChartRepository          string        `env:"CHART_REPOSITORY, default=https://mesosphere.github.io/charts/stable/"`
+	ChartName                string        `env:"CHART_NAME, default=konnector-agent"`
+	ChartVersion             string        `env:"CHART_VERSION, default=1.3.0-rc.0"`
+	ReleaseName              string        `env:"RELEASE_NAME, default=konnector-agent"`
+	ReleaseNamespace         string        `env:"RELEASE_NAMESPACE, default=ntnx-system"`
+	AgentName                string        `env:"AGENT_NAME, default=konnector-agent"`
+	DefaultCredentialsSecret string        `env:"DEFAULT_CREDENTIALS_SECRET, default=prism-central-credentials-for-konnector-agent"`
+	RetryAfter               time.Duration `env:"RETRY_AFTER, default=5s"`
+	UninstallTimeout         time.Duration `env:"UNINSTALL_TIMEOUT, default=5m"`
+	HandlerTimeoutSeconds    int32         `env:"HANDLER_TIMEOUT_SECONDS, default=30"`
 
 	// The agent image; empty fields keep the chart's own.
-	ImageRepository string `envconfig:"IMAGE_REPOSITORY"`
-	ImageName       string `envconfig:"IMAGE_NAME"`
-	ImageTag        string `envconfig:"IMAGE_TAG"`
+	ImageRepository string `env:"IMAGE_REPOSITORY"`
+	ImageName       string `env:"IMAGE_NAME"`
+	ImageTag        string `env:"IMAGE_TAG"`
 	// K8sDistribution is the chart's k8sDistribution: the kind of cluster
 	// Prism Central is told it registers.
-	K8sDistribution string `envconfig:"K8S_DISTRIBUTION" default:"NKP"`
+	K8sDistribution string `env:"K8S_DISTRIBUTION, default=NKP"`
 	// ValuesFile names a YAML file of chart values merged over the computed
 	// ones; Load reads it into Values.
-	ValuesFile string `envconfig:"VALUES_FILE"`
+	ValuesFile string `env:"VALUES_FILE"`
 
 	// Values are the operator's chart values from ValuesFile, nil without one.
-	Values map[string]any `ignored:"true"`
+	Values map[string]any
 	// ExtensionConfig names the ExtensionConfig that registers the hooks:
 	// Sync serves the namespaces its namespaceSelector selects, as CAPI does.
-	ExtensionConfig string `envconfig:"EXTENSION_CONFIG" default:"konnector-agent"`
+	ExtensionConfig string `env:"EXTENSION_CONFIG, default=konnector-agent"`
 	// SyncConcurrency bounds how many clusters a sync writes to at once, so
 	// that a rotation across thousands of clusters does not flood the API
 	// server.
-	SyncConcurrency int `envconfig:"SYNC_CONCURRENCY" default:"8"`
+	SyncConcurrency int `env:"SYNC_CONCURRENCY, default=8"`
 	// SyncTimeout bounds a sync without a ?timeout= (the one-shot mode and a
 	// PingSource's request); clusters it did not reach are named and left
 	// to the next run.
-	SyncTimeout time.Duration `envconfig:"SYNC_TIMEOUT" default:"30s"`
+	SyncTimeout time.Duration `env:"SYNC_TIMEOUT, default=30s"`
 	// SyncPageSize is how many objects one LIST page of a sync holds
 	// (limit/continue): a sync finishes each page of Clusters before it
 	// reads the next, so its memory follows the page, not the fleet.
-	SyncPageSize int64 `envconfig:"SYNC_PAGE_SIZE" default:"500"`
+	SyncPageSize int64 `env:"SYNC_PAGE_SIZE, default=500"`
 	// SyncNamespaces, when set, are the only namespaces Sync serves, read one
 	// by one: the namespaced install sets them from the namespaces it binds,
 	// where the function may neither read the ExtensionConfig nor list
 	// Namespaces or objects across the cluster.
-	SyncNamespaces []string `envconfig:"SYNC_NAMESPACES"`
+	SyncNamespaces []string `env:"SYNC_NAMESPACES"`
 	// RolloutBatch is how many Clusters one sync moves to a changed
 	// HelmChartProxy (a new chart version or new values), those written
 	// least often first (konnector.PlanRollout), pausing while one already moved reports a failed install; 0
 	// moves every Cluster at once. New Clusters and credential rotations are
 	// never held.
-	RolloutBatch int `envconfig:"ROLLOUT_BATCH" default:"10"`
+	RolloutBatch int `env:"ROLLOUT_BATCH, default=10"`
 
 	// OnInvalidConfig says how the hooks answer a problem only a person can
 	// fix: Continue (Success and a Warning Event; Sync deploys after the
 	// fix) or Block (Failure, which holds the Cluster's topology).
-	OnInvalidConfig string `envconfig:"ON_INVALID_CONFIG" default:"Continue"`
+	OnInvalidConfig string `env:"ON_INVALID_CONFIG, default=Continue"`
 	// DeleteFailurePolicy is BeforeClusterDelete's failurePolicy in
 	// discovery: Fail (the uninstall runs while the workload cluster exists)
 	// or Ignore (a deletion never waits on konnector-hooks being reachable).
-	DeleteFailurePolicy string `envconfig:"DELETE_FAILURE_POLICY" default:"Fail"`
+	DeleteFailurePolicy string `env:"DELETE_FAILURE_POLICY, default=Fail"`
 
 	// TLSCertFile and TLSKeyFile, both set, make the function serve TLS
 	// itself with that certificate, re-read when it changes on disk (a
 	// cert-manager Secret mounted there is rotated in place): the install
 	// without Knative. Both empty: plain HTTP, Knative terminates TLS.
-	TLSCertFile string `envconfig:"TLS_CERT_FILE"`
-	TLSKeyFile  string `envconfig:"TLS_KEY_FILE"`
+	TLSCertFile string `env:"TLS_CERT_FILE"`
+	TLSKeyFile  string `env:"TLS_KEY_FILE"`
 
 	// UninstallAll treats every Cluster as one without the addon, for the
 	// removal of konnector-hooks with the agents unregistered first: the
 	// hooks deploy nothing, and Sync uninstalls the agent of every served
 	// Cluster as it does when a Cluster's addon is disabled.
-	UninstallAll bool `envconfig:"UNINSTALL_ALL" default:"false"`
+	UninstallAll bool `env:"UNINSTALL_ALL, default=false"`
 }
 
 // ServesTLS reports whether the function serves TLS itself.
@@ -117,12 +119,22 @@ var K8sDistributions = []string{"CAPX", "OCP", "NKE", "EKSA", "NKP"}
 
 // Load reads the settings from the environment and checks them. Its errors
 // name the environment variable to fix.
-func Load() (Settings, error) {
+func Load() (Settings, error) { return load(envconfig.OsLookuper()) }
+
+// FromMap reads the settings from variables, the way Load reads the
+// environment: `konnector-hooks status` reads the settings ConfigMap's
+// keys, as the pods get them through envFrom.
+func FromMap(variables map[string]string) (Settings, error) {
+	return load(envconfig.MapLookuper(variables))
+}
+
+func load(variables envconfig.Lookuper) (Settings, error) {
 	var s Settings
-	if err := envconfig.Process(Prefix, &s); err != nil {
-		return Settings{}, fmt.Errorf("reading settings: %w", err)
+	err := envconfig.ProcessWith(context.Background(), &envconfig.Config{Target: &s, Lookuper: envconfig.PrefixLookuper(Prefix+"_", variables)})
+	if err != nil {
+		return Settings{}, fmt.Errorf("reading settings: %s", namingVariable(err))
 	}
-	if len(s.SyncNamespaces) == 0 {
+	if len(s.SyncNamespaces) == 1 && s.SyncNamespaces[0] == "" {
 		// The install's ConfigMap sets it empty: the same as unset.
 		s.SyncNamespaces = nil
 	}
@@ -137,6 +149,19 @@ func Load() (Settings, error) {
 		s.Values = values
 	}
 	return s, nil
+}
+
+// namingVariable is envconfig's error, which starts with the Go field's
+// name (`RetryAfter("soon"): ...`), with the variable's name instead.
+func namingVariable(err error) string {
+	message := err.Error()
+	for f := range reflect.TypeFor[Settings]().Fields() {
+		key, _, _ := strings.Cut(f.Tag.Get("env"), ",")
+		if rest, ok := strings.CutPrefix(message, f.Name); ok && key != "" {
+			return Prefix + "_" + key + rest
+		}
+	}
+	return message
 }
 
 func (s Settings) validate() error {

@@ -146,3 +146,17 @@ func TestLoad_ValuesFile(t *testing.T) {
 		})
 	}
 }
+
+func TestFromMap_ReadsTheMapAloneAndNamesTheVariable(t *testing.T) {
+	t.Setenv("KONNECTOR_ROLLOUT_BATCH", "7")
+	s, err := FromMap(map[string]string{"KONNECTOR_ROLLOUT_BATCH": "3", "KONNECTOR_SYNC_NAMESPACES": "a, b", "OTHER": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.RolloutBatch != 3 || !reflect.DeepEqual(s.SyncNamespaces, []string{"a", "b"}) || s.ChartName != "konnector-agent" {
+		t.Fatalf("FromMap read RolloutBatch %d, SyncNamespaces %q, ChartName %q; want 3, [a b] and the default", s.RolloutBatch, s.SyncNamespaces, s.ChartName)
+	}
+	if _, err := FromMap(map[string]string{"KONNECTOR_RETRY_AFTER": "soon"}); err == nil || !strings.Contains(err.Error(), "KONNECTOR_RETRY_AFTER") {
+		t.Fatalf("FromMap with RETRY_AFTER=soon: error %v, want one naming KONNECTOR_RETRY_AFTER", err)
+	}
+}

@@ -155,23 +155,28 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 // when the settings name one, where a HelmChartProxy stands in a rollout is
 // not known (rolloutKnown false), since its desired values are not.
 func statusSettings(ctx context.Context, c client.Client, ref types.NamespacedName, stderr io.Writer) (s settings.Settings, rolloutKnown bool, err error) {
+	variables := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, _ := strings.Cut(kv, "="); strings.HasPrefix(k, settings.Prefix+"_") {
+			variables[k] = v
+		}
+	}
 	cm := &corev1.ConfigMap{}
 	if err := c.Get(ctx, ref, cm); err != nil {
 		fmt.Fprintf(stderr, "konnector-hooks status: settings from the environment: ConfigMap %s not read (%v); use --settings <namespace>/<configmap> for the installed ones\n", ref, err)
-	} else {
-		for k, v := range cm.Data {
-			if strings.HasPrefix(k, settings.Prefix+"_") {
-				os.Setenv(k, v)
-			}
+	}
+	for k, v := range cm.Data {
+		if strings.HasPrefix(k, settings.Prefix+"_") {
+			variables[k] = v
 		}
 	}
 	rolloutKnown = true
-	if os.Getenv(settings.Prefix+"_VALUES_FILE") != "" {
+	if variables[settings.Prefix+"_VALUES_FILE"] != "" {
 		fmt.Fprintf(stderr, "konnector-hooks status: the settings name a values file (%s_VALUES_FILE) that only the pods read: the rollout column is left empty\n", settings.Prefix)
-		os.Unsetenv(settings.Prefix + "_VALUES_FILE")
+		delete(variables, settings.Prefix+"_VALUES_FILE")
 		rolloutKnown = false
 	}
-	s, err = settings.Load()
+	s, err = settings.FromMap(variables)
 	return s, rolloutKnown, err
 }
 

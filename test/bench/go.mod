@@ -5,8 +5,8 @@ go 1.26.8
 require (
 	github.com/GoogleCloudPlatform/functions-framework-go v1.9.2
 	github.com/go-logr/logr v1.4.3
-	github.com/kelseyhightower/envconfig v1.4.0
 	github.com/konnector-hooks/konnector-hooks v0.0.0
+	github.com/sethvargo/go-envconfig v1.4.3
 	golang.org/x/sync v0.19.0
 	k8s.io/api v0.34.3
 	k8s.io/apimachinery v0.34.3

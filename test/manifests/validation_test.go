@@ -271,10 +271,11 @@ func TestManifests_SettingsConfigMapHoldsEverySettingAtItsDefault(t *testing.T) 
 	}
 
 	defaults := defaultSettings(t)
+	variables := map[string]string{}
 	for name, value := range data {
-		t.Setenv(name, value.(string))
+		variables[name] = value.(string)
 	}
-	fromConfigMap, err := settings.Load()
+	fromConfigMap, err := settings.FromMap(variables)
 	if err != nil {
 		t.Fatalf("the function would not start with the ConfigMap's settings: %v", err)
 	}
@@ -287,8 +288,8 @@ func TestManifests_SettingsConfigMapHoldsEverySettingAtItsDefault(t *testing.T) 
 func settingsVariables() []string {
 	var names []string
 	for f := range reflect.TypeFor[settings.Settings]().Fields() {
-		if tag := f.Tag.Get("envconfig"); tag != "" {
-			names = append(names, settings.Prefix+"_"+tag)
+		if key, _, _ := strings.Cut(f.Tag.Get("env"), ","); key != "" {
+			names = append(names, settings.Prefix+"_"+key)
 		}
 	}
 	slices.Sort(names)

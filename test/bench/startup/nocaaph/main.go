@@ -9,7 +9,7 @@ package main
 import (
 	_ "github.com/GoogleCloudPlatform/functions-framework-go/funcframework"
 	_ "github.com/GoogleCloudPlatform/functions-framework-go/functions"
-	_ "github.com/kelseyhightower/envconfig"
+	_ "github.com/sethvargo/go-envconfig"
 	_ "golang.org/x/sync/errgroup"
 	_ "k8s.io/api/core/v1"
 	_ "k8s.io/apimachinery/pkg/api/errors"
