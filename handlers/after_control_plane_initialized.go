@@ -9,5 +9,5 @@ import (
 // afterControlPlaneInitialized deploys the Konnector Agent on a new cluster
 // once its control plane is up, as the management cluster reports it.
 func (s *Server) afterControlPlaneInitialized(ctx context.Context, cluster types.NamespacedName) result {
-	return s.deploy(ctx, cluster, true)
+	return s.addon.Deploy(ctx, cluster, true)
 }

@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
@@ -78,7 +77,7 @@ func TestAfterControlPlaneInitialized_FailedApplyRecordsNoAppliedEvent(t *testin
 			return rt.RoundTrip(r)
 		})
 	}
-	h := newServer(t, func(_ *Server, cfg *rest.Config) { cfg.Wrap(refuse) })
+	h := newServer(t, func(p *serverParts) { p.cfg.Wrap(refuse) })
 	ns, _ := newAddonCluster(t)
 	a := call(t, h, pathACPI, request(t, "after-control-plane-initialized.v1beta2.json", ns, "c"))
 	if a.Status != "Failure" {

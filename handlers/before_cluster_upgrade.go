@@ -10,5 +10,5 @@ import (
 // values and credentials are current before the upgrade. It never asks CAPI
 // to wait: retryAfterSeconds is 0 on every answer.
 func (s *Server) beforeClusterUpgrade(ctx context.Context, cluster types.NamespacedName) result {
-	return s.deploy(ctx, cluster, false)
+	return s.addon.Deploy(ctx, cluster, false)
 }

@@ -472,7 +472,7 @@ func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 	newServer(t, withCounter(counter), captured(&srv))
 	ns, _ := newAddonCluster(t)
 
-	out, err := srv.Render(t.Context(), ns+"/c")
+	out, err := srv.addon.Render(t.Context(), ns+"/c")
 	body := string(out)
 	if err != nil {
 		t.Fatalf("render: %v", err)
@@ -495,10 +495,10 @@ func TestRender_ShowsTheObjectsRedactedAndWritesNothing(t *testing.T) {
 	}
 
 	var input *konnector.InputError
-	if _, err := srv.Render(t.Context(), ns+"/ghost"); !errors.As(err, &input) || !input.NotFound {
+	if _, err := srv.addon.Render(t.Context(), ns+"/ghost"); !errors.As(err, &input) || !input.NotFound {
 		t.Errorf("render of a missing Cluster: %v, want a not-found input error", err)
 	}
-	if _, err := srv.Render(t.Context(), ns); err == nil || !strings.Contains(err.Error(), "<namespace>/<cluster>") {
+	if _, err := srv.addon.Render(t.Context(), ns); err == nil || !strings.Contains(err.Error(), "<namespace>/<cluster>") {
 		t.Errorf("render of %q: %v, want an error that asks for <namespace>/<cluster>", ns, err)
 	}
 }

@@ -9,7 +9,7 @@ import (
 // discoveryEndpoint answers CAPI's DiscoveryRequest with the hook table.
 func (s *Server) discoveryEndpoint() http.Handler {
 	respond := func(res result) any {
-		resp := &runtimehooksv1.DiscoveryResponse{CommonResponse: runtimehooksv1.CommonResponse{Status: res.status(), Message: res.message}}
+		resp := &runtimehooksv1.DiscoveryResponse{CommonResponse: runtimehooksv1.CommonResponse{Status: answerStatus(res), Message: res.Message}}
 		resp.SetGroupVersionKind(runtimehooksv1.GroupVersion.WithKind("DiscoveryResponse"))
 		return resp
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"github.com/konnector-hooks/konnector-hooks/addon"
 	"log/slog"
 	"net/http"
 	"os"
@@ -139,29 +140,45 @@ type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
 
-type serverOption func(*Server, *rest.Config)
+// serverOption sets a part of the Server newServer builds.
+type serverOption func(*serverParts)
+
+type serverParts struct {
+	settings settings.Settings
+	now      func() time.Time
+	cfg      *rest.Config
+	captured **Server
+}
 
 func withSettings(edit func(*settings.Settings)) serverOption {
-	return func(s *Server, _ *rest.Config) { edit(&s.settings) }
+	return func(p *serverParts) { edit(&p.settings) }
 }
 
 func withClock(now func() time.Time) serverOption {
-	return func(s *Server, _ *rest.Config) { s.now = now }
+	return func(p *serverParts) { p.now = now }
 }
 
 func withCounter(c *requestCounter) serverOption {
-	return func(_ *Server, cfg *rest.Config) { cfg.Wrap(c.wrap) }
+	return func(p *serverParts) { p.cfg.Wrap(c.wrap) }
 }
+
+// captured makes newServer keep the Server it builds in *s.
+func captured(s **Server) serverOption { return func(p *serverParts) { p.captured = s } }
 
 // newServer returns the hooks' router against the test API server.
 func newServer(t testing.TB, opts ...serverOption) http.Handler {
 	t.Helper()
-	cfg := rest.CopyConfig(mgmt.Config)
-	s := New(testSettings(t), nil, slog.New(slog.NewJSONHandler(&logs, nil)))
+	p := serverParts{settings: testSettings(t), now: time.Now, cfg: rest.CopyConfig(mgmt.Config)}
 	for _, o := range opts {
-		o(s, cfg)
+		o(&p)
 	}
-	s.kube = kube.NewOpener(func() (*rest.Config, error) { return cfg, nil })
+	opener := kube.NewOpener(func() (*rest.Config, error) { return p.cfg, nil })
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	s := New(p.settings, opener, log)
+	s.addon = addon.New(p.settings, opener, log, p.now)
+	if p.captured != nil {
+		*p.captured = s
+	}
 	return s.Router()
 }
 

@@ -14,6 +14,7 @@ import (
 	runtimehooksv1 "sigs.k8s.io/cluster-api/api/runtime/hooks/v1alpha1"
 	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
 
+	"github.com/konnector-hooks/konnector-hooks/addon"
 	"github.com/konnector-hooks/konnector-hooks/handlers/hookrequest"
 )
 
@@ -21,22 +22,12 @@ import (
 const maxBodyBytes = 5 << 20
 
 // result is a hook's answer before encoding.
-type result struct {
-	failure           bool
-	message           string
-	retryAfterSeconds int32
-}
+type result = addon.Answer
 
-func success(message string) result { return result{message: message} }
+var failure = addon.Failed
 
-func retryAfter(seconds int32, message string) result {
-	return result{message: message, retryAfterSeconds: seconds}
-}
-
-func failure(message string) result { return result{failure: true, message: message} }
-
-func (r result) status() runtimehooksv1.ResponseStatus {
-	if r.failure {
+func answerStatus(r result) runtimehooksv1.ResponseStatus {
+	if r.Failure {
 		return runtimehooksv1.ResponseStatusFailure
 	}
 	return runtimehooksv1.ResponseStatusSuccess
@@ -50,7 +41,7 @@ func genericResponse(res result) any {
 	return struct {
 		APIVersion string `json:"apiVersion"`
 		runtimehooksv1.CommonResponse
-	}{runtimehooksv1.GroupVersion.String(), runtimehooksv1.CommonResponse{Status: res.status(), Message: res.message}}
+	}{runtimehooksv1.GroupVersion.String(), runtimehooksv1.CommonResponse{Status: answerStatus(res), Message: res.Message}}
 }
 
 // hookResponse builds the typed CAPI response of a hook. The two blocking
@@ -67,10 +58,10 @@ func hookResponse(gvh catalog.GroupVersionHook) responder {
 		}
 		obj.GetObjectKind().SetGroupVersionKind(gvk)
 		resp := obj.(runtimehooksv1.ResponseObject)
-		resp.SetStatus(res.status())
-		resp.SetMessage(res.message)
+		resp.SetStatus(answerStatus(res))
+		resp.SetMessage(res.Message)
 		if retry, ok := obj.(runtimehooksv1.RetryResponseObject); ok {
-			retry.SetRetryAfterSeconds(res.retryAfterSeconds)
+			retry.SetRetryAfterSeconds(res.RetryAfterSeconds)
 		}
 		return obj
 	}
@@ -203,8 +194,8 @@ func (s *Server) hookEndpoint(h hook) http.Handler {
 		start := time.Now()
 		logCall := func(status int, cluster string, res result) {
 			s.log.Info("hook call", "hook", catalog.HookName(h.hook), "cluster", cluster, "httpStatus", status,
-				"outcome", string(res.status()), "retryAfterSeconds", res.retryAfterSeconds,
-				"message", res.message, "durationMs", float64(time.Since(start).Microseconds())/1000)
+				"outcome", string(answerStatus(res)), "retryAfterSeconds", res.RetryAfterSeconds,
+				"message", res.Message, "durationMs", float64(time.Since(start).Microseconds())/1000)
 		}
 		if !requirePost(w, r, respond) {
 			logCall(http.StatusMethodNotAllowed, "", failure("method not allowed"))

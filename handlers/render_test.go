@@ -58,7 +58,7 @@ func TestRender_RedactsImageCredentialsOfTheValuesFile(t *testing.T) {
 		t.Fatalf("the HelmChartProxy's values lack the pull credentials:\n%s", values)
 	}
 
-	out, err := srv.Render(t.Context(), ns+"/c")
+	out, err := srv.addon.Render(t.Context(), ns+"/c")
 	body := string(out)
 	if err != nil {
 		t.Fatalf("render: %v", err)

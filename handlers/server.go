@@ -1,9 +1,9 @@
 // Package handlers is the HTTP side of konnector-hooks: the CAPI Runtime SDK
-// router, discovery, request decoding and response encoding, and one file per
-// hook that reads the cluster, calls the konnector package and applies the
-// result through the kube package.
+// router, discovery, request decoding and response encoding, one file per
+// hook that hands the call to package addon, and the sync endpoint with its
+// one-sync-at-a-time guard.
 //
-// The rules the handlers need on the management cluster, each with why, are
+// The rules the hooks need on the management cluster, each with why, are
 // in deploy/rbac.yaml alone; test/manifests runs every flow as that
 // ServiceAccount and fails on a rule missing or unused.
 //
@@ -20,24 +20,18 @@ import (
 	"net/http"
 	"time"
 
-	"sigs.k8s.io/controller-runtime/pkg/client"
-
+	"github.com/konnector-hooks/konnector-hooks/addon"
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // ClientOpener opens a management-cluster client for one call.
-type ClientOpener interface {
-	Open() (client.Client, error)
-}
+type ClientOpener = addon.ClientOpener
 
 // Server holds what every hook call needs. It keeps no state between calls.
 type Server struct {
 	settings settings.Settings
-	kube     ClientOpener
+	addon    *addon.Addon
 	log      *slog.Logger
-	// now is the clock the uninstall timeout and Events are measured with
-	// (time.Now; this package's tests stop it to step past a timeout).
-	now func() time.Time
 	// syncs lets one sync run at a time. The process serves with one
 	// Server (function.go builds it once), so at most one sync runs per
 	// process.
@@ -46,7 +40,7 @@ type Server struct {
 
 // New returns the Server for the given settings and management cluster.
 func New(s settings.Settings, kube ClientOpener, log *slog.Logger) *Server {
-	return &Server{settings: s, kube: kube, log: log, now: time.Now, syncs: &syncGuard{}}
+	return &Server{settings: s, addon: addon.New(s, kube, log, time.Now), log: log, syncs: &syncGuard{}}
 }
 
 // The functions the manifests deploy (FUNCTION_TARGET): Hooks is the router

@@ -12,7 +12,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
@@ -238,7 +237,7 @@ func TestSync_NeverRecreatesForAClusterWhoseDeletionBeganAfterItsRead(t *testing
 			return rt.RoundTrip(r)
 		})
 	}
-	f = newSyncFixture(t, func(_ *Server, cfg *rest.Config) { cfg.Wrap(hold) })
+	f = newSyncFixture(t, func(p *serverParts) { p.cfg.Wrap(hold) })
 	ns, cluster = syncedCluster(t, f, "c", withFinalizer)
 	// A hand-deleted resource-set Secret makes the sync read the Cluster's
 	// objects by name, as it does for any Cluster missing one.

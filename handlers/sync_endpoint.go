@@ -12,6 +12,7 @@ import (
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/konnector-hooks/konnector-hooks/addon"
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
@@ -27,7 +28,7 @@ import (
 // 429 with Retry-After. ?timeout= may shorten a sync, never lengthen it past
 // KONNECTOR_SYNC_TIMEOUT.
 func (s *Server) syncEndpoint() http.Handler {
-	respond := func(res result) any { return konnector.FailedSync(res.message) }
+	respond := func(res result) any { return konnector.FailedSync(res.Message) }
 	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		if !requirePost(w, r, respond) {
@@ -49,13 +50,13 @@ func (s *Server) syncEndpoint() http.Handler {
 			return
 		}
 		defer cancel()
-		run, joined, busy := s.syncOnce(ctx, scope, s.syncDeadline(ctx, start), func(ctx context.Context) SyncReport {
-			return s.sync(ctx, scope)
-		}, func(report SyncReport, calls int) {
-			s.logSync(report, eventID, calls, time.Since(start))
+		run, joined, busy := s.syncOnce(ctx, scope, s.syncDeadline(ctx, start), func(ctx context.Context) addon.SyncReport {
+			return s.addon.Sync(ctx, scope)
+		}, func(report addon.SyncReport, calls int) {
+			s.addon.LogSync(report, eventID, calls, time.Since(start))
 		})
 		if busy != nil {
-			s.refuseSync(w, busy, scope, eventID, "a sync of "+busy.scope.describe()+" is running")
+			s.refuseSync(w, busy, scope, eventID, "a sync of "+busy.scope.Describe()+" is running")
 			return
 		}
 		// The starter waits for its run, which ends by the starter's
@@ -72,7 +73,7 @@ func (s *Server) syncEndpoint() http.Handler {
 				return // the caller went away; the run goes on for the others
 			}
 			// The run goes on; its report is for the calls still waiting.
-			s.refuseSync(w, run, scope, eventID, "the running sync of "+run.scope.describe()+" did not end within this call's ?timeout=")
+			s.refuseSync(w, run, scope, eventID, "the running sync of "+run.scope.Describe()+" did not end within this call's ?timeout=")
 			return
 		}
 		status := http.StatusOK
@@ -81,7 +82,7 @@ func (s *Server) syncEndpoint() http.Handler {
 		}
 		writeJSON(w, status, run.report)
 		if joined {
-			s.log.Info("sync call", "function", FunctionSync, "joined", run.scope.describe(), "outcome", run.report.Status,
+			s.log.Info("sync call", "function", FunctionSync, "joined", run.scope.Describe(), "outcome", run.report.Status,
 				"cloudEventId", eventID, "durationMs", float64(time.Since(start).Microseconds())/1000)
 		}
 	})
@@ -101,10 +102,10 @@ func (s *Server) syncDeadline(ctx context.Context, start time.Time) time.Time {
 
 // refuseSync answers 429 with Retry-After to a call that running, a sync
 // that does not answer it, keeps from running now.
-func (s *Server) refuseSync(w http.ResponseWriter, running *syncRun, scope syncScope, eventID, why string) {
+func (s *Server) refuseSync(w http.ResponseWriter, running *syncRun, scope addon.Scope, eventID, why string) {
 	retry := running.retryAfterSeconds(time.Now())
 	w.Header().Set("Retry-After", strconv.Itoa(retry))
-	message := fmt.Sprintf("%s in this konnector-hooks process and one sync runs at a time: the sync of %s was not started; retry after %d seconds", why, scope.describe(), retry)
+	message := fmt.Sprintf("%s in this konnector-hooks process and one sync runs at a time: the sync of %s was not started; retry after %d seconds", why, scope.Describe(), retry)
 	writeJSON(w, http.StatusTooManyRequests, konnector.FailedSync(message))
 	s.log.Info("sync call", "function", FunctionSync, "httpStatus", http.StatusTooManyRequests, "outcome", konnector.StatusFailure,
 		"cloudEventId", eventID, "message", message)
@@ -112,16 +113,16 @@ func (s *Server) refuseSync(w http.ResponseWriter, running *syncRun, scope syncS
 
 // syncScopeOf reads the scope from the path: /sync or /, else
 // [/sync]/<namespace>/<cluster>.
-func syncScopeOf(path string) (syncScope, *requestError) {
+func syncScopeOf(path string) (addon.Scope, *requestError) {
 	rest := strings.Trim(strings.TrimPrefix(path, "/sync"), "/")
 	if rest == "" {
-		return syncScope{}, nil
+		return addon.Scope{}, nil
 	}
 	key, ok := konnector.ParseKey(rest)
 	if !ok {
-		return syncScope{}, &requestError{http.StatusNotFound, fmt.Sprintf("no sync is served at %s: POST /sync for every Cluster, or /sync/<namespace>/<cluster> for one", path)}
+		return addon.Scope{}, &requestError{http.StatusNotFound, fmt.Sprintf("no sync is served at %s: POST /sync for every Cluster, or /sync/<namespace>/<cluster> for one", path)}
 	}
-	return syncScope{cluster: key}, nil
+	return addon.Scope{Cluster: key}, nil
 }
 
 // readTrigger reads the body: a CloudEvent must be valid (the PingSource's
@@ -146,15 +147,4 @@ func readTrigger(w http.ResponseWriter, r *http.Request) (string, *requestError)
 		return "", bodyError(err, "the request is not a valid CloudEvent (binary mode with ce-* headers, or structured mode with Content-Type application/cloudevents+json)", "a sync needs no body")
 	}
 	return event.ID(), nil
-}
-
-// logSync writes the sync's line, with the number of calls its report
-// answered (its starter's and those that joined it); the sync wrote one
-// per Cluster it lists as it went.
-func (s *Server) logSync(r SyncReport, eventID string, calls int, took time.Duration) {
-	s.log.Info("sync call", "function", FunctionSync, "outcome", r.Status, "cloudEventId", eventID, "calls", calls,
-		"checked", r.Counts.Checked, "upToDate", r.Counts.UpToDate, "applied", r.Counts.Applied, "uninstalling", r.Counts.Uninstalling,
-		"uninstalled", r.Counts.Uninstalled, "uninstallStuck", r.Counts.UninstallStuck, "failed", r.Counts.Failed, "notReached", r.Counts.NotReached,
-		"leftToHooks", r.Counts.LeftToHooks, "notEnabled", r.Counts.NotEnabled,
-		"message", r.Message, "durationMs", float64(took.Microseconds())/1000)
 }

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/konnector-hooks/konnector-hooks/addon"
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
@@ -31,31 +32,23 @@ type syncGuard struct {
 
 // syncRun is one sync: done is closed when report is set.
 type syncRun struct {
-	scope    syncScope
+	scope    addon.Scope
 	deadline time.Time
 	done     chan struct{}
-	report   SyncReport
+	report   addon.SyncReport
 	// calls counts the calls this run answers: its starter and those that
 	// joined it.
 	calls int
 }
 
 // covers reports whether this run gives the caller of scope its answer.
-func (r *syncRun) covers(scope syncScope) bool {
-	return !r.scope.one() || r.scope.cluster == scope.cluster
+func (r *syncRun) covers(scope addon.Scope) bool {
+	return !r.scope.One() || r.scope.Cluster == scope.Cluster
 }
 
 // retryAfterSeconds is the Retry-After of a call the run does not cover.
 func (r *syncRun) retryAfterSeconds(now time.Time) int {
 	return max(1, int(math.Ceil(r.deadline.Sub(now).Seconds())))
-}
-
-// describe names what the run syncs, for messages.
-func (sc syncScope) describe() string {
-	if sc.one() {
-		return "Cluster " + sc.cluster.String()
-	}
-	return "every served Cluster"
 }
 
 // syncOnce returns the run that answers a call of scope: the running sync
@@ -64,7 +57,7 @@ func (sc syncScope) describe() string {
 // answered go to finished once no call can join it any more. When a sync
 // runs that does not cover scope, it starts nothing and returns that sync
 // as busy.
-func (s *Server) syncOnce(ctx context.Context, scope syncScope, deadline time.Time, run func(context.Context) SyncReport, finished func(SyncReport, int)) (r *syncRun, joined bool, busy *syncRun) {
+func (s *Server) syncOnce(ctx context.Context, scope addon.Scope, deadline time.Time, run func(context.Context) addon.SyncReport, finished func(addon.SyncReport, int)) (r *syncRun, joined bool, busy *syncRun) {
 	g := s.syncs
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -94,8 +87,8 @@ func (s *Server) syncOnce(ctx context.Context, scope syncScope, deadline time.Ti
 
 // guardedRun runs a sync off the request's goroutine, where the endpoint's
 // recovery does not reach: a panic becomes a Failure report and a log line.
-func (s *Server) guardedRun(ctx context.Context, scope syncScope, run func(context.Context) SyncReport) (report SyncReport) {
-	if message, panicked := s.recovered("the sync of "+scope.describe(), func() { report = run(ctx) }); panicked {
+func (s *Server) guardedRun(ctx context.Context, scope addon.Scope, run func(context.Context) addon.SyncReport) (report addon.SyncReport) {
+	if message, panicked := s.recovered("the sync of "+scope.Describe(), func() { report = run(ctx) }); panicked {
 		return konnector.FailedSync(message)
 	}
 	return report

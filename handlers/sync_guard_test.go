@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/wait"
-	"k8s.io/client-go/rest"
 
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
@@ -28,8 +27,8 @@ type apiGate struct {
 	release chan struct{}
 }
 
-func (g *apiGate) option(_ *Server, cfg *rest.Config) {
-	cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+func (g *apiGate) option(p *serverParts) {
+	p.cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 		return roundTripper(func(r *http.Request) (*http.Response, error) {
 			if g.shut.Load() {
 				g.mu.Lock()
@@ -67,8 +66,6 @@ func (g *apiGate) open() {
 }
 
 // captured keeps the Server a fixture builds, to look at its guard.
-func captured(p **Server) serverOption { return func(s *Server, _ *rest.Config) { *p = s } }
-
 // waitUntil polls check for up to ten seconds.
 func waitUntil(t *testing.T, what string, check func() bool) {
 	t.Helper()
@@ -212,8 +209,8 @@ func TestSync_TimeoutIsCappedAtKONNECTOR_SYNC_TIMEOUT(t *testing.T) {
 	// once and is counted, so that the test never waits for it.
 	var bound atomic.Int64
 	var past atomic.Int32
-	slowWrites := func(_ *Server, cfg *rest.Config) {
-		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+	slowWrites := func(p *serverParts) {
+		p.cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 			return roundTripper(func(r *http.Request) (*http.Response, error) {
 				if r.Method != http.MethodPatch {
 					return rt.RoundTrip(r)

@@ -13,7 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/rest"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -350,8 +349,8 @@ func TestSync_DeadlineNamesTheClustersNotReached(t *testing.T) {
 	// While hold is set, every write but those for c0 waits for the call's
 	// deadline, as writes to an API server too slow for the sync would.
 	var hold atomic.Bool
-	slowWrites := func(_ *Server, cfg *rest.Config) {
-		cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
+	slowWrites := func(p *serverParts) {
+		p.cfg.Wrap(func(rt http.RoundTripper) http.RoundTripper {
 			return roundTripper(func(r *http.Request) (*http.Response, error) {
 				if hold.Load() && r.Method == http.MethodPatch && !strings.HasSuffix(r.URL.Path, "/konnector-agent-c0") {
 					<-r.Context().Done()
@@ -401,7 +400,7 @@ func TestSync_ReadsDefaultSecretsOnlyInServedNamespacesWithTheAddon(t *testing.T
 			return rt.RoundTrip(r)
 		})
 	}
-	f := newSyncFixture(t, func(_ *Server, cfg *rest.Config) { cfg.Wrap(record) })
+	f := newSyncFixture(t, func(p *serverParts) { p.cfg.Wrap(record) })
 	served := f.servedNamespace(t)
 	createCluster(t, served, "c", configBasic)
 	withoutAddon := f.servedNamespace(t)

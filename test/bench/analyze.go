@@ -355,14 +355,14 @@ func recommend(r *Report) {
 	if a, ok := r.requests(callACPINoOp); ok && a.Rounds > 1 {
 		rds := splitRounds(a.Waterfall)
 		l, _ := r.latency(callACPINoOp, 1)
-		add("handlers/deploy.go: read the credentials Secret in the first round, in parallel with the Cluster and the three objects, under the default name (`KONNECTOR_DEFAULT_CREDENTIALS_SECRET`, which the documented examples use), and read it again by name only when the Cluster's variables name another Secret. "+
+		add("addon/deploy.go: read the credentials Secret in the first round, in parallel with the Cluster and the three objects, under the default name (`KONNECTOR_DEFAULT_CREDENTIALS_SECRET`, which the documented examples use), and read it again by name only when the Cluster's variables name another Secret. "+
 			"Repeated AfterControlPlaneInitialized and BeforeClusterUpgrade calls go from %d rounds to %d, about %.2f ms less (that round's time through the proxy) on today's %.2f ms (%.2fx the floor).",
 			a.Rounds, a.Rounds-1, rds[len(rds)-1].longest, l.Stats.Median, l.RatioMedian)
 	}
 	if a, ok := r.requests(callACPINew); ok && a.Rounds >= 2 {
 		rds := splitRounds(a.Waterfall)
 		if last := rds[len(rds)-1]; len(last.requests) == 1 && last.requests[0].Method == "POST" && strings.HasSuffix(last.requests[0].Path, "/events") {
-			add("handlers/deploy.go: record the KonnectorAgentApplied Event in parallel with the applies instead of after them (its message follows from `stale`, known before writing; on a failed apply, record nothing or a correcting message). "+
+			add("addon/deploy.go: record the KonnectorAgentApplied Event in parallel with the applies instead of after them (its message follows from `stale`, known before writing; on a failed apply, record nothing or a correcting message). "+
 				"AfterControlPlaneInitialized for a new cluster loses its last round: %d rounds instead of %d, about %.2f ms less.", a.Rounds-1, a.Rounds, last.longest)
 		}
 	}

@@ -241,7 +241,7 @@ func syncOnce(router http.Handler) (int, error) {
 	r := httptest.NewRequest(http.MethodPost, "/sync?timeout=300s", nil)
 	w := httptest.NewRecorder()
 	router.ServeHTTP(w, r)
-	var report handlers.SyncReport
+	var report konnector.SyncReport
 	if err := json.Unmarshal(w.Body.Bytes(), &report); err != nil {
 		return 0, fmt.Errorf("sync answer: %w: %s", err, w.Body)
 	}

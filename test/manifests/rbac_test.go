@@ -3,6 +3,7 @@ package manifests
 import (
 	"context"
 	"fmt"
+	"github.com/konnector-hooks/konnector-hooks/addon"
 	"log/slog"
 	"net/http"
 	"os"
@@ -112,7 +113,8 @@ func runHookFlows(t *testing.T, sa serviceAccount, ns, name string) {
 
 	// The preview (konnector-hooks render), run with the function's rights,
 	// reads only what the hooks read.
-	if _, err := newServer(t, cfg, defaults).Render(ctx, ns+"/"+name); err != nil {
+	preview := addon.New(defaults, kube.NewOpener(func() (*rest.Config, error) { return cfg, nil }), slog.New(slog.NewJSONHandler(t.Output(), nil)), time.Now)
+	if _, err := preview.Render(ctx, ns+"/"+name); err != nil {
 		t.Fatalf("render %s: %v", key, err)
 	}
 

@@ -1,4 +1,4 @@
-package handlers
+package addon
 
 import (
 	"context"
@@ -68,17 +68,17 @@ func (r *rolloutRun) plan(batch int) konnector.Rollout {
 // moveRollout moves the Clusters the plan names, reading each again by name
 // (the sync decided on its LISTs), and gives the outcome of every held
 // Cluster: the move's, or the one it had when it was held.
-func (s *Server) moveRollout(ctx context.Context, c client.Client, r *rolloutRun, plan konnector.Rollout) []konnector.ClusterOutcome {
+func (a *Addon) moveRollout(ctx context.Context, c client.Client, r *rolloutRun, plan konnector.Rollout) []konnector.ClusterOutcome {
 	moving := map[types.NamespacedName]int{}
 	for i, cluster := range plan.Move {
 		moving[cluster] = i
 	}
 	moved := make([]konnector.ClusterOutcome, len(plan.Move))
 	var g errgroup.Group
-	g.SetLimit(s.settings.SyncConcurrency)
+	g.SetLimit(a.settings.SyncConcurrency)
 	for i, cluster := range plan.Move {
 		g.Go(func() error {
-			moved[i] = s.moveCluster(ctx, c, cluster)
+			moved[i] = a.moveCluster(ctx, c, cluster)
 			return nil
 		})
 	}
@@ -96,15 +96,15 @@ func (s *Server) moveRollout(ctx context.Context, c client.Client, r *rolloutRun
 
 // moveCluster brings one Cluster the rollout moves to the desired state,
 // read again by name as the hooks read it.
-func (s *Server) moveCluster(ctx context.Context, c client.Client, key types.NamespacedName) konnector.ClusterOutcome {
+func (a *Addon) moveCluster(ctx context.Context, c client.Client, key types.NamespacedName) konnector.ClusterOutcome {
 	if ctx.Err() != nil {
 		return konnector.NotReached(key.String())
 	}
-	in, err := s.readDeployFacts(ctx, c, key)
+	in, err := a.readDeployFacts(ctx, c, key)
 	if err != nil {
-		return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}
+		return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).Message}
 	}
-	out, _ := s.syncConverge(ctx, c, in, false)
+	out, _ := a.syncConverge(ctx, c, in, false)
 	if out.Outcome == konnector.OutcomeFailed && ctx.Err() != nil {
 		return konnector.NotReached(key.String())
 	}

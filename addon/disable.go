@@ -1,4 +1,4 @@
-package handlers
+package addon
 
 import (
 	"context"
@@ -24,16 +24,16 @@ import (
 // CAPI to re-apply it, confirmed only through the ClusterResourceSetBinding's
 // internal hash, and would still leave an object behind; so the answer and
 // the Event name the Secret and how to delete it.
-func (s *Server) syncDisabled(ctx context.Context, c client.Client, in konnector.DeployFacts) konnector.ClusterOutcome {
+func (a *Addon) syncDisabled(ctx context.Context, c client.Client, in konnector.DeployFacts) konnector.ClusterOutcome {
 	key := client.ObjectKeyFromObject(in.Cluster)
 	outcome := func(outcome konnector.Outcome, message string) konnector.ClusterOutcome {
 		return konnector.ClusterOutcome{Cluster: key.String(), Outcome: outcome, Message: message}
 	}
 	cur := in.Current
 	state, _ := konnector.OursToUninstall(key.Name, cur.HelmChartProxy, cur.HelmReleaseProxies, cur.ClusterResourceSet)
-	u, o, deletes := konnector.DecideDisabled(key, in.Cluster, state, cur, s.now(), s.settings)
-	if res := s.uninstallStep(ctx, c, in.Cluster, state, u, deletes...); res.failure {
-		return outcome(konnector.OutcomeFailed, res.message)
+	u, o, deletes := konnector.DecideDisabled(key, in.Cluster, state, cur, a.now(), a.settings)
+	if res := a.uninstallStep(ctx, c, in.Cluster, state, u, deletes...); res.Failure {
+		return outcome(konnector.OutcomeFailed, res.Message)
 	}
 	return outcome(o, u.Message)
 }

@@ -1,4 +1,4 @@
-package handlers
+package addon
 
 import (
 	"context"
@@ -12,25 +12,25 @@ import (
 // which runs with the caller's own kubeconfig: the objects the hooks would
 // write for the Cluster as YAML, the warnings as leading comments, every
 // credential redacted. It only reads. target is <namespace>/<cluster>.
-func (s *Server) Render(ctx context.Context, target string) ([]byte, error) {
+func (a *Addon) Render(ctx context.Context, target string) ([]byte, error) {
 	key, ok := konnector.ParseKey(strings.Trim(target, "/"))
 	if !ok {
 		return nil, fmt.Errorf("%q does not name a Cluster: give <namespace>/<cluster>", target)
 	}
-	c, err := s.kube.Open()
+	c, err := a.kube.Open()
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.readDeployFacts(ctx, c, key)
+	f, err := a.readDeployFacts(ctx, c, key)
 	if err != nil {
 		return nil, err
 	}
-	d, err := s.decide(ctx, c, f, konnector.DeployRules{})
+	d, err := a.decide(ctx, c, f, konnector.DeployRules{})
 	switch {
 	case err != nil:
 		return nil, err
 	case d.Failure || d.Event != nil || d.Outcome == konnector.OutcomeLeftToHooks || d.Outcome == konnector.OutcomeNotEnabled:
 		return nil, fmt.Errorf("%s: nothing would be written", d.Message)
 	}
-	return konnector.Preview(f.Cluster, f.Config, s.settings), nil
+	return konnector.Preview(f.Cluster, f.Config, a.settings), nil
 }

@@ -1,4 +1,4 @@
-package handlers
+package addon
 
 import (
 	"context"
@@ -19,19 +19,28 @@ import (
 // SyncReport is Sync's answer (konnector.SyncReport).
 type SyncReport = konnector.SyncReport
 
-// syncScope is what one sync covers: every served Cluster, or one.
-type syncScope struct {
-	// cluster is empty for every served Cluster.
-	cluster types.NamespacedName
+// Scope is what one sync covers: every served Cluster, or one.
+type Scope struct {
+	// Cluster is empty for every served Cluster.
+	Cluster types.NamespacedName
 }
 
-func (sc syncScope) one() bool { return sc.cluster.Name != "" }
+// One reports whether the scope names one Cluster.
+func (sc Scope) One() bool { return sc.Cluster.Name != "" }
+
+// Describe names what the scope covers, for messages.
+func (sc Scope) Describe() string {
+	if sc.One() {
+		return "Cluster " + sc.Cluster.String()
+	}
+	return "every served Cluster"
+}
 
 // notReachedGrace is how long a sync past its deadline goes on reading
 // pages of Clusters, only to name the ones it did not reach.
 const notReachedGrace = 2 * time.Second
 
-// sync gives every Cluster in scope the state the hooks would give it (see
+// Sync gives every Cluster in scope the state the hooks would give it (see
 // konnector.SyncView.Next). It reads the Clusters a page at a time and
 // finishes each page, with at most KONNECTOR_SYNC_CONCURRENCY Clusters
 // written at once, before it reads the next; between pages it keeps only
@@ -39,8 +48,8 @@ const notReachedGrace = 2 * time.Second
 // stops the others; Clusters not started before ctx's deadline are reported
 // as not reached, and a later run resumes them: the ones finished meanwhile
 // are up to date and cost it no write.
-func (s *Server) sync(ctx context.Context, target syncScope) SyncReport {
-	c, err := s.kube.Open()
+func (a *Addon) Sync(ctx context.Context, target Scope) SyncReport {
+	c, err := a.kube.Open()
 	if err != nil {
 		return konnector.FailedSync(syncReadFailed(err))
 	}
@@ -56,29 +65,29 @@ func (s *Server) sync(ctx context.Context, target syncScope) SyncReport {
 	// Under a rollout, a change of an existing HelmChartProxy is held while
 	// the pages are read, and the Clusters to move are decided once all are.
 	// A sync naming one Cluster moves it: it is the operator's own step.
-	rollout := &rolloutRun{hold: s.settings.RolloutBatch > 0 && !target.one()}
+	rollout := &rolloutRun{hold: a.settings.RolloutBatch > 0 && !target.One()}
 	add := func(o konnector.ClusterOutcome) {
 		// Logged now: the report lists konnector.MaxListed at most.
 		if o.Outcome.Listed() {
-			s.log.Info("sync cluster", "cluster", o.Cluster, "outcome", o.Outcome, "message", o.Message)
+			a.log.Info("sync cluster", "cluster", o.Cluster, "outcome", o.Outcome, "message", o.Message)
 		}
 		tally.Add(o)
 	}
 	scope := kube.FleetScope{
-		Cluster:         target.cluster,
-		Namespaces:      s.settings.SyncNamespaces,
-		ExtensionConfig: s.settings.ExtensionConfig,
-		PageSize:        s.settings.SyncPageSize,
+		Cluster:         target.Cluster,
+		Namespaces:      a.settings.SyncNamespaces,
+		ExtensionConfig: a.settings.ExtensionConfig,
+		PageSize:        a.settings.SyncPageSize,
 	}
 	found, err := kube.EachFleetPage(listCtx, c, scope, func(page []kube.FleetMember) error {
-		targets := s.pageTargets(ctx, c, page, secrets)
+		targets := a.pageTargets(ctx, c, page, secrets)
 		outcomes := make([]konnector.ClusterOutcome, len(targets))
 		held := make([]bool, len(targets))
 		var g errgroup.Group
-		g.SetLimit(s.settings.SyncConcurrency)
+		g.SetLimit(a.settings.SyncConcurrency)
 		for i, in := range targets {
 			g.Go(func() error {
-				outcomes[i], held[i] = s.syncCluster(ctx, c, in, &page[i], rollout)
+				outcomes[i], held[i] = a.syncCluster(ctx, c, in, &page[i], rollout)
 				return nil
 			})
 		}
@@ -90,17 +99,17 @@ func (s *Server) sync(ctx context.Context, target syncScope) SyncReport {
 		}
 		return nil
 	})
-	plan := rollout.plan(s.settings.RolloutBatch)
-	for _, o := range s.moveRollout(ctx, c, rollout, plan) {
+	plan := rollout.plan(a.settings.RolloutBatch)
+	for _, o := range a.moveRollout(ctx, c, rollout, plan) {
 		add(o)
 	}
-	if target.one() && found == 0 && err == nil {
-		r := konnector.FailedSync(konnector.NotServedMessage(target.cluster.String(), s.settings.SyncNamespaces, s.settings.ExtensionConfig))
+	if target.One() && found == 0 && err == nil {
+		r := konnector.FailedSync(konnector.NotServedMessage(target.Cluster.String(), a.settings.SyncNamespaces, a.settings.ExtensionConfig))
 		r.NotServed = true
 		return r
 	}
-	report := tally.Report(konnector.ServedNamespaces(s.settings.SyncNamespaces, s.settings.ExtensionConfig))
-	report.AddRollout(plan.Report(s.settings.RolloutBatch))
+	report := tally.Report(konnector.ServedNamespaces(a.settings.SyncNamespaces, a.settings.ExtensionConfig))
+	report.AddRollout(plan.Report(a.settings.RolloutBatch))
 	switch {
 	case err != nil && report.Counts.Checked == 0:
 		return konnector.FailedSync(syncReadFailed(err))
@@ -121,12 +130,12 @@ func syncReadFailed(err error) string {
 // read: each Secret once per sync, and none in a namespace without such a
 // Cluster. A Secret that could not be read is left out, so that each Cluster
 // naming it reads it again and reports what failed.
-func (s *Server) pageTargets(ctx context.Context, c client.Client, page []kube.FleetMember, secrets map[types.NamespacedName]*corev1.Secret) []konnector.DeployFacts {
+func (a *Addon) pageTargets(ctx context.Context, c client.Client, page []kube.FleetMember, secrets map[types.NamespacedName]*corev1.Secret) []konnector.DeployFacts {
 	targets := make([]konnector.DeployFacts, len(page))
 	unread := map[types.NamespacedName]bool{}
 	for i, m := range page {
 		in := konnector.DeployFacts{Cluster: m.Cluster, Current: m.Current, Secrets: secrets}
-		in.Config, in.ConfigErr = konnector.ReadConfigWith(&m.Cluster.Spec.Topology, s.settings)
+		in.Config, in.ConfigErr = konnector.ReadConfigWith(&m.Cluster.Spec.Topology, a.settings)
 		if in.Config != nil {
 			key := types.NamespacedName{Namespace: m.Cluster.Namespace, Name: in.Config.CredentialsSecret}
 			if _, read := secrets[key]; !read {
@@ -135,26 +144,26 @@ func (s *Server) pageTargets(ctx context.Context, c client.Client, page []kube.F
 		}
 		targets[i] = in
 	}
-	read, _ := kube.ReadSecrets(ctx, c, slices.Collect(maps.Keys(unread)), s.settings.SyncConcurrency)
+	read, _ := kube.ReadSecrets(ctx, c, slices.Collect(maps.Keys(unread)), a.settings.SyncConcurrency)
 	maps.Copy(secrets, read)
 	return targets
 }
 
 // SyncOnce syncs every served Cluster within KONNECTOR_SYNC_TIMEOUT, for the
 // one-shot mode (`konnector-hooks sync`, as the CronJob runs it).
-func (s *Server) SyncOnce(ctx context.Context) SyncReport {
-	start := s.now()
-	ctx, cancel := context.WithTimeout(ctx, s.settings.SyncTimeout)
+func (a *Addon) SyncOnce(ctx context.Context) SyncReport {
+	start := a.now()
+	ctx, cancel := context.WithTimeout(ctx, a.settings.SyncTimeout)
 	defer cancel()
-	report := s.sync(ctx, syncScope{})
-	s.logSync(report, "", 1, s.now().Sub(start))
+	report := a.Sync(ctx, Scope{})
+	a.LogSync(report, "", 1, a.now().Sub(start))
 	return report
 }
 
 // syncCluster takes one Cluster's sync step. A Cluster whose
 // HelmChartProxy change the rollout holds has no outcome yet (held): the
 // rollout keeps it until it decides which Clusters move.
-func (s *Server) syncCluster(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
+func (a *Addon) syncCluster(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
 	key := client.ObjectKeyFromObject(in.Cluster).String()
 	if ctx.Err() != nil {
 		return konnector.NotReached(key), false
@@ -165,9 +174,9 @@ func (s *Server) syncCluster(ctx context.Context, c client.Client, in konnector.
 	case konnector.SyncNotEnabled:
 		return konnector.ClusterOutcome{Cluster: key, Outcome: konnector.OutcomeNotEnabled}, false
 	case konnector.SyncConverge:
-		out, held = s.syncEnabled(ctx, c, in, m, rollout)
+		out, held = a.syncEnabled(ctx, c, in, m, rollout)
 	case konnector.SyncUninstall:
-		out = s.syncDisabled(ctx, c, in)
+		out = a.syncDisabled(ctx, c, in)
 	}
 	if out.Outcome == konnector.OutcomeFailed && ctx.Err() != nil {
 		return konnector.NotReached(key), false
@@ -186,21 +195,21 @@ func (s *Server) syncCluster(ctx context.Context, c client.Client, in konnector.
 // with a Warning Event, and a deployed revision gets one Normal Event. A
 // HelmChartProxy written by this sync is not reported on: CAAPH has not
 // acted on it yet, and the next sync reports it.
-func (s *Server) syncEnabled(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
+func (a *Addon) syncEnabled(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
 	key := client.ObjectKeyFromObject(in.Cluster)
 	if cur := in.Current; cur.HelmChartProxy == nil || cur.ClusterResourceSet == nil || cur.ResourceSetSecret == nil {
 		var err error
-		if in, err = s.readDeployFacts(ctx, c, key); err != nil {
-			return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).message}, false
+		if in, err = a.readDeployFacts(ctx, c, key); err != nil {
+			return konnector.ClusterOutcome{Cluster: key.String(), Outcome: konnector.OutcomeFailed, Message: failureFrom(err).Message}, false
 		}
 	}
-	out, d := s.syncConverge(ctx, c, in, rollout.hold)
+	out, d := a.syncConverge(ctx, c, in, rollout.hold)
 	caaph, reported := m.Current.Released()
 	release, report, ok := d.Release(key.String(), caaph, reported)
 	if !ok {
 		return out, false
 	}
-	s.recordInstall(ctx, c, in.Cluster, report)
+	a.recordInstall(ctx, c, in.Cluster, report)
 	if report.Failed {
 		out.Outcome, out.Message = konnector.OutcomeInstallFailed, report.Message
 	}
@@ -217,11 +226,11 @@ func (s *Server) syncEnabled(ctx context.Context, c client.Client, in konnector.
 // syncConverge is the hooks' deploy path for one Cluster of a sync, hold
 // holding a change of its existing HelmChartProxy (DeployRules), and its
 // outcome.
-func (s *Server) syncConverge(ctx context.Context, c client.Client, in konnector.DeployFacts, hold bool) (konnector.ClusterOutcome, konnector.Deploy) {
+func (a *Addon) syncConverge(ctx context.Context, c client.Client, in konnector.DeployFacts, hold bool) (konnector.ClusterOutcome, konnector.Deploy) {
 	key := client.ObjectKeyFromObject(in.Cluster).String()
-	d, err := s.converge(ctx, c, in, konnector.DeployRules{RequireInitialized: true, HoldChartChange: hold}, true)
+	d, err := a.converge(ctx, c, in, konnector.DeployRules{RequireInitialized: true, HoldChartChange: hold}, true)
 	if err != nil {
-		d = konnector.Deploy{Outcome: konnector.OutcomeFailed, Failure: true, Message: failureFrom(err).message}
+		d = konnector.Deploy{Outcome: konnector.OutcomeFailed, Failure: true, Message: failureFrom(err).Message}
 	}
 	return d.ClusterOutcome(key), d
 }
@@ -229,19 +238,30 @@ func (s *Server) syncConverge(ctx context.Context, c client.Client, in konnector
 // recordInstall records what konnector.ReportInstall decided of a
 // Cluster's release: the Event, then the mark on the HelmChartProxy that it
 // was recorded, so that a failed record is made again by the next sync.
-func (s *Server) recordInstall(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, report konnector.InstallReport) {
+func (a *Addon) recordInstall(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, report konnector.InstallReport) {
 	key := client.ObjectKeyFromObject(cluster)
 	if report.EventReason != "" {
 		e := konnector.Event{Type: report.EventType, Reason: report.EventReason, Message: report.EventMessage, Key: report.EventKey, Count: report.EventCount}
-		if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, s.now()); err != nil {
-			s.log.Warn("event not recorded", "cluster", key.String(), "reason", e.Reason, "error", err.Error())
+		if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, a.now()); err != nil {
+			a.log.Warn("event not recorded", "cluster", key.String(), "reason", e.Reason, "error", err.Error())
 			return
 		}
 	}
 	if report.Mark != "" {
 		hcp := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
 		if err := kube.Annotate(ctx, c, hcp, konnector.ReportedReleaseAnnotation, report.Mark, konnector.FieldManager); err != nil {
-			s.log.Warn("release report not marked", "cluster", key.String(), "error", err.Error())
+			a.log.Warn("release report not marked", "cluster", key.String(), "error", err.Error())
 		}
 	}
+}
+
+// LogSync writes a sync's line, with the number of calls its report
+// answered (its starter's and those that joined it); the sync wrote one per
+// Cluster it lists as it went.
+func (a *Addon) LogSync(r SyncReport, eventID string, calls int, took time.Duration) {
+	a.log.Info("sync call", "function", "Sync", "outcome", r.Status, "cloudEventId", eventID, "calls", calls,
+		"checked", r.Counts.Checked, "upToDate", r.Counts.UpToDate, "applied", r.Counts.Applied, "uninstalling", r.Counts.Uninstalling,
+		"uninstalled", r.Counts.Uninstalled, "uninstallStuck", r.Counts.UninstallStuck, "failed", r.Counts.Failed, "notReached", r.Counts.NotReached,
+		"leftToHooks", r.Counts.LeftToHooks, "notEnabled", r.Counts.NotEnabled,
+		"message", r.Message, "durationMs", float64(took.Microseconds())/1000)
 }

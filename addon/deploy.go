@@ -1,4 +1,4 @@
-package handlers
+package addon
 
 import (
 	"context"
@@ -18,8 +18,8 @@ import (
 // read with the rest, before the Cluster says which Secret it uses, because
 // most Clusters use it: that saves a round trip, for one wasted read on the
 // others.
-func (s *Server) readDeployFacts(ctx context.Context, c client.Client, key types.NamespacedName) (konnector.DeployFacts, error) {
-	read, err := kube.ReadAddon(ctx, c, key, s.settings.DefaultCredentialsSecret)
+func (a *Addon) readDeployFacts(ctx context.Context, c client.Client, key types.NamespacedName) (konnector.DeployFacts, error) {
+	read, err := kube.ReadAddon(ctx, c, key, a.settings.DefaultCredentialsSecret)
 	if err != nil {
 		return konnector.DeployFacts{}, err
 	}
@@ -27,42 +27,42 @@ func (s *Server) readDeployFacts(ctx context.Context, c client.Client, key types
 		return konnector.DeployFacts{}, konnector.ClusterNotFound(key)
 	}
 	f := konnector.DeployFacts{Cluster: read.Cluster, Current: read.Current, Secrets: map[types.NamespacedName]*corev1.Secret{
-		{Namespace: key.Namespace, Name: s.settings.DefaultCredentialsSecret}: read.DefaultSecret,
+		{Namespace: key.Namespace, Name: a.settings.DefaultCredentialsSecret}: read.DefaultSecret,
 	}}
-	f.Config, f.ConfigErr = konnector.ReadConfigWith(&f.Cluster.Spec.Topology, s.settings)
+	f.Config, f.ConfigErr = konnector.ReadConfigWith(&f.Cluster.Spec.Topology, a.settings)
 	return f, nil
 }
 
 // deploy is the one apply path of AfterControlPlaneInitialized and
 // BeforeClusterUpgrade: it brings the addon's objects to the desired state
 // and writes only what differs from it.
-func (s *Server) deploy(ctx context.Context, key types.NamespacedName, requireInitialized bool) result {
-	c, err := s.kube.Open()
+func (a *Addon) Deploy(ctx context.Context, key types.NamespacedName, requireInitialized bool) Answer {
+	c, err := a.kube.Open()
 	if err != nil {
 		return failureFrom(err)
 	}
-	f, err := s.readDeployFacts(ctx, c, key)
+	f, err := a.readDeployFacts(ctx, c, key)
 	if err != nil {
 		return failureFrom(err)
 	}
-	d, err := s.converge(ctx, c, f, konnector.DeployRules{RequireInitialized: requireInitialized}, false)
+	d, err := a.converge(ctx, c, f, konnector.DeployRules{RequireInitialized: requireInitialized}, false)
 	if err != nil {
 		return failureFrom(err)
 	}
-	return result{failure: d.Failure, message: d.Message}
+	return Answer{Failure: d.Failure, Message: d.Message}
 }
 
 // decide is konnector.DecideDeploy, with the credentials Secret it asks for
 // read by name.
-func (s *Server) decide(ctx context.Context, c client.Client, f konnector.DeployFacts, rules konnector.DeployRules) (konnector.Deploy, error) {
-	d := konnector.DecideDeploy(f, s.settings, rules)
+func (a *Addon) decide(ctx context.Context, c client.Client, f konnector.DeployFacts, rules konnector.DeployRules) (konnector.Deploy, error) {
+	d := konnector.DecideDeploy(f, a.settings, rules)
 	if key := d.ReadSecret; key != nil {
 		secret, err := kube.ReadSecret(ctx, c, *key)
 		if err != nil {
 			return d, err
 		}
 		f.Secrets = map[types.NamespacedName]*corev1.Secret{*key: secret}
-		d = konnector.DecideDeploy(f, s.settings, rules)
+		d = konnector.DecideDeploy(f, a.settings, rules)
 	}
 	return d, nil
 }
@@ -75,11 +75,11 @@ func (s *Server) decide(ctx context.Context, c client.Client, f konnector.Deploy
 // creates an object it reads the Cluster again, and leaves a Cluster whose
 // deletion began meanwhile to BeforeClusterDelete; else it could give back
 // a HelmChartProxy that BeforeClusterDelete removed.
-func (s *Server) converge(ctx context.Context, c client.Client, f konnector.DeployFacts, rules konnector.DeployRules, recheck bool) (konnector.Deploy, error) {
-	d, err := s.decide(ctx, c, f, rules)
+func (a *Addon) converge(ctx context.Context, c client.Client, f konnector.DeployFacts, rules konnector.DeployRules, recheck bool) (konnector.Deploy, error) {
+	d, err := a.decide(ctx, c, f, rules)
 	if err != nil || len(d.Writes) == 0 {
 		if err == nil && d.Event != nil {
-			s.recordEvent(ctx, c, f.Cluster, *d.Event)
+			a.recordEvent(ctx, c, f.Cluster, *d.Event)
 		}
 		return d, err
 	}
@@ -101,21 +101,15 @@ func (s *Server) converge(ctx context.Context, c client.Client, f konnector.Depl
 	}
 	var event konnector.Event
 	d.Message, event = d.Applied()
-	s.recordEvent(ctx, c, f.Cluster, event)
+	a.recordEvent(ctx, c, f.Cluster, event)
 	return d, nil
-}
-
-// failureFrom is the Failure answer of err (konnector.Explain).
-func failureFrom(err error) result {
-	return failure(konnector.Explain(err, konnector.HookRetry))
 }
 
 // recordEvent records an Event on the Cluster. An event is a courtesy: a
 // failure to record it is logged and does not fail the hook.
-func (s *Server) recordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, e konnector.Event) {
-	if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, s.now()); err != nil {
-		s.log.Warn("event not recorded", "cluster", client.ObjectKeyFromObject(cluster).String(), "reason", e.Reason, "error", err.Error())
+func (a *Addon) recordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, e konnector.Event) {
+	if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, a.now()); err != nil {
+		a.log.Warn("event not recorded", "cluster", client.ObjectKeyFromObject(cluster).String(), "reason", e.Reason, "error", err.Error())
 	}
 }
 
-func objectKey(obj client.Object) string { return client.ObjectKeyFromObject(obj).String() }
