@@ -15,17 +15,13 @@ import (
 // not set, such as API server defaults, status and other managers' additions,
 // are ignored, so a call that would change nothing writes nothing.
 func UpToDate(existing, desired client.Object) (bool, error) {
-	e, err := runtime.DefaultUnstructuredConverter.ToUnstructured(existing)
+	e, err := content(existing)
 	if err != nil {
 		return false, err
 	}
-	d, err := runtime.DefaultUnstructuredConverter.ToUnstructured(desired)
+	d, err := content(desired)
 	if err != nil {
 		return false, err
-	}
-	for _, drop := range []string{"apiVersion", "kind", "metadata", "status"} {
-		delete(e, drop)
-		delete(d, drop)
 	}
 	// DeepDerivative ignores what desired leaves unset (empty maps, lists
 	// and strings); unlike a strict comparison it also takes a list that
@@ -53,4 +49,25 @@ func UpToDate(existing, desired client.Object) (bool, error) {
 		}
 	}
 	return true, nil
+}
+
+// content is obj's fields but its type, metadata and status, as they are
+// written in JSON. They are converted from a shallow copy without the
+// metadata and status: those of an object read from the server (its
+// managedFields, CAAPH's conditions) are most of its size, and a no-op sync
+// compares three objects of every Cluster.
+func content(obj client.Object) (map[string]any, error) {
+	v := reflect.ValueOf(obj).Elem()
+	c := reflect.New(v.Type()).Elem()
+	c.Set(v)
+	for _, name := range []string{"TypeMeta", "ObjectMeta", "Status"} {
+		if f := c.FieldByName(name); f.IsValid() {
+			f.SetZero()
+		}
+	}
+	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(c.Addr().Interface())
+	for _, drop := range []string{"apiVersion", "kind", "metadata", "status"} {
+		delete(u, drop)
+	}
+	return u, err
 }

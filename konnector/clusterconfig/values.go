@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"sigs.k8s.io/yaml"
+	yamlv2 "go.yaml.in/yaml/v2"
 
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
@@ -112,7 +112,7 @@ func CopyValues(m map[string]any) map[string]any {
 // every "{{" of the YAML is written as an action that prints "{{"; the
 // template then gives back exactly this YAML.
 func renderValues(values map[string]any) string {
-	b, err := yaml.Marshal(values)
+	b, err := yamlv2.Marshal(values)
 	if err != nil {
 		// The values are strings, numbers, booleans and maps of them.
 		panic("konnector: marshalling the chart values: " + err.Error())
