@@ -112,4 +112,3 @@ func (a *Addon) recordEvent(ctx context.Context, c client.Client, cluster *clust
 		a.log.Warn("event not recorded", "cluster", client.ObjectKeyFromObject(cluster).String(), "reason", e.Reason, "error", err.Error())
 	}
 }
-
