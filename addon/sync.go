@@ -240,9 +240,8 @@ func (a *Addon) syncConverge(ctx context.Context, c client.Client, in konnector.
 // was recorded, so that a failed record is made again by the next sync.
 func (a *Addon) recordInstall(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, report konnector.InstallReport) {
 	key := client.ObjectKeyFromObject(cluster)
-	if report.EventReason != "" {
-		e := konnector.Event{Type: report.EventType, Reason: report.EventReason, Message: report.EventMessage, Key: report.EventKey, Count: report.EventCount}
-		if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, a.now()); err != nil {
+	if e := report.Event; e != nil {
+		if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, *e, a.now()); err != nil {
 			a.log.Warn("event not recorded", "cluster", key.String(), "reason", e.Reason, "error", err.Error())
 			return
 		}

@@ -10,8 +10,8 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
-	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig/valuestest"
 	"github.com/konnector-hooks/konnector-hooks/settings"
+	"github.com/konnector-hooks/konnector-hooks/test/valuestest"
 )
 
 const (

@@ -20,11 +20,8 @@ type InstallReport struct {
 	// OutcomeInstallFailed and Message says CAAPH's error and the fix.
 	Failed  bool
 	Message string
-	// EventType, EventReason, EventMessage and EventKey are the Event to
-	// record, EventReason "" for none; EventCount makes a repeated record
-	// add to its count (a failure that lasts).
-	EventType, EventReason, EventMessage, EventKey string
-	EventCount                                     bool
+	// Event is the Event to record, nil for none.
+	Event *Event
 	// Mark is the new ReportedReleaseAnnotation, "" when it stays.
 	Mark string
 }
@@ -38,24 +35,19 @@ func ReportInstall(cluster string, r Release, reported string) InstallReport {
 	switch r.Phase {
 	case ReleaseFailed:
 		key := "failed/" + r.ChartVersion
-		out = InstallReport{
-			Failed: true,
-			Message: fmt.Sprintf("the Konnector Agent did not install on Cluster %s: CAAPH's HelmReleaseProxy %s reports chart %s failed: %s; "+
-				"fix the cause (the chart version KONNECTOR_CHART_VERSION, the values, or Prism Central's reachability from the workload cluster): CAAPH retries, and the next sync reports the outcome",
-				cluster, r.HelmReleaseProxy, r.ChartVersion, r.Message),
-			EventType: corev1.EventTypeWarning, EventReason: ReasonInstallFailed, EventKey: key, EventCount: true,
-		}
-		out.EventMessage = out.Message
+		message := fmt.Sprintf("the Konnector Agent did not install on Cluster %s: CAAPH's HelmReleaseProxy %s reports chart %s failed: %s; "+
+			"fix the cause (the chart version KONNECTOR_CHART_VERSION, the values, or Prism Central's reachability from the workload cluster): CAAPH retries, and the next sync reports the outcome",
+			cluster, r.HelmReleaseProxy, r.ChartVersion, r.Message)
+		out = InstallReport{Failed: true, Message: message,
+			Event: &Event{Type: corev1.EventTypeWarning, Reason: ReasonInstallFailed, Message: message, Key: key, Count: true}}
 		if reported != key {
 			out.Mark = key
 		}
 	case ReleaseDeployed:
 		key := "deployed/" + strconv.Itoa(r.Revision) + "/" + r.ChartVersion
 		if reported != key {
-			out = InstallReport{
-				EventType: corev1.EventTypeNormal, EventReason: ReasonInstalled, EventKey: key, Mark: key,
-				EventMessage: fmt.Sprintf("Konnector Agent installed on Cluster %s: chart %s, Helm revision %d (HelmReleaseProxy %s)", cluster, r.ChartVersion, r.Revision, r.HelmReleaseProxy),
-			}
+			out = InstallReport{Mark: key, Event: &Event{Type: corev1.EventTypeNormal, Reason: ReasonInstalled, Key: key,
+				Message: fmt.Sprintf("Konnector Agent installed on Cluster %s: chart %s, Helm revision %d (HelmReleaseProxy %s)", cluster, r.ChartVersion, r.Revision, r.HelmReleaseProxy)}}
 		}
 	}
 	return out

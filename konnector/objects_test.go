@@ -13,8 +13,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig"
-	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig/valuestest"
 	"github.com/konnector-hooks/konnector-hooks/settings"
+	"github.com/konnector-hooks/konnector-hooks/test/valuestest"
 )
 
 func testSettings(t *testing.T) settings.Settings { return testSettingsFuzz(t) }

@@ -8,7 +8,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig/valuestest"
+	"github.com/konnector-hooks/konnector-hooks/test/valuestest"
 )
 
 const (

@@ -8,8 +8,8 @@ import (
 
 	"sigs.k8s.io/yaml"
 
-	"github.com/konnector-hooks/konnector-hooks/konnector/clusterconfig/valuestest"
 	"github.com/konnector-hooks/konnector-hooks/settings"
+	"github.com/konnector-hooks/konnector-hooks/test/valuestest"
 )
 
 // helmValues renders the values and reads them back as Helm would.
