@@ -58,6 +58,7 @@ func (a *Addon) BeforeDelete(ctx context.Context, key types.NamespacedName) Answ
 	if err != nil {
 		return failureFrom(err)
 	}
-	u := konnector.DecideBeforeDelete(key, read.Cluster, read.State, read.Delivery, a.now(), a.settings)
-	return a.uninstallStep(ctx, c, read.Cluster, read.State, u)
+	state, delivery := konnector.OursToUninstall(key.Name, read.HelmChartProxy, read.HelmReleaseProxies, read.Delivery)
+	u := konnector.DecideBeforeDelete(key, read.Cluster, state, delivery, a.now(), a.settings)
+	return a.uninstallStep(ctx, c, read.Cluster, state, u)
 }

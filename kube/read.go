@@ -104,50 +104,28 @@ func readOrNil[T any, P interface {
 	return obj, nil
 }
 
-// UninstallObjects is what the uninstall reads of one Cluster.
+// UninstallObjects is what the uninstall reads of one Cluster; nil where
+// absent.
 type UninstallObjects struct {
-	// Cluster is nil when it does not exist.
-	Cluster *clusterv1.Cluster
-	// State is this addon's HelmChartProxy for the Cluster and the
-	// HelmReleaseProxies CAAPH made from it; empty when a HelmChartProxy of
-	// that name is someone else's.
-	State konnector.UninstallState
-	// Delivery is this addon's ClusterResourceSet for the Cluster, nil when
-	// absent: it stays until the Cluster goes, so it tells whether the agent
-	// was ever deployed.
+	Cluster        *clusterv1.Cluster
+	HelmChartProxy *caaphv1.HelmChartProxy
+	// HelmReleaseProxies are those CAAPH made from that HelmChartProxy for
+	// the Cluster.
+	HelmReleaseProxies []caaphv1.HelmReleaseProxy
+	// Delivery is the ClusterResourceSet of that name.
 	Delivery *addonsv1.ClusterResourceSet
 }
 
-// ReadUninstall reads, in one round of parallel requests, the Cluster, this
-// addon's HelmChartProxy and ClusterResourceSet for it, and the
+// ReadUninstall reads, in one round of parallel requests, the Cluster, the
+// HelmChartProxy and ClusterResourceSet of our name for it, and the
 // HelmReleaseProxies CAAPH made from that proxy for that cluster.
 func ReadUninstall(ctx context.Context, c client.Client, key types.NamespacedName) (UninstallObjects, error) {
-	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
-	var (
-		read     UninstallObjects
-		hcp      *caaphv1.HelmChartProxy
-		releases []caaphv1.HelmReleaseProxy
-	)
+	var read UninstallObjects
 	g, gctx := errgroup.WithContext(ctx)
+	goReadClusterAndProxies(g, gctx, c, key, &read.Cluster, &read.HelmChartProxy, &read.Delivery)
 	g.Go(func() (err error) {
-		read.Cluster, err = ReadCluster(gctx, c, key)
+		read.HelmReleaseProxies, err = ListReleaseProxies(gctx, c, key)
 		return err
 	})
-	g.Go(func() (err error) {
-		hcp, err = readOrNil[caaphv1.HelmChartProxy](gctx, c, name)
-		return err
-	})
-	g.Go(func() (err error) {
-		read.Delivery, err = readOrNil[addonsv1.ClusterResourceSet](gctx, c, name)
-		return err
-	})
-	g.Go(func() (err error) {
-		releases, err = ListReleaseProxies(gctx, c, key)
-		return err
-	})
-	if err := g.Wait(); err != nil {
-		return UninstallObjects{}, err
-	}
-	read.State, read.Delivery = konnector.OursToUninstall(key.Name, hcp, releases, read.Delivery)
-	return read, nil
+	return read, g.Wait()
 }
