@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/rest"
 
 	"github.com/konnector-hooks/konnector-hooks/kube"
@@ -152,15 +153,13 @@ func TestFaults_APIServerFaultsAnswerFailureAndARetryConverges(t *testing.T) {
 	// No goroutine outlives its request: every goroutine started during the
 	// faults that runs code of ours (a read, a write, an Event) ends.
 	var left map[string]string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+	_ = wait.PollUntilContextTimeout(t.Context(), 50*time.Millisecond, 10*time.Second, true, func(context.Context) (bool, error) {
 		left = goroutinesInOurCode()
 		for id := range before {
 			delete(left, id)
 		}
-		if len(left) == 0 {
-			return
-		}
-	}
+		return len(left) == 0, nil
+	})
 	for _, stack := range left {
 		t.Errorf("a goroutine outlived its request:\n%s", stack)
 	}

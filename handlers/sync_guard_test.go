@@ -65,7 +65,6 @@ func (g *apiGate) open() {
 	g.mu.Unlock()
 }
 
-// captured keeps the Server a fixture builds, to look at its guard.
 // waitUntil polls check for up to ten seconds.
 func waitUntil(t *testing.T, what string, check func() bool) {
 	t.Helper()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // binary is the program the tests run: this test binary itself, which runs
@@ -131,11 +134,10 @@ func TestMain_ServesWithoutAManagementCluster(t *testing.T) {
 	base := "http://127.0.0.1:" + port
 	var resp *http.Response
 	var err error
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if resp, err = http.Get(base + "/healthz"); err == nil {
-			break
-		}
-	}
+	_ = wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+		resp, err = http.Get(base + "/healthz")
+		return err == nil, nil
+	})
 	if err != nil {
 		t.Fatalf("the function never served /healthz: %v\n%s", err, stdout.String())
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -22,6 +23,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/util/wait"
 )
 
 // testCA issues serving certificates for 127.0.0.1, as cert-manager's CA
@@ -213,11 +216,10 @@ func TestTLS_ServesItsOwnCertificateAndARotatedOneWithoutAFailedCall(t *testing.
 			}
 
 			var serial int64
-			for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-				if serial, err = call(); err == nil {
-					break
-				}
-			}
+			_ = wait.PollUntilContextTimeout(t.Context(), 20*time.Millisecond, 20*time.Second, true, func(context.Context) (bool, error) {
+				serial, err = call()
+				return err == nil, nil
+			})
 			if err != nil {
 				t.Fatalf("the function never answered over TLS: %v\n%s", err, logged())
 			}
