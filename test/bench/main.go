@@ -39,7 +39,7 @@ func main() {
 	var fleetSizes string
 	flag.StringVar(&fleetSizes, "fleet", "", "run only the fleet section, at these comma-separated numbers of Clusters (e.g. 1000,5000,10000), and put it into report.md")
 	flag.StringVar(&fo.before, "before", "", "fleet: konnector-hooks binary of the code before (the base branch); empty: not measured")
-	flag.StringVar(&fo.afterMemLimit, "after-memlimit", "40MiB", "fleet: GOMEMLIMIT of our Sync Service (knative/sync-pingsource/sync-service.yaml)")
+	flag.StringVar(&fo.afterMemLimit, "after-memlimit", "50MiB", "fleet: GOMEMLIMIT of our Sync Service (knative/sync-pingsource/sync-service.yaml)")
 	flag.StringVar(&fo.afterGOGC, "after-gogc", "25", "fleet: GOGC of our Sync Service")
 	flag.StringVar(&fo.beforeMemLimit, "before-memlimit", "100MiB", "fleet: GOMEMLIMIT of the Service the code before ran Sync in")
 	flag.IntVar(&fo.pageSize, "page-size", 500, "fleet: KONNECTOR_SYNC_PAGE_SIZE")
