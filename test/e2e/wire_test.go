@@ -161,6 +161,9 @@ func expectedClusterAPIVersion(t *testing.T) string {
 // the matching response kind that CAPI accepted.
 func checkWire(t *testing.T, fn *function, cluster string) {
 	t.Helper()
+	if fn.wire == nil {
+		t.Skipf("no TLS proxy of the suite's in the data path of %s (the installed mode): the calls are those its pods logged", fn.name)
+	}
 	paths := map[string]string{
 		"AfterControlPlaneInitializedRequest": "/hooks.runtime.cluster.x-k8s.io/v1alpha1/aftercontrolplaneinitialized/after-control-plane-initialized",
 		"BeforeClusterUpgradeRequest":         "/hooks.runtime.cluster.x-k8s.io/v1alpha1/beforeclusterupgrade/before-cluster-upgrade",
