@@ -692,46 +692,54 @@ for (hook, status, outcome), n in sorted(calls.items(), key=lambda kv: str(kv[0]
 print("by Cluster (konnector-installed/my-cluster: the calls of check and https, made by test/installed, not by CAPI):")
 for cluster in sorted(clusters):
     print("  %s: %s" % (cluster, ", ".join("%s x%d" % kv for kv in sorted(clusters[cluster].items()))))
-print("by pod (a pod per Knative revision: the suite rolls one out per change of settings):")
-for pod in sorted(pods):
-    print("  %s: %s" % (pod, ", ".join("%s x%d" % kv for kv in sorted(pods[pod].items()))))
 # queue-proxy's count of the requests it passed to the container, by code.
-for path in sorted(glob.glob(os.path.join(d, "queue-proxy-*.metrics"))):
+qp = {}
+for path in glob.glob(os.path.join(d, "queue-proxy-*.metrics")):
     counts = collections.Counter()
     for line in open(path):
-        m = re.match(r'^(revision_app_request_count|revision_request_count)\{(.*)\} (\S+)', line)
+        m = re.match(r'^revision_app_request_count\{(.*)\} (\S+)', line)
         if m:
-            code = re.search(r'response_code="(\d+)"', m[2])
-            counts[(m[1], code[1] if code else "?")] += float(m[3])
-    pod = os.path.basename(path)[len("queue-proxy-"):-len(".metrics")]
-    print("  queue-proxy of %s: %s" % (pod, ", ".join("%s{code=%s} %d" % (k[0], k[1], v) for k, v in sorted(counts.items())) or "no request counters"))
+            code = re.search(r'response_code="(\d+)"', m[1])
+            counts[code[1] if code else "?"] += float(m[2])
+    qp[os.path.basename(path)[len("queue-proxy-"):-len(".metrics")]] = counts
+print("by pod (a pod per Knative revision: the suite rolls one out per change of settings), next to the")
+print("requests its queue-proxy passed to the container (revision_app_request_count; discovery calls are not logged):")
+for pod in sorted(set(pods) | set(qp)):
+    counts = qp.get(pod)
+    print("  %s: %s; queue-proxy: %s" % (pod, ", ".join("%s x%d" % kv for kv in sorted(pods[pod].items())) or "no hook call",
+        ", ".join("HTTP %s x%d" % kv for kv in sorted(counts.items())) if counts else "no counters read"))
 PY
 }
 
 # all: the whole run on a new cluster, which goes down at the end, failed or
 # not; prints the wall time of each stage.
+all_stages=()
 all() {
-  local stages=() rc=0
   run_stage() {
-    local name=$1 t=$SECONDS
+    local name=$1 t=$SECONDS rc=0
     shift
     "$@" || rc=$?
-    stages+=("$name $((SECONDS - t))")
+    all_stages+=("$name $((SECONDS - t))")
+    if ((rc != 0)); then
+      log "stage $name failed (exit $rc)"
+    fi
     return "$rc"
   }
   print_stages() {
     local row
     echo "stage            seconds" >&2
-    for row in "${stages[@]}"; do
+    for row in "${all_stages[@]}"; do
+      # shellcheck disable=SC2086 # NAME SECONDS
       printf '%-16s %7s\n' ${row} >&2
     done
   }
-  trap 'run_stage down "$root/hack/cluster.sh" down || true; print_stages' EXIT
+  # The cluster goes down whatever happened; the exit status is the run's.
+  trap 'status=$?; trap - ERR; run_stage down "$root/hack/cluster.sh" down || true; print_stages; exit $status' EXIT
   run_stage cluster-up "$root/hack/cluster.sh" up
   run_stage knative-up "$root/hack/knative.sh" up
-  run_stage install "$0" install
-  run_stage https "$0" https
-  run_stage capi "$0" capi
+  run_stage install "$root/hack/e2e-knative.sh" install
+  run_stage https "$root/hack/e2e-knative.sh" https
+  run_stage capi "$root/hack/e2e-knative.sh" capi
 }
 
 case "${1:-}" in
