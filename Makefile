@@ -96,7 +96,7 @@ cluster-https: ## on the cluster with konnector-hooks installed: cert-manager, t
 cluster-bench: ## on the https install: cold starts at min-scale 0 and warm latency through the whole data path against straight to the container; writes bench/knative.md into bench/report.md
 	hack/e2e-knative.sh bench
 
-e2e-knative: ## a new real cluster with Knative, Traefik and the https install; the real CAPI v1.14.2 and CAAPH managers call the hooks through the ingress (lifecycle, a Sync Job delivering a rotated password); the cluster goes down at the end (about 5 min warm)
+e2e-knative: ## a new real cluster with Knative, Traefik and the https install; the real CAPI v1.14.2 and CAAPH managers call the hooks through the ingress (lifecycle, a Sync Job delivering a rotated password), then the same with deploy/without-knative (a rollout restart and a killed pod while CAPI calls); the cluster goes down at the end (about 10 min warm)
 	hack/e2e-knative.sh all
 
 cluster-down: ## stop the cluster and check that no process, mount, cgroup or network namespace of it is left

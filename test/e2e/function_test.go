@@ -174,6 +174,8 @@ type hookCall struct {
 	Outcome           string    `json:"outcome"`
 	RetryAfterSeconds int32     `json:"retryAfterSeconds"`
 	Message           string    `json:"message"`
+	// Pod is the pod that answered, in the installed mode.
+	Pod string `json:"-"`
 }
 
 func (c hookCall) String() string {

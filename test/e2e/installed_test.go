@@ -266,8 +266,11 @@ func (in *installation) calls(cluster string) ([]hookCall, error) {
 	}
 	in.mu.Lock()
 	var calls []hookCall
-	for _, data := range in.logs {
-		calls = append(calls, hookCalls(data, cluster)...)
+	for pod, data := range in.logs {
+		for _, call := range hookCalls(data, cluster) {
+			call.Pod = pod
+			calls = append(calls, call)
+		}
 	}
 	in.mu.Unlock()
 	slices.SortStableFunc(calls, func(a, b hookCall) int { return a.Time.Compare(b.Time) })
