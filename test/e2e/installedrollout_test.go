@@ -16,9 +16,11 @@ import (
 )
 
 // capiCallFailure is what CAPI's manager logs when a hook call fails (the
-// extension unreachable, a cut connection, a non-200 answer): the topology
-// reconcile's error, after which CAPI calls again with its backoff.
-const capiCallFailure = "failed to call extension handler"
+// extension unreachable, a cut connection, a non-200 answer): under
+// failurePolicy Fail the topology reconcile's error, after which CAPI calls
+// again with its backoff; under Ignore the error it ignores, the hook then
+// counted as answered.
+var capiCallFailure = []string{"failed to call extension handler", "error calling extension handler"}
 
 // TestInstalledDeployment_RolloutAndAKilledPodWhileCAPICallsLoseNothing runs
 // on the install without Knative (deploy/without-knative: a Deployment of two
@@ -56,7 +58,7 @@ func TestInstalledDeployment_RolloutAndAKilledPodWhileCAPICallsLoseNothing(t *te
 	c.moreDeleteCalls(t, 0, 1)
 
 	// 1. kubectl rollout restart, while CAPI calls.
-	failuresBefore := capiCallFailures(t)
+	failuresBefore := capiCallFailures(t, c.key())
 	before := installed.runningPods(t)
 	restarted := time.Now()
 	installed.rolloutRestart(t)
@@ -64,7 +66,7 @@ func TestInstalledDeployment_RolloutAndAKilledPodWhileCAPICallsLoseNothing(t *te
 	// Two more calls once the new pods serve: CAPI reaches them.
 	c.moreDeleteCalls(t, calls, 2)
 	after := installed.runningPods(t)
-	if failed := capiCallFailures(t)[len(failuresBefore):]; len(failed) > 0 {
+	if failed := capiCallFailures(t, c.key())[len(failuresBefore):]; len(failed) > 0 {
 		t.Errorf("CAPI failed %d hook calls during the rollout restart (pods %v replaced by %v): %s", len(failed), before, after, strings.Join(failed, "\n"))
 	}
 	t.Logf("rollout restart: pods %v replaced by %v in %s; BeforeClusterDelete calls so far: %s", before, after, time.Since(restarted).Round(time.Millisecond), c.deleteCallsSoFar(t))
@@ -74,7 +76,7 @@ func TestInstalledDeployment_RolloutAndAKilledPodWhileCAPICallsLoseNothing(t *te
 	all := c.calls(t, "BeforeClusterDelete")
 	last := all[len(all)-1]
 	due := last.Time.Add(time.Duration(last.RetryAfterSeconds) * time.Second)
-	failuresBefore = capiCallFailures(t)
+	failuresBefore = capiCallFailures(t, c.key())
 	waitingBefore := capiWaitingAnswers(t, c.key())
 	// Not an assertion: the moment of the kill, so that it meets a call.
 	time.Sleep(time.Until(due.Add(-100 * time.Millisecond)))
@@ -84,7 +86,7 @@ func TestInstalledDeployment_RolloutAndAKilledPodWhileCAPICallsLoseNothing(t *te
 		t.Fatalf("deleting pod %s/%s with grace period 0: %v", installed.cfg.namespace, last.Pod, err)
 	}
 	c.moreDeleteCalls(t, len(all), 2)
-	failed := capiCallFailures(t)[len(failuresBefore):]
+	failed := capiCallFailures(t, c.key())[len(failuresBefore):]
 	// What CAPI got against what the pods logged: a pod deleted with grace
 	// period 0 may still answer a call in the moment before the kubelet
 	// kills its container, and its log is gone with the pod object.
@@ -125,8 +127,9 @@ func (c *testCluster) moreDeleteCalls(t *testing.T, since, n int) {
 	})
 }
 
-// capiCallFailures are the failed hook calls CAPI's manager logged so far.
-func capiCallFailures(t *testing.T) []string {
+// capiCallFailures are the failed hook calls for the cluster (namespace/name)
+// that CAPI's manager logged so far.
+func capiCallFailures(t *testing.T, cluster string) []string {
 	t.Helper()
 	data, err := os.ReadFile(mgmt.manager.log)
 	if err != nil {
@@ -134,8 +137,11 @@ func capiCallFailures(t *testing.T) []string {
 	}
 	var out []string
 	for line := range strings.SplitSeq(string(data), "\n") {
-		if strings.Contains(line, capiCallFailure) {
-			out = append(out, line)
+		for _, failure := range capiCallFailure {
+			if strings.Contains(line, failure) && strings.Contains(line, `Cluster="`+cluster+`"`) {
+				out = append(out, line)
+				break
+			}
 		}
 	}
 	return out
