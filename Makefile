@@ -96,6 +96,9 @@ cluster-https: ## on the cluster with konnector-hooks installed: cert-manager, t
 cluster-bench: ## on the https install: cold starts at min-scale 0 and warm latency through the whole data path against straight to the container; writes bench/knative.md into bench/report.md
 	hack/e2e-knative.sh bench
 
+e2e-knative: ## a new real cluster with Knative, Traefik and the https install; the real CAPI v1.14.2 and CAAPH managers call the hooks through the ingress (lifecycle, a Sync Job delivering a rotated password), then the same with deploy/without-knative (a rollout restart and a killed pod while CAPI calls); the cluster goes down at the end (about 10 min warm)
+	hack/e2e-knative.sh all
+
 cluster-down: ## stop the cluster and check that no process, mount, cgroup or network namespace of it is left
 	hack/cluster.sh down
 
@@ -112,4 +115,4 @@ lint: ## gofmt, one version per shared dependency (hack/pins.sh), and go vet, ea
 	cd test/bench && $(STATIC) go vet ./...
 	cd test/knative && $(STATIC) go vet ./...
 
-.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline cluster-up cluster-smoke cluster-knative cluster-install cluster-https cluster-bench cluster-down release lint
+.PHONY: help build envtest-assets run test test-manifests test-helmrender test-knative fuzz e2e bench soak image image-offline cluster-up cluster-smoke cluster-knative cluster-install cluster-https cluster-bench e2e-knative cluster-down release lint

@@ -21,6 +21,31 @@
 #                                components; the same hook calls over https,
 #                                trusting ca.crt of the Secret the
 #                                ExtensionConfig names
+#   hack/e2e-knative.sh capi     on the https install: the real CAPI core manager
+#                                (CAPI_VERSION) and CAAPH as processes in the
+#                                node's network namespace against the
+#                                cluster's API server, calling the hooks by the
+#                                installed ExtensionConfig's https URL
+#                                (Traefik, the activator, queue-proxy, the
+#                                function's pods); test/e2e in its installed
+#                                mode: TestClusterLifecycle and
+#                                TestSync_RotatedPasswordReachesTheWorkloadCluster
+#                                (its syncs are Jobs of the CronJob). Prints and
+#                                keeps the pods, the Knative Service's
+#                                conditions, the URL CAPI called and the
+#                                calls the pods logged (E2E_KNATIVE_ARTIFACTS)
+#   hack/e2e-knative.sh without-knative
+#                                after capi: the install switched to
+#                                deploy/without-knative (two replicas serving
+#                                TLS, the PodDisruptionBudget, cert-manager's
+#                                certificate, the ExtensionConfig by service),
+#                                then the suite the same way: TestClusterLifecycle
+#                                and a rollout restart and a pod deleted with
+#                                grace period 0 while CAPI calls
+#   hack/e2e-knative.sh all      cluster up, Knative up, install, https, capi,
+#                                without-knative, then the cluster down (also
+#                                on failure), with
+#                                the wall time of each stage (make e2e-knative)
 #   hack/e2e-knative.sh bench    on the https install: warm hook latency through
 #                                the whole data path and straight to the
 #                                container, and cold starts at min-scale 0
@@ -28,6 +53,10 @@
 #
 #   CLUSTER_DIR           the cluster's run directory, default /tmp/konnector-hooks-cluster
 #   CERT_MANAGER_VERSION  github.com/cert-manager/cert-manager, default v1.21.2
+#   CAPI_VERSION          the CAPI manager of capi (a tools module of
+#                         test/e2e/tools), default v1.14.2
+#   E2E_KNATIVE_ARTIFACTS the artifacts directory of capi, default a new
+#                         /tmp/konnector-hooks-e2e-knative.XXXXXX
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -548,10 +577,240 @@ print(text)
 PY
 }
 
+
+# --- capi -------------------------------------------------------------------
+
+# capi: the real CAPI and CAAPH managers against the cluster, calling the
+# installed konnector-hooks by its ExtensionConfig (see the header).
+capi() {
+  cluster_env
+  kubectl -n "$ns" get ingress konnector-hooks-tls >/dev/null 2>&1 || die "capi runs on the https install (hack/e2e-knative.sh https first): CAPI calls https URLs only"
+  installed_suite capi ksvc/konnector-hooks serving.knative.dev/service=konnector-hooks \
+    '^(TestClusterLifecycle|TestSync_RotatedPasswordReachesTheWorkloadCluster)$'
+}
+
+# without_knative: the install switched to deploy/without-knative (an
+# overlay of the repository with that component, as the README composes it:
+# a Deployment of two replicas serving TLS itself, its PodDisruptionBudget,
+# cert-manager's certificate, the ExtensionConfig by service), then the
+# suite as in capi: the lifecycle, and a rollout restart and a pod deleted
+# with grace period 0 while CAPI calls.
+without_knative() {
+  cluster_env
+  kubectl -n cert-manager get deployment cert-manager >/dev/null 2>&1 || die "without-knative needs cert-manager (hack/e2e-knative.sh https first)"
+  local work start=$SECONDS rel
+  work=$(mktemp -d)
+  # The Knative Service's Route owns the Service named konnector-hooks that
+  # the install without Knative brings, and the https component's Ingress
+  # and certificate name only the Knative Service's host: they go first.
+  kubectl -n "$ns" delete ksvc konnector-hooks --ignore-not-found --wait=true --timeout=120s >&2
+  kubectl -n "$ns" delete ingress konnector-hooks-tls --ignore-not-found >&2
+  kubectl -n "$ns" delete certificate konnector-hooks-tls --ignore-not-found >&2
+  kubectl -n "$ns" delete secret konnector-hooks-tls --ignore-not-found >&2
+  kubectl -n "$ns" wait --for=delete service/konnector-hooks --timeout=120s >&2 2>/dev/null || true
+  mkdir -p "$work/overlay"
+  rel=$(realpath --relative-to="$work/overlay" "$root")
+  printf 'resources: [%s]\ncomponents: [%s/deploy/without-knative]\n' "$rel" "$rel" >"$work/overlay/kustomization.yaml"
+  apply_kustomization "$work" "$work/overlay"
+  if ! kubectl -n "$ns" wait --for=condition=Ready certificate/konnector-hooks-tls --timeout=120s >&2 ||
+    ! kubectl -n "$ns" rollout status deployment/konnector-hooks --timeout=300s >&2; then
+    kubectl -n "$ns" describe certificate,deployment,pods >&2 || true
+    die "without-knative: the Deployment konnector-hooks or its certificate konnector-hooks-tls did not become ready"
+  fi
+  rm -rf "$work"
+  log "without-knative: installed in $((SECONDS - start))s"
+  installed_suite without-knative deployment/konnector-hooks app.kubernetes.io/name=konnector-hooks,app.kubernetes.io/component=hooks \
+    '^(TestClusterLifecycle|TestInstalledDeployment_RolloutAndAKilledPodWhileCAPICallsLoseNothing)$'
+}
+
+# installed_suite NAME WORKLOAD PODS RUN: test/e2e in its installed mode
+# (the tests matching RUN, one at a time) against the install served by
+# WORKLOAD (kind/name) and its PODS (a label selector), with the real CAPI
+# (CAPI_VERSION) and CAAPH managers in the node's network namespace.
+installed_suite() {
+  local name=$1 workload=$2 pods=$3 run=$4
+  local start=$SECONDS work artifacts version=${CAPI_VERSION:-v1.14.2} rc=0
+  work=$(mktemp -d)
+  artifacts=${E2E_KNATIVE_ARTIFACTS:-$(mktemp -d "${TMPDIR:-/tmp}/konnector-hooks-e2e-knative.XXXXXX")}
+  [[ -z ${E2E_KNATIVE_ARTIFACTS:-} ]] || artifacts=$artifacts/$name
+  mkdir -p "$artifacts"
+  log "$name: CAPI $version and CAAPH against the cluster; artifacts in $artifacts"
+  # The managers (cached by hack/e2e.sh) and their manifests, and the suite.
+  local settings
+  mapfile -t settings < <(E2E_CAPI_VERSIONS=$version "$root/hack/e2e.sh" --env)
+  ((${#settings[@]})) || die "$name: hack/e2e.sh --env printed no settings for CAPI $version"
+  local assets
+  assets=$("$root/hack/envtest-assets.sh")
+  (cd "$root/test/e2e" && CGO_ENABLED=0 go test -trimpath -c -o "$work/e2e.test" .)
+  # The demo Cluster of check and https: Sync serves every namespace, and
+  # the rotation test counts the Clusters a sync checks. Deleted before
+  # CAPI and CAAPH run, so no finalizer holds it.
+  kubectl delete namespace konnector-installed --ignore-not-found --wait=true --timeout=120s >&2
+  # Processes of the node's network namespace resolve names with the
+  # machine's resolver; CAPI must resolve the ExtensionConfig's host
+  # (<service>.<namespace>.svc or its .cluster.local name) with the
+  # cluster's DNS and a pod's search list: the suite runs in a mount
+  # namespace of its own whose /etc/resolv.conf says so.
+  printf 'nameserver %s\nsearch svc.cluster.local cluster.local\noptions ndots:5\n' "${dns%:*}" >"$work/resolv.conf"
+  snapshots "$artifacts" &
+  local snapshotter=$!
+  (
+    cd "$root/test/e2e"
+    "$root/hack/cluster.sh" exec unshare --mount --propagation private \
+      sh -c 'mount --bind "$0" /etc/resolv.conf && exec "$@"' "$work/resolv.conf" \
+      env "${settings[@]}" KUBEBUILDER_ASSETS="$assets" \
+      E2E_MANAGEMENT_KUBECONFIG="$CLUSTER_DIR/admin.kubeconfig" \
+      E2E_INSTALLED_EXTENSION_CONFIG=konnector-agent E2E_INSTALLED_NAMESPACE="$ns" \
+      E2E_INSTALLED_WORKLOAD="$workload" E2E_INSTALLED_PODS="$pods" \
+      E2E_ARTIFACTS="$artifacts" \
+      "$work/e2e.test" -test.v -test.count=1 -test.parallel=1 -test.timeout=20m -test.run "$run"
+  ) 2>&1 | tee "$artifacts/suite.log" >&2 || rc=$?
+  kill "$snapshotter" 2>/dev/null || true
+  wait "$snapshotter" 2>/dev/null || true
+  grep -q '^--- FAIL\|^FAIL' "$artifacts/suite.log" && rc=1
+  grep -q '^ok\|^PASS' "$artifacts/suite.log" || rc=1
+  snapshot "$artifacts" after
+  report "$artifacts"
+  rm -rf "$work"
+  ((rc == 0)) || die "$name: FAILED after $((SECONDS - start))s; the suite's log, the managers' logs, the pods' logs and the objects are in $artifacts"
+  log "$name: passed in $((SECONDS - start))s; artifacts in $artifacts"
+}
+
+# snapshots DIR: while the suite runs, every 10 s: the pods, the Knative
+# Service, the ExtensionConfig and queue-proxy's metrics of each pod of the
+# Knative Service (a pod's counters are lost with it, so each is kept).
+snapshots() {
+  while sleep 10; do
+    snapshot "$1" during
+  done
+}
+
+# snapshot DIR WHEN: pods-WHEN.txt, ksvc-WHEN.yaml, extensionconfig-WHEN.yaml,
+# and queue-proxy-<pod>.metrics.
+snapshot() {
+  local dir=$1 when=$2 pod ip
+  kubectl get pods -A -o wide >"$dir/pods-$when.txt.tmp" 2>&1 && mv "$dir/pods-$when.txt.tmp" "$dir/pods-$when.txt"
+  kubectl -n "$ns" get ksvc konnector-hooks -o yaml >"$dir/ksvc-$when.yaml" 2>/dev/null || rm -f "$dir/ksvc-$when.yaml"
+  kubectl -n "$ns" get deployment,replicaset,pdb,endpointslice -o wide >"$dir/workload-$when.txt" 2>&1 || true
+  kubectl get extensionconfig konnector-agent -o yaml >"$dir/extensionconfig-$when.yaml" 2>&1 || true
+  while read -r pod ip; do
+    [[ -n $ip ]] || continue
+    # queue-proxy's Prometheus metrics (port 9091, named http-usermetric).
+    "$root/hack/cluster.sh" exec curl -sf --max-time 3 "http://$ip:9091/metrics" >"$dir/queue-proxy-$pod.metrics.tmp" 2>/dev/null &&
+      mv "$dir/queue-proxy-$pod.metrics.tmp" "$dir/queue-proxy-$pod.metrics" || rm -f "$dir/queue-proxy-$pod.metrics.tmp"
+  done < <(kubectl -n "$ns" get pods -l serving.knative.dev/service=konnector-hooks --field-selector=status.phase=Running \
+    -o jsonpath='{range .items[*]}{.metadata.name} {.status.podIP}{"\n"}{end}' 2>/dev/null)
+}
+
+# report DIR: what the run showed, from its artifacts.
+report() {
+  local dir=$1
+  log "pods during the run (kubectl get pods -A -o wide, the last snapshot while CAPI called):"
+  cat "$dir/pods-during.txt" >&2 2>/dev/null || cat "$dir/pods-after.txt" >&2
+  if [[ -f $dir/ksvc-during.yaml ]]; then
+    log "the Knative Service's conditions:"
+    kubectl -n "$ns" get ksvc konnector-hooks -o jsonpath='{range .status.conditions[*]}{.type}={.status} {.reason}{"\n"}{end}' | tee "$dir/ksvc-conditions.txt" >&2
+  else
+    log "no Knative Service; the Deployment, its ReplicaSets, the PodDisruptionBudget and the endpoints:"
+    cat "$dir/workload-after.txt" >&2
+  fi
+  log "the URL CAPI called (ExtensionConfig konnector-agent spec.clientConfig) and what CAPI discovered there:"
+  python3 - "$dir/extensionconfig-during.yaml" <<'PY' | tee "$dir/extensionconfig-url.txt" >&2
+import sys, yaml
+ec = yaml.safe_load(open(sys.argv[1]))
+cc = ec["spec"]["clientConfig"]
+url = cc.get("url") or "https://%(name)s.%(namespace)s.svc:%(port)s (clientConfig.service)" % cc["service"]
+print("url:", url, "caBundle:", "%d bytes (injected from %s)" % (len(cc.get("caBundle", "")), ec["metadata"].get("annotations", {}).get("runtime.cluster.x-k8s.io/inject-ca-from-secret")))
+for c in ec.get("status", {}).get("conditions", []):
+    if c["type"] == "Discovered":
+        print("Discovered=%s %s" % (c["status"], c.get("reason", "")))
+for h in ec.get("status", {}).get("handlers", []):
+    print("handler %s (%s, failurePolicy %s, timeoutSeconds %s)" % (h["name"], h["requestHook"]["hook"], h.get("failurePolicy"), h.get("timeoutSeconds")))
+PY
+  log "the calls the function's containers logged (every line in $dir/konnector-hooks-pods.log):"
+  python3 - "$dir" <<'PY' | tee "$dir/calls-summary.txt" >&2
+import collections, glob, json, os, re, sys
+d = sys.argv[1]
+calls = collections.Counter()
+clusters = collections.defaultdict(collections.Counter)
+pods = collections.defaultdict(collections.Counter)
+with open(os.path.join(d, "konnector-hooks-pods.log")) as f, open(os.path.join(d, "calls.log"), "w") as out:
+    for line in f:
+        pod, _, rest = line.partition(" ")
+        try:
+            rec = json.loads(rest)
+        except ValueError:
+            continue
+        if rec.get("msg") != "hook call":
+            continue
+        out.write(line)
+        calls[(rec.get("hook"), rec.get("httpStatus"), rec.get("outcome"))] += 1
+        clusters[rec.get("cluster")]["%s HTTP %s %s" % (rec.get("hook"), rec.get("httpStatus"), rec.get("outcome"))] += 1
+        pods[pod][rec.get("hook")] += 1
+print("%d hook calls in calls.log (discovery is not logged per call)" % sum(calls.values()))
+for (hook, status, outcome), n in sorted(calls.items(), key=lambda kv: str(kv[0])):
+    print("  %-30s HTTP %s %-8s x%d" % (hook, status, outcome, n))
+print("by Cluster (konnector-installed/my-cluster: the calls of check and https, made by test/installed, not by CAPI):")
+for cluster in sorted(clusters):
+    print("  %s: %s" % (cluster, ", ".join("%s x%d" % kv for kv in sorted(clusters[cluster].items()))))
+# queue-proxy's count of the requests it passed to the container, by code.
+qp = {}
+for path in glob.glob(os.path.join(d, "queue-proxy-*.metrics")):
+    counts = collections.Counter()
+    for line in open(path):
+        m = re.match(r'^revision_app_request_count\{(.*)\} (\S+)', line)
+        if m:
+            code = re.search(r'response_code="(\d+)"', m[1])
+            counts[code[1] if code else "?"] += float(m[2])
+    qp[os.path.basename(path)[len("queue-proxy-"):-len(".metrics")]] = counts
+print("by pod (with Knative a pod per revision: the suite rolls one out per change of settings), next to the")
+print("requests its queue-proxy passed to the container (revision_app_request_count; discovery calls are not logged):")
+for pod in sorted(set(pods) | set(qp)):
+    counts = qp.get(pod)
+    print("  %s: %s; queue-proxy: %s" % (pod, ", ".join("%s x%d" % kv for kv in sorted(pods[pod].items())) or "no hook call",
+        ", ".join("HTTP %s x%d" % kv for kv in sorted(counts.items())) if counts else "no counters read"))
+PY
+}
+
+# all: the whole run on a new cluster, which goes down at the end, failed or
+# not; prints the wall time of each stage.
+all_stages=()
+all() {
+  run_stage() {
+    local name=$1 t=$SECONDS rc=0
+    shift
+    "$@" || rc=$?
+    all_stages+=("$name $((SECONDS - t))")
+    if ((rc != 0)); then
+      log "stage $name failed (exit $rc)"
+    fi
+    return "$rc"
+  }
+  print_stages() {
+    local row
+    echo "stage            seconds" >&2
+    for row in "${all_stages[@]}"; do
+      # shellcheck disable=SC2086 # NAME SECONDS
+      printf '%-16s %7s\n' ${row} >&2
+    done
+  }
+  # The cluster goes down whatever happened; the exit status is the run's.
+  trap 'status=$?; trap - ERR; run_stage down "$root/hack/cluster.sh" down || true; print_stages; exit $status' EXIT
+  run_stage cluster-up "$root/hack/cluster.sh" up
+  run_stage knative-up "$root/hack/knative.sh" up
+  run_stage install "$root/hack/e2e-knative.sh" install
+  run_stage https "$root/hack/e2e-knative.sh" https
+  run_stage capi "$root/hack/e2e-knative.sh" capi
+  run_stage without-knative "$root/hack/e2e-knative.sh" without-knative
+}
+
 case "${1:-}" in
+  all) all ;;
+  capi) capi ;;
+  without-knative) without_knative ;;
   install) install ;;
   check) check ;;
   https) https ;;
   bench) bench ;;
-  *) echo "usage: $0 install|check|https|bench" >&2; exit 2 ;;
+  *) echo "usage: $0 all|install|check|https|capi|without-knative|bench" >&2; exit 2 ;;
 esac

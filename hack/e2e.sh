@@ -14,6 +14,10 @@
 #   E2E_KEEP_ARTIFACTS  set to keep the logs of passing runs too
 #   GO_TEST_FLAGS       extra `go test` flags, e.g. -run TestClusterLifecycle
 #
+# hack/e2e.sh --env prints the suite's E2E_* settings of each version (the
+# managers built or taken from the cache), one NAME=value a line, and runs
+# nothing.
+#
 # hack/e2e.sh --build-only builds and caches the managers, compiles the
 # function and the suite, and runs nothing:
 # .ci/run starts it in the background, so that they build in the gaps the
@@ -105,13 +109,39 @@ if [[ ${1:-} == --build-only ]]; then
   exit 0
 fi
 
-KUBEBUILDER_ASSETS=$("$root/hack/envtest-assets.sh")
-export KUBEBUILDER_ASSETS
+if [[ ${1:-} != --env ]]; then
+  KUBEBUILDER_ASSETS=$("$root/hack/envtest-assets.sh")
+  export KUBEBUILDER_ASSETS
+fi
 # CAAPH: the manager, its CRDs and webhooks from its own tools module.
 caaph_tools=$(ls -d "$tools"/caaph-v* | sort -V | tail -1)
 caaph_manager=$(build_tool "$caaph_tools" "$cache/caaph" sigs.k8s.io/cluster-api-addon-provider-helm/version)
 caaph=$(module_dir sigs.k8s.io/cluster-api-addon-provider-helm "$caaph_tools")
 chart=${E2E_CHART:-$root/test/chart/konnector-agent}
+
+# suite_env VERSION: the suite's E2E_* settings for that CAPI version, one
+# NAME=value a line (hack/e2e-knative.sh capi runs the suite with them, in
+# its installed mode, through --env).
+suite_env() {
+  local version=$1 bin pkg capi config
+  bin=$(manager "$version")
+  pkg=$(sed -n 's/^tool \(.*\)$/\1/p' "$tools/capi-$version/go.mod")
+  capi=$(module_dir sigs.k8s.io/cluster-api "$tools/capi-$version")
+  # config/ sits next to the main package: config/ (<= v1.13), core/config/ (v1.14+)
+  config=$capi/${pkg#sigs.k8s.io/cluster-api}/config
+  config=${config/\/\/config//config}
+  printf '%s\n' "E2E_CAPI_VERSION=$version" "E2E_CAPI_MANAGER=$bin" \
+    "E2E_CAPI_CRDS=$config/crd/bases" "E2E_CAPI_WEBHOOKS=$config/webhook/manifests.yaml" \
+    "E2E_CAAPH_MANAGER=$caaph_manager" "E2E_CAAPH_CRDS=$caaph/config/crd/bases" \
+    "E2E_CAAPH_WEBHOOKS=$caaph/config/webhook/manifests.yaml" "E2E_CHART=$chart"
+}
+
+if [[ ${1:-} == --env ]]; then
+  for version in $versions; do
+    suite_env "$version"
+  done
+  exit 0
+fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/konnector-hooks-e2e.XXXXXX")
 log "building the function"
@@ -120,23 +150,13 @@ log "building the function"
 failed=()
 for version in $versions; do
   start=$SECONDS
-  bin=$(manager "$version")
-  pkg=$(sed -n 's/^tool \(.*\)$/\1/p' "$tools/capi-$version/go.mod")
-  capi=$(module_dir sigs.k8s.io/cluster-api "$tools/capi-$version")
-  # config/ sits next to the main package: config/ (<= v1.13), core/config/ (v1.14+)
-  config=$capi/${pkg#sigs.k8s.io/cluster-api}/config
-  config=${config/\/\/config//config}
   artifacts=$work/capi-$version
   mkdir -p "$artifacts"
   log "CAPI $version: running the suite (logs in $artifacts)"
+  mapfile -t settings < <(suite_env "$version")
   # shellcheck disable=SC2086 # GO_TEST_FLAGS is a list of flags
   if (cd "$root/test/e2e" && \
-      E2E_CAPI_VERSION=$version E2E_CAPI_MANAGER=$bin \
-      E2E_CAPI_CRDS=$config/crd/bases E2E_CAPI_WEBHOOKS=$config/webhook/manifests.yaml \
-      E2E_CAAPH_MANAGER=$caaph_manager E2E_CAAPH_CRDS=$caaph/config/crd/bases \
-      E2E_CAAPH_WEBHOOKS=$caaph/config/webhook/manifests.yaml E2E_CHART=$chart \
-      E2E_FUNCTION=$work/konnector-hooks \
-      E2E_ARTIFACTS=$artifacts \
+      env "${settings[@]}" E2E_FUNCTION="$work/konnector-hooks" E2E_ARTIFACTS="$artifacts" \
       go test -count=1 -v -timeout 20m ${GO_TEST_FLAGS:-} ./...); then
     log "CAPI $version: passed in $((SECONDS - start))s"
     [[ -n ${E2E_KEEP_ARTIFACTS:-} ]] || rm -rf "$artifacts"

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -43,6 +45,12 @@ func setUpNamespace(t *testing.T, extension, namespace string) {
 // credentials Secret, which a test creates later.
 func setUpNamespaceWithoutCredentials(t *testing.T, extension, namespace string) {
 	t.Helper()
+	if installed != nil {
+		if _, found, err := get(t.Context(), "v1", "Namespace", "", namespace); err != nil || found {
+			t.Fatalf("namespace %s is left on the management cluster %s by an earlier run (%v): delete it (kubectl delete namespace %s; a Cluster in it whose workload API server is gone needs its finalizers removed), or run on a new cluster",
+				namespace, cfg.managementKubeconfig, err, namespace)
+		}
+	}
 	mustCreate(t, newNamespace(namespace, extension))
 	mustCreate(t, newClusterClass(namespace)...)
 	// CAPI's ClusterClass controller must have reconciled the class (its
@@ -72,6 +80,11 @@ func newTestClusters(t *testing.T, extension, namespace string, tm *timings, spe
 		names = append(names, s.name)
 	}
 	workloads := startWorkloadClusters(t, names...)
+	if installed != nil {
+		// Registered after the workload API servers' cleanup, so it runs
+		// before they stop.
+		t.Cleanup(func() { removeFromManagementCluster(t, namespace, names) })
+	}
 	var out []*testCluster
 	for _, s := range specs {
 		out = append(out, &testCluster{
@@ -80,6 +93,42 @@ func newTestClusters(t *testing.T, extension, namespace string, tm *timings, spe
 		})
 	}
 	return out
+}
+
+// removeFromManagementCluster deletes what a test left on a real
+// management cluster, which outlives the suite (the installed mode): its
+// Clusters, through CAPI (BeforeClusterDelete, CAAPH's uninstall in their
+// workload clusters, still up), then its namespace.
+func removeFromManagementCluster(t *testing.T, namespace string, clusters []string) {
+	ctx := context.Background()
+	for _, name := range clusters {
+		cl, found, err := get(ctx, clusterAPIVersion, "Cluster", namespace, name)
+		if err != nil {
+			t.Errorf("removing Cluster %s/%s: %v", namespace, name, err)
+			continue
+		}
+		if found {
+			if err := client.IgnoreNotFound(mgmt.client.Delete(ctx, cl)); err != nil {
+				t.Errorf("deleting Cluster %s/%s: %v", namespace, name, err)
+			}
+		}
+	}
+	ns := object("v1", "Namespace", "", namespace, nil)
+	err := wait.PollUntilContextTimeout(ctx, 500*time.Millisecond, 3*time.Minute, true, func(ctx context.Context) (bool, error) {
+		for _, name := range clusters {
+			if _, found, err := get(ctx, clusterAPIVersion, "Cluster", namespace, name); err != nil || found {
+				return false, err
+			}
+		}
+		if err := client.IgnoreNotFound(mgmt.client.Delete(ctx, ns)); err != nil {
+			return false, err
+		}
+		_, found, err := get(ctx, "v1", "Namespace", "", namespace)
+		return !found, err
+	})
+	if err != nil {
+		t.Errorf("removing the Clusters %v and namespace %s from the management cluster: %v (kubectl get clusters,namespace -n %s)", clusters, namespace, err, namespace)
+	}
 }
 
 func (c *testCluster) key() string { return c.namespace + "/" + c.cluster }
@@ -176,7 +225,7 @@ func (c *testCluster) initialize(t *testing.T) time.Time {
 		c.machineDeploymentCreated(t)
 		c.timings.add(c.cluster, "Cluster created -> MachineDeployment created (before the control plane is initialized)", c.created, time.Now())
 	}
-	if requests := c.acpiRequests(); len(requests) > 0 {
+	if requests := c.acpiRequests(t); len(requests) > 0 {
 		t.Fatalf("CAPI called AfterControlPlaneInitialized for %s before the control plane was initialized: %d requests", c.key(), len(requests))
 	}
 	cp := mustGet(t, controlPlaneAPIVersion, "E2EControlPlane", c.namespace, c.controlRef)
@@ -191,7 +240,17 @@ func (c *testCluster) initialize(t *testing.T) time.Time {
 
 // acpiRequests are the AfterControlPlaneInitialized requests CAPI sent for
 // the Cluster, as its function's TLS proxy saw them: answered or not.
-func (c *testCluster) acpiRequests() []exchange {
+//
+// In the installed mode there is no proxy: the calls the install's pods
+// logged stand for them.
+func (c *testCluster) acpiRequests(t *testing.T) []exchange {
+	if c.fn.wire == nil {
+		var out []exchange
+		for _, call := range c.calls(t, "AfterControlPlaneInitialized") {
+			out = append(out, exchange{Time: call.Time, Kind: "AfterControlPlaneInitializedRequest", Cluster: c.key(), HTTPStatus: call.HTTPStatus})
+		}
+		return out
+	}
 	return c.fn.wire.where(func(e exchange) bool {
 		return e.Cluster == c.key() && e.Kind == "AfterControlPlaneInitializedRequest"
 	})

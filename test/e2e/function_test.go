@@ -38,6 +38,16 @@ type function struct {
 	mu      sync.Mutex
 	proc    *process
 	backend *url.URL
+
+	// installed, in the installed mode, is the konnector-hooks CAPI calls
+	// in place of a process: no proxy, no process, no wire record.
+	installed *installation
+}
+
+// installedFunction is the installed konnector-hooks standing for the
+// function of an extension (every one, in the installed mode).
+func installedFunction(name string, in *installation) *function {
+	return &function{name: name, installed: in}
 }
 
 // startFunction starts the function binary with the given extra settings
@@ -72,7 +82,13 @@ func startFunction(ctx context.Context, cfg config, ca *certificateAuthority, ku
 // restart starts a new process with the settings, switches the proxy to
 // it once it is healthy, then stops the old one: no request CAPI sends in
 // between is lost. Both write to the same log.
+//
+// In the installed mode it writes the settings over the install's own and
+// rolls them out (a new Knative revision): CAPI keeps calling the same URL.
 func (f *function) restart(ctx context.Context, settings ...string) error {
+	if f.installed != nil {
+		return f.installed.configure(ctx, settings...)
+	}
 	port, err := freePort()
 	if err != nil {
 		return err
@@ -137,7 +153,7 @@ func (f *function) stopProcess() {
 }
 
 func (f *function) stop() {
-	if f == nil {
+	if f == nil || f.installed != nil {
 		return
 	}
 	if f.proxy != nil {
@@ -158,6 +174,8 @@ type hookCall struct {
 	Outcome           string    `json:"outcome"`
 	RetryAfterSeconds int32     `json:"retryAfterSeconds"`
 	Message           string    `json:"message"`
+	// Pod is the pod that answered, in the installed mode.
+	Pod string `json:"-"`
 }
 
 func (c hookCall) String() string {
@@ -167,10 +185,18 @@ func (c hookCall) String() string {
 // calls reads the hook calls logged so far for the cluster (namespace/name),
 // in order. Lines that are not JSON hook-call records are skipped.
 func (f *function) calls(cluster string) ([]hookCall, error) {
+	if f.installed != nil {
+		return f.installed.calls(cluster)
+	}
 	data, err := os.ReadFile(f.log)
 	if err != nil {
 		return nil, err
 	}
+	return hookCalls(data, cluster), nil
+}
+
+// hookCalls parses the hook calls for the cluster out of a function's log.
+func hookCalls(data []byte, cluster string) []hookCall {
 	var calls []hookCall
 	s := bufio.NewScanner(bytes.NewReader(data))
 	s.Buffer(make([]byte, 1<<20), 1<<20)
@@ -186,7 +212,7 @@ func (f *function) calls(cluster string) ([]hookCall, error) {
 			calls = append(calls, line.hookCall)
 		}
 	}
-	return calls, s.Err()
+	return calls
 }
 
 // callsOf keeps the calls of one hook.
@@ -214,6 +240,9 @@ func describeCalls(calls []hookCall) string {
 // checkAlive reports an error when the function process has ended, unless
 // a test stopped it (stopProcess).
 func (f *function) checkAlive() error {
+	if f.installed != nil {
+		return nil
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.proc == nil {

@@ -23,6 +23,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/util/wait"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -66,6 +68,8 @@ var (
 	charts *chartRepository
 	// suiteTimings collects the tests' step durations.
 	suiteTimings = &timings{}
+	// installed is the installed konnector-hooks in the installed mode.
+	installed *installation
 )
 
 func TestMain(m *testing.M) {
@@ -105,6 +109,10 @@ func runSuite(m *testing.M) (code int) {
 	for _, f := range functions {
 		f.stop()
 	}
+	if err := installed.close(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: putting the install back as it was:", err)
+		code = 1
+	}
 	mgmt.stop()
 	charts.stop()
 	return code
@@ -126,6 +134,9 @@ func setUp(ctx context.Context) error {
 		return err
 	}
 	fmt.Printf("e2e: management cluster, CAPI and CAAPH managers ready in %s\n", time.Since(start).Round(time.Millisecond))
+	if cfg.installed != nil {
+		return setUpInstalled(ctx, start)
+	}
 	for name, settings := range map[string][]string{
 		defaultExtension:   nil,
 		lifecycleExtension: nil,
@@ -164,6 +175,43 @@ func setUp(ctx context.Context) error {
 		}
 	}
 	fmt.Printf("e2e: functions registered and discovered in %s\n", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// setUpInstalled stands the installed konnector-hooks for every extension
+// of the suite, with its chart repository pointed at the suite's, and
+// returns once CAPI has discovered the install's ExtensionConfig. The tests
+// of the installed mode (hack/e2e-knative.sh capi) run one at a time
+// (-parallel 1), as every one of them is served by the same install.
+func setUpInstalled(ctx context.Context, start time.Time) error {
+	var err error
+	if installed, err = startInstallation(ctx, *cfg.installed, mgmt, cfg.artifacts); err != nil {
+		return err
+	}
+	if err := installed.configure(ctx, chartRepositorySetting()); err != nil {
+		return err
+	}
+	for _, name := range []string{defaultExtension, lifecycleExtension, timeoutExtension, rotationExtension, disableExtension,
+		stuckExtension, outageExtension, blockExtension, outcomeExtension, rolloutExtension} {
+		functions[name] = installedFunction(name, installed)
+	}
+	name := cfg.installed.extensionConfig
+	var state string
+	err = wait.PollUntilContextTimeout(ctx, 250*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+		var discovered bool
+		var err error
+		discovered, state, err = extensionDiscovered(ctx, name)
+		return discovered, err
+	})
+	if err != nil {
+		return fmt.Errorf("CAPI did not discover the installed ExtensionConfig %s within a minute: %s (kubectl get extensionconfig %s -o yaml; the CAPI manager's log capi-manager.log)", name, state, name)
+	}
+	ec, _, err := get(ctx, runtimeAPIVersion, "ExtensionConfig", "", name)
+	if err != nil {
+		return err
+	}
+	url, _, _ := unstructured.NestedString(ec.Object, "spec", "clientConfig", "url")
+	fmt.Printf("e2e: CAPI discovered the installed ExtensionConfig %s (url %s) in %s\n", name, url, time.Since(start).Round(time.Millisecond))
 	return nil
 }
 

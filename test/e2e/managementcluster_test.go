@@ -26,26 +26,43 @@ import (
 // the CAPI release under test, CAAPH's and the suite's providers', and the
 // CAPI core manager running against it as a local process.
 type managementCluster struct {
+	// env is nil on a real management cluster (the installed mode).
 	env        *envtest.Environment
 	config     *rest.Config
 	client     client.Client
 	kubeconfig string
 	manager    *process
 	caaph      *process
+	// webhooks are the webhook configurations registered, removed again
+	// from a real management cluster when the suite ends.
+	webhooks []*unstructured.Unstructured
 }
 
 // startManagementCluster starts the API server, installs the CRDs, starts
 // the CAPI manager and CAAPH and registers their admission webhooks.
 func startManagementCluster(ctx context.Context, cfg config, ca *certificateAuthority) (*managementCluster, error) {
-	mc := &managementCluster{env: &envtest.Environment{
-		CRDInstallOptions: envtest.CRDInstallOptions{
-			Paths:              []string{cfg.capiCRDs, cfg.caaphCRDs, filepath.Join("testdata", "providers.yaml")},
-			ErrorIfPathMissing: true,
-		},
-	}}
-	restConfig, err := mc.env.Start()
-	if err != nil {
-		return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+	crds := envtest.CRDInstallOptions{
+		Paths:              []string{cfg.capiCRDs, cfg.caaphCRDs, filepath.Join("testdata", "providers.yaml")},
+		ErrorIfPathMissing: true,
+	}
+	mc := &managementCluster{}
+	var restConfig *rest.Config
+	var err error
+	if cfg.managementKubeconfig != "" {
+		// A real management cluster: the CRDs of the CAPI release under
+		// test over those installed (created or updated, as clusterctl
+		// upgrade would), CAPI and CAAPH as below.
+		if restConfig, err = clientcmd.BuildConfigFromFlags("", cfg.managementKubeconfig); err != nil {
+			return nil, fmt.Errorf("reading the management cluster's kubeconfig %s (E2E_MANAGEMENT_KUBECONFIG): %w", cfg.managementKubeconfig, err)
+		}
+		if _, err := envtest.InstallCRDs(restConfig, crds); err != nil {
+			return nil, fmt.Errorf("installing the CRDs of CAPI %s, CAAPH and the suite's providers on the management cluster of %s: %w", cfg.capiVersion, cfg.managementKubeconfig, err)
+		}
+	} else {
+		mc.env = &envtest.Environment{CRDInstallOptions: crds}
+		if restConfig, err = mc.env.Start(); err != nil {
+			return nil, fmt.Errorf("starting kube-apiserver and etcd: %w", err)
+		}
 	}
 	mc.config = restConfig
 	scheme := runtime.NewScheme()
@@ -57,10 +74,13 @@ func startManagementCluster(ctx context.Context, cfg config, ca *certificateAuth
 		mc.stop()
 		return nil, err
 	}
-	mc.kubeconfig = filepath.Join(cfg.artifacts, "kubeconfig")
-	if err := writeKubeconfig(restConfig, mc.kubeconfig); err != nil {
-		mc.stop()
-		return nil, err
+	mc.kubeconfig = cfg.managementKubeconfig
+	if mc.env != nil {
+		mc.kubeconfig = filepath.Join(cfg.artifacts, "kubeconfig")
+		if err := writeKubeconfig(restConfig, mc.kubeconfig); err != nil {
+			mc.stop()
+			return nil, err
+		}
 	}
 	if err := mc.startManager(ctx, cfg, ca); err != nil {
 		mc.stop()
@@ -148,9 +168,17 @@ func (mc *managementCluster) registerWebhooks(ctx context.Context, manifests, na
 			return err
 		}
 		obj.SetName(namePrefix + obj.GetName())
+		if mc.env == nil {
+			// On a real management cluster, the configuration an earlier
+			// run left (pointing at a manager that is gone) is replaced.
+			if err := client.IgnoreNotFound(mc.client.Delete(ctx, obj.DeepCopy())); err != nil {
+				return fmt.Errorf("removing the %s %s an earlier run left: %w", obj.GetKind(), obj.GetName(), err)
+			}
+		}
 		if err := mc.client.Create(ctx, obj); err != nil {
 			return fmt.Errorf("registering %s %s: %w", obj.GetKind(), obj.GetName(), err)
 		}
+		mc.webhooks = append(mc.webhooks, obj)
 	}
 	return nil
 }
@@ -159,9 +187,20 @@ func (mc *managementCluster) stop() {
 	if mc == nil {
 		return
 	}
+	if mc.env == nil && mc.client != nil {
+		// A real management cluster outlives the suite: its admission
+		// webhooks must not point at the managers that stop here.
+		for _, obj := range mc.webhooks {
+			if err := client.IgnoreNotFound(mc.client.Delete(context.Background(), obj)); err != nil {
+				fmt.Fprintf(os.Stderr, "e2e: removing %s %s: %v (delete it: kubectl delete %s %s)\n", obj.GetKind(), obj.GetName(), err, obj.GetKind(), obj.GetName())
+			}
+		}
+	}
 	mc.caaph.stop()
 	mc.manager.stop()
-	_ = mc.env.Stop()
+	if mc.env != nil {
+		_ = mc.env.Stop()
+	}
 }
 
 // decodeObjects reads a multi-document YAML file into objects.

@@ -155,8 +155,17 @@ func postSync(t *testing.T, f *function, path, contentType string, body []byte) 
 // management cluster with the settings of the extension's function, and
 // returns its report and exit status. Its log lines (stderr) go to
 // <extension>-sync.log in the artifacts.
+//
+// In the installed mode the sync is a Job of the install's CronJob, with
+// the install's settings (which take no extra settings).
 func syncOnce(t *testing.T, extension string, settings ...string) (syncAnswer, int) {
 	t.Helper()
+	if installed != nil {
+		if len(settings) > 0 {
+			t.Fatalf("syncOnce with settings %v: the installed mode runs the install's CronJob with its own settings", settings)
+		}
+		return installed.syncJob(t, extension)
+	}
 	log, err := os.OpenFile(fmt.Sprintf("%s/%s-sync.log", cfg.artifacts, extension), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)

@@ -145,7 +145,7 @@ func TestHooksUnreachable_ClusterGetsItsWorkersAndSyncDeploysWhenBack(t *testing
 	changed, scaled := c.workersGoOn(t)
 	t.Logf("with konnector-hooks down, %s; %d worker Machines", c.topologyState(t), c.workerMachines(t))
 	// CAPI did call the hook, and got the proxy's 502 instead of an answer.
-	requests := c.acpiRequests()
+	requests := c.acpiRequests(t)
 	if len(requests) == 0 {
 		t.Errorf("CAPI sent no AfterControlPlaneInitialized request for %s", c.key())
 	}
