@@ -45,12 +45,13 @@ type FleetMember struct {
 
 // EachFleetPage reads the served ClusterClass-based Clusters a page at a
 // time and, for each page, this addon's objects for them: one LIST per kind,
-// selected by the page's Cluster names. It calls
-// each with the page's members, in the order of the LIST, before it reads
-// the next page, so that a sync holds one page at a time, and its requests
-// grow with the pages, not the Clusters. It returns how many members it
-// found.
-func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]FleetMember) error) (int, error) {
+// selected by the page's Cluster names, so that the requests grow with the
+// pages, not the Clusters. It calls each with the pages' members in the
+// order of the LISTs, one page after the other, and reads the next page
+// while each runs: a sync holds two pages at most, and its decisions and
+// writes overlap the API server's work on the next LISTs. It returns how
+// many members it found.
+func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]FleetMember) error) (found int, err error) {
 	served, err := servedNamespaces(ctx, c, scope)
 	if err != nil {
 		return 0, err
@@ -59,7 +60,23 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 	if scope.one() {
 		opts = append(opts, client.MatchingFields{"metadata.name": scope.Cluster.Name})
 	}
-	found := 0
+	// running gives the result of the page each works on (nil: none); a
+	// panic in each panics again in the caller's goroutine, where a
+	// caller's recovery sees it.
+	var running chan func() error
+	finish := func() error {
+		if running == nil {
+			return nil
+		}
+		result := <-running
+		running = nil
+		return result()
+	}
+	defer func() {
+		if ferr := finish(); err == nil {
+			err = ferr
+		}
+	}()
 	for _, namespace := range listedNamespaces(scope) {
 		err := ListPages(ctx, c, func() *clusterv1.ClusterList { return &clusterv1.ClusterList{} }, namespace, scope.PageSize, func(list *clusterv1.ClusterList) error {
 			var members []FleetMember
@@ -75,7 +92,21 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 			if err := readMembersObjects(ctx, c, namespace, members); err != nil {
 				return err
 			}
-			return each(members)
+			if err := finish(); err != nil {
+				return err
+			}
+			done := make(chan func() error, 1)
+			running = done
+			go func() {
+				defer func() {
+					if p := recover(); p != nil {
+						done <- func() error { panic(p) }
+					}
+				}()
+				err := each(members)
+				done <- func() error { return err }
+			}()
+			return nil
 		}, opts...)
 		if err != nil {
 			return found, err
