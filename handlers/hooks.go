@@ -19,10 +19,9 @@ type hook struct {
 	name   string
 	hook   catalog.Hook
 	handle hookHandler
-	// failurePolicy is the one discovery announces: what CAPI does when it
-	// cannot call the hook at all (unreachable, timeout, non-200). It never
-	// applies to a Failure answer, which CAPI treats as an error whatever
-	// the policy (CallExtension in internal/runtime/client/client.go).
+	// failurePolicy is what CAPI does when it cannot call the hook at all
+	// (unreachable, timeout, non-200), never on a Failure answer, an error
+	// whatever the policy (CallExtension in internal/runtime/client/client.go).
 	failurePolicy func(settings.Settings) runtimehooksv1.FailurePolicy
 }
 
@@ -46,8 +45,7 @@ var hooks = []hook{
 	{"before-cluster-delete", runtimehooksv1.BeforeClusterDelete, (*Server).beforeClusterDelete, deleteFailurePolicy},
 }
 
-// hookCatalog is CAPI's catalog of hook types: it gives each hook's group,
-// version, request and response kinds, and the path CAPI calls.
+// hookCatalog is CAPI's catalog of hook types: their kinds and paths.
 var hookCatalog = func() *catalog.Catalog {
 	c := catalog.New()
 	if err := runtimehooksv1.AddToCatalog(c); err != nil {

@@ -6,9 +6,9 @@ import (
 	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
 )
 
-// Router serves the CAPI Runtime SDK path layout, GET /healthz and
-// POST /sync[/<namespace>/<cluster>] (one sync at a time). CAPI calls
-// <url>/hooks.runtime.cluster.x-k8s.io/v1alpha1/<lowercase hook>/<handler name>.
+// Router serves the CAPI Runtime SDK paths
+// (<url>/hooks.runtime.cluster.x-k8s.io/v1alpha1/<lowercase hook>/<handler name>),
+// GET /healthz and POST /sync[/<namespace>/<cluster>].
 func (s *Server) Router() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/"+runtimeHooksPrefix+"discovery", s.discoveryEndpoint())
