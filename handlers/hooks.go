@@ -10,15 +10,13 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// hookHandler answers one hook call for the cluster the request names.
-type hookHandler func(s *Server, ctx context.Context, cluster types.NamespacedName) result
-
 // hook is one row of the table that drives the router and discovery.
 type hook struct {
 	// name is the handler name CAPI puts in the path, from discovery.
-	name   string
-	hook   catalog.Hook
-	handle hookHandler
+	name string
+	hook catalog.Hook
+	// handle answers one call for the cluster the request names.
+	handle func(s *Server, ctx context.Context, cluster types.NamespacedName) result
 	// failurePolicy is what CAPI does when it cannot call the hook at all
 	// (unreachable, timeout, non-200), never on a Failure answer, an error
 	// whatever the policy (CallExtension in internal/runtime/client/client.go).

@@ -44,8 +44,8 @@ type FleetMember struct {
 
 // EachFleetPage reads the served ClusterClass-based Clusters and their
 // objects a page at a time, and calls each with a page's members, in the
-// LIST's order, before it reads the next, so that a sync holds one page. It returns how many members
-// it found.
+// LIST's order, before it reads the next, so that a sync holds one page. It
+// returns how many members it found.
 func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]FleetMember) error) (int, error) {
 	served, err := servedNamespaces(ctx, c, scope)
 	if err != nil {
