@@ -16,7 +16,7 @@ func (s *Server) Router() http.Handler {
 	mux.Handle("/sync", sync)
 	mux.Handle("/sync/", sync)
 	for _, h := range hooks {
-		mux.Handle(hookPath(h), s.hookEndpoint(h))
+		mux.Handle(catalog.GVHToPath(mustGroupVersionHook(h), h.name), s.hookEndpoint(h))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -35,7 +35,3 @@ func (s *Server) Router() http.Handler {
 
 // runtimeHooksPrefix is the group/version part of every hook path.
 const runtimeHooksPrefix = "hooks.runtime.cluster.x-k8s.io/v1alpha1/"
-
-func hookPath(h hook) string {
-	return catalog.GVHToPath(mustGroupVersionHook(h), h.name)
-}
