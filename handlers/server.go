@@ -6,9 +6,10 @@
 // test/manifests runs every flow as that ServiceAccount and fails on a rule
 // missing or unused.
 //
-// CAPI's exp/runtime/server does this for a webhook server that owns its
-// listener and TLS; a function hands its handlers to functions-framework
-// behind Knative's TLS, so this package does it against CAPI's catalog.
+// The routing, decoding and answers repeat CAPI's exp/runtime/server, which
+// owns its listener and TLS; a function hands its handlers to
+// functions-framework behind Knative's TLS, so they are written here against
+// CAPI's catalog and types.
 package handlers
 
 import (
