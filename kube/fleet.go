@@ -144,6 +144,7 @@ func readMembersObjects(ctx context.Context, c client.Client, namespace string, 
 	for _, l := range []struct {
 		list client.ObjectList
 		sel  labels.Selector
+		// name is the name the hooks would give the object.
 		name func(client.Object) string
 		keep func(*konnector.Current, client.Object)
 	}{
