@@ -35,22 +35,19 @@ type FleetScope struct {
 
 func (s FleetScope) one() bool { return s.Cluster.Name != "" }
 
-// FleetMember is one served ClusterClass-based Cluster with this addon's
-// objects for it, read whole as the hooks read them (nil where none), and
-// the HelmReleaseProxies CAAPH made from its HelmChartProxy.
+// FleetMember is one served ClusterClass-based Cluster and what exists of
+// the addon's objects for it.
 type FleetMember struct {
 	Cluster *clusterv1.Cluster
 	Current konnector.Current
 }
 
-// EachFleetPage reads the served ClusterClass-based Clusters a page at a
-// time and, for each page, this addon's objects for them: one LIST per kind,
-// selected by the page's Cluster names, so that the requests grow with the
-// pages, not the Clusters. It calls each with the pages' members in the
-// order of the LISTs, one page after the other, and reads the next page
-// while each runs: a sync holds two pages at most, and its decisions and
-// writes overlap the API server's work on the next LISTs. It returns how
-// many members it found.
+// EachFleetPage reads the served ClusterClass-based Clusters and their
+// objects a page at a time, and calls each with a page's members, in the
+// LIST's order, one page after the other. It reads the next page while each
+// runs, so that a sync holds two pages at most and its decisions and writes
+// overlap the API server's work on the next LISTs. It returns how many
+// members it found.
 func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]FleetMember) error) (found int, err error) {
 	served, err := servedNamespaces(ctx, c, scope)
 	if err != nil {
@@ -115,8 +112,7 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 	return found, nil
 }
 
-// servedNamespaces are the namespaces whose Clusters a sync serves:
-// scope.Namespaces, else those the ExtensionConfig selects.
+// servedNamespaces are scope.Namespaces, else those the ExtensionConfig selects.
 func servedNamespaces(ctx context.Context, c client.Client, scope FleetScope) (map[string]bool, error) {
 	if len(scope.Namespaces) > 0 {
 		served := map[string]bool{}
@@ -135,9 +131,8 @@ func servedNamespaces(ctx context.Context, c client.Client, scope FleetScope) (m
 	return SelectedNamespaces(ctx, c, sel, scope.Cluster.Namespace)
 }
 
-// listedNamespaces are the namespaces the Clusters are listed in: each of
-// scope.Namespaces, else every namespace (""), or the one of the Cluster
-// the scope names.
+// listedNamespaces are those the Clusters are listed in: each of
+// scope.Namespaces, else every one (""), or that of the scope's Cluster.
 func listedNamespaces(scope FleetScope) []string {
 	switch {
 	case len(scope.Namespaces) == 0:
@@ -151,17 +146,13 @@ func listedNamespaces(scope FleetScope) []string {
 	return scope.Namespaces
 }
 
-// readMembersObjects fills in each member's objects, with four LISTs in
-// parallel in namespace (the one the Clusters were listed in, "" for every
-// namespace): our HelmChartProxies, ClusterResourceSets and Secrets whose
-// cluster-name label is one of the members', and the HelmReleaseProxies
-// CAAPH labels with one of those Clusters and one of our HelmChartProxies'
-// names (constructHelmReleaseProxy in CAAPH v0.5.3's
-// controllers/helmchartproxy/helmchartproxy_controller_phases.go). An
-// object counts for a member in its own namespace, and when it bears the
-// name the hooks give the Cluster's objects, as the hooks read them by name;
-// Clusters of the same name in other namespaces may add objects to the
-// answers, which are left out.
+// readMembersObjects fills in the members' objects with four parallel LISTs
+// in namespace: ours labelled with one of the members' cluster names, and the
+// HelmReleaseProxies CAAPH labels with one of those Clusters and one of our
+// HelmChartProxies' names (constructHelmReleaseProxy in CAAPH v0.5.3's
+// controllers/helmchartproxy/helmchartproxy_controller_phases.go). An object
+// counts for a member only in its namespace and under the name the hooks
+// read by, so those of same-named Clusters elsewhere are left out.
 func readMembersObjects(ctx context.Context, c client.Client, namespace string, members []FleetMember) error {
 	byCluster := map[types.NamespacedName]*konnector.Current{}
 	var clusters, proxies []string
@@ -218,8 +209,7 @@ func readMembersObjects(ctx context.Context, c client.Client, namespace string, 
 	return g.Wait()
 }
 
-// in is the label requirement that key is one of values, valid label
-// values, at least one.
+// in is the requirement that key is one of values (valid, at least one).
 func in(key string, values []string) labels.Requirement {
 	r, err := labels.NewRequirement(key, selection.In, values)
 	if err != nil {
@@ -230,8 +220,7 @@ func in(key string, values []string) labels.Requirement {
 
 // ReadSecrets reads the Secrets, at most concurrency at once; one that does
 // not exist maps to nil, one that could not be read is left out (the error
-// is the first of them). Sync reads the credentials Secrets its Clusters
-// name this way, each once, and no other Secret by name.
+// is the first). Sync reads each credentials Secret once this way.
 func ReadSecrets(ctx context.Context, c client.Client, keys []types.NamespacedName, concurrency int) (map[types.NamespacedName]*corev1.Secret, error) {
 	out := make(map[types.NamespacedName]*corev1.Secret, len(keys))
 	var mu sync.Mutex
