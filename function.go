@@ -25,8 +25,8 @@ func init() {
 // loadSettings reads the settings once from the environment.
 var loadSettings = sync.OnceValues(settings.Load)
 
-// server is built on first use, from the settings; Setup builds it at
-// start-up so that bad settings stop it.
+// server is built on first use; Setup builds it at start-up so that bad
+// settings stop it.
 var server = sync.OnceValues(func() (*handlers.Server, error) {
 	s, err := loadSettings()
 	if err != nil {
@@ -36,8 +36,8 @@ var server = sync.OnceValues(func() (*handlers.Server, error) {
 	return handlers.New(s, kube.FromEnvironment(), log), nil
 })
 
-// Setup reads the settings and prepares the functions. It makes no network
-// request. A program serving the functions calls it before serving.
+// Setup reads the settings and prepares the functions, with no network
+// request; a program calls it before serving.
 func Setup() error {
 	_, err := server()
 	return err
@@ -47,8 +47,7 @@ func Setup() error {
 func Settings() (settings.Settings, error) { return loadSettings() }
 
 // Handler returns the function registered under name, for a program that
-// serves it with its own server (cmd/konnector-hooks) instead of
-// functions-framework's.
+// serves it itself (cmd/konnector-hooks) instead of functions-framework.
 func Handler(name string) (http.Handler, bool) {
 	if !slices.Contains(handlers.FunctionNames(), name) {
 		return nil, false
@@ -56,8 +55,8 @@ func Handler(name string) (http.Handler, bool) {
 	return http.HandlerFunc(serve(name)), true
 }
 
-// serve returns the function's handler, built once on its first call: the
-// router's ServeMux and endpoints are not rebuilt for every request.
+// serve returns the function's handler, built once on its first call rather
+// than for every request.
 func serve(name string) func(http.ResponseWriter, *http.Request) {
 	handler := sync.OnceValues(func() (http.Handler, error) {
 		srv, err := server()

@@ -13,11 +13,8 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
-// readDeployFacts reads what the deploy path decides from (kube.ReadAddon)
-// and the Cluster's configuration. The default-named credentials Secret is
-// read with the rest, before the Cluster says which Secret it uses, because
-// most Clusters use it: that saves a round trip, for one wasted read on the
-// others.
+// readDeployFacts reads what a deploy decides from (kube.ReadAddon, with
+// the default-named credentials Secret) and the Cluster's configuration.
 func (a *Addon) readDeployFacts(ctx context.Context, c client.Client, key types.NamespacedName) (konnector.DeployFacts, error) {
 	read, err := kube.ReadAddon(ctx, c, key, a.settings.DefaultCredentialsSecret)
 	if err != nil {
@@ -33,9 +30,8 @@ func (a *Addon) readDeployFacts(ctx context.Context, c client.Client, key types.
 	return f, nil
 }
 
-// deploy is the one apply path of AfterControlPlaneInitialized and
-// BeforeClusterUpgrade: it brings the addon's objects to the desired state
-// and writes only what differs from it.
+// Deploy is the one apply path of AfterControlPlaneInitialized and
+// BeforeClusterUpgrade: it writes only what differs from the desired state.
 func (a *Addon) Deploy(ctx context.Context, key types.NamespacedName, requireInitialized bool) Answer {
 	c, err := a.kube.Open()
 	if err != nil {
@@ -67,14 +63,12 @@ func (a *Addon) decide(ctx context.Context, c client.Client, f konnector.DeployF
 	return d, nil
 }
 
-// converge decides (konnector.DecideDeploy) and carries the decision out:
-// it reads the credentials Secret the decision asks for, applies its writes
-// and records its Event. An error is an API error of a read or a write.
+// converge decides and carries the decision out: the writes, then the
+// Event. An error is an API error.
 //
-// recheck is Sync's: it decides on a LIST snapshot, so before a write that
-// creates an object it reads the Cluster again, and leaves a Cluster whose
-// deletion began meanwhile to BeforeClusterDelete; else it could give back
-// a HelmChartProxy that BeforeClusterDelete removed.
+// recheck is Sync's, which decides on a LIST snapshot: before creating an
+// object it reads the Cluster again and leaves one whose deletion began to
+// BeforeClusterDelete, whose removed HelmChartProxy it would give back.
 func (a *Addon) converge(ctx context.Context, c client.Client, f konnector.DeployFacts, rules konnector.DeployRules, recheck bool) (konnector.Deploy, error) {
 	d, err := a.decide(ctx, c, f, rules)
 	if err != nil || len(d.Writes) == 0 {
@@ -105,10 +99,12 @@ func (a *Addon) converge(ctx context.Context, c client.Client, f konnector.Deplo
 	return d, nil
 }
 
-// recordEvent records an Event on the Cluster. An event is a courtesy: a
-// failure to record it is logged and does not fail the hook.
-func (a *Addon) recordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, e konnector.Event) {
-	if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, a.now()); err != nil {
+// recordEvent records an Event on the Cluster and reports whether it did.
+// An Event is a courtesy: a failure is logged and fails no hook.
+func (a *Addon) recordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, e konnector.Event) bool {
+	err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, e, a.now())
+	if err != nil {
 		a.log.Warn("event not recorded", "cluster", client.ObjectKeyFromObject(cluster).String(), "reason", e.Reason, "error", err.Error())
 	}
+	return err == nil
 }

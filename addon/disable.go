@@ -8,22 +8,17 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-// syncDisabled uninstalls the agent from a running Cluster whose addon was
-// disabled, with BeforeClusterDelete's steps: the HelmChartProxy goes first,
-// so that the chart's pre-delete hook unregisters the cluster from Prism
-// Central while the credentials are still in the workload cluster; each
-// sync takes the next step. Once the HelmChartProxy and its
-// HelmReleaseProxies are gone, the ClusterResourceSet and its resource-set
-// Secret go. It decides from the objects the sync's LISTs read, which are
-// what BeforeClusterDelete reads by name.
+// syncDisabled uninstalls the agent of a running Cluster whose addon was
+// disabled, one step per sync, with BeforeClusterDelete's steps: the
+// HelmChartProxy first, so that the chart's pre-delete hook unregisters the
+// cluster while the credentials are still there, then the credentials
+// delivery.
 //
-// The credentials Secret that the ClusterResourceSet created in the workload
-// cluster stays there: a ClusterResourceSet never deletes what it applied,
-// and the function has no workload-cluster access by design. Overwriting it
-// through the ClusterResourceSet before removing it would need a wait for
-// CAPI to re-apply it, confirmed only through the ClusterResourceSetBinding's
-// internal hash, and would still leave an object behind; so the answer and
-// the Event name the Secret and how to delete it.
+// The credentials Secret the ClusterResourceSet created in the workload
+// cluster stays (a ClusterResourceSet never deletes what it applied, and the
+// function has no workload-cluster access); blanking it first would need a
+// wait confirmed only by the ClusterResourceSetBinding's internal hash, and
+// still leave an object. The answer and the Event say how to delete it.
 func (a *Addon) syncDisabled(ctx context.Context, c client.Client, in konnector.DeployFacts) konnector.ClusterOutcome {
 	key := client.ObjectKeyFromObject(in.Cluster)
 	outcome := func(outcome konnector.Outcome, message string) konnector.ClusterOutcome {

@@ -12,13 +12,10 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-// rolloutRun is what one sync gathers across its pages for a rollout
-// (KONNECTOR_ROLLOUT_BATCH): the Clusters whose HelmChartProxy change it
-// held, and those already at the desired state whose install failed. All
-// of it was read from the API server by this sync: nothing of a rollout
-// outlives the sync.
+// rolloutRun is what one sync gathers across its pages for a rollout: the
+// Clusters whose HelmChartProxy change it held, and those at the desired
+// state whose install failed. Nothing of it outlives the sync.
 type rolloutRun struct {
-	// hold is set when changes of existing HelmChartProxies are held.
 	hold bool
 
 	mu       sync.Mutex
@@ -26,16 +23,13 @@ type rolloutRun struct {
 	failures []konnector.RolloutCluster
 }
 
-// heldCluster is a Cluster whose HelmChartProxy change was held, with its
-// outcome if it stays held.
+// heldCluster is a held Cluster, with its outcome if it stays held.
 type heldCluster struct {
 	rollout konnector.RolloutCluster
 	outcome konnector.ClusterOutcome
 }
 
-// holdCluster keeps a Cluster whose HelmChartProxy change was held; out is
-// its outcome so far (up to date, applied for the credentials delivery, or
-// a failed install of the previous chart).
+// holdCluster keeps a held Cluster with its outcome so far.
 func (r *rolloutRun) holdCluster(out konnector.ClusterOutcome, cluster types.NamespacedName, hcp *caaphv1.HelmChartProxy, release konnector.Release) {
 	out = konnector.Held(out)
 	r.mu.Lock()
@@ -65,9 +59,8 @@ func (r *rolloutRun) plan(batch int) konnector.Rollout {
 	return konnector.PlanRollout(clusters, batch)
 }
 
-// moveRollout moves the Clusters the plan names, reading each again by name
-// (the sync decided on its LISTs), and gives the outcome of every held
-// Cluster: the move's, or the one it had when it was held.
+// moveRollout moves the Clusters the plan names, each read again by name,
+// and gives the outcome of every held Cluster.
 func (a *Addon) moveRollout(ctx context.Context, c client.Client, r *rolloutRun, plan konnector.Rollout) []konnector.ClusterOutcome {
 	moving := map[types.NamespacedName]int{}
 	for i, cluster := range plan.Move {
@@ -94,8 +87,7 @@ func (a *Addon) moveRollout(ctx context.Context, c client.Client, r *rolloutRun,
 	return outcomes
 }
 
-// moveCluster brings one Cluster the rollout moves to the desired state,
-// read again by name as the hooks read it.
+// moveCluster deploys one Cluster the rollout moves.
 func (a *Addon) moveCluster(ctx context.Context, c client.Client, key types.NamespacedName) konnector.ClusterOutcome {
 	if ctx.Err() != nil {
 		return konnector.NotReached(key.String())

@@ -40,31 +40,26 @@ func (sc Scope) Describe() string {
 // pages of Clusters, only to name the ones it did not reach.
 const notReachedGrace = 2 * time.Second
 
-// Sync gives every Cluster in scope the state the hooks would give it (see
-// konnector.SyncView.Next). It reads the Clusters a page at a time and
-// finishes each page, with at most KONNECTOR_SYNC_CONCURRENCY Clusters
-// written at once, before it reads the next; between pages it keeps only
-// its tally and the credentials Secrets it read. One failing Cluster never
-// stops the others; Clusters not started before ctx's deadline are reported
-// as not reached, and a later run resumes them: the ones finished meanwhile
-// are up to date and cost it no write.
+// Sync gives every Cluster in scope the state the hooks would give it
+// (konnector.SyncView.Next), a page at a time, KONNECTOR_SYNC_CONCURRENCY
+// Clusters at once; between pages it keeps only its tally and the
+// credentials Secrets read. A failing Cluster never stops the others, and
+// those not started by ctx's deadline are reported not reached.
 func (a *Addon) Sync(ctx context.Context, target Scope) SyncReport {
 	c, err := a.kube.Open()
 	if err != nil {
 		return konnector.FailedSync(syncReadFailed(err))
 	}
 	var tally konnector.SyncTally
-	// The credentials Secrets the Clusters with the addon name, each read
-	// once, when a page first needs it; the pages' Clusters only read it.
+	// Each credentials Secret is read once per sync (pageTargets).
 	secrets := map[types.NamespacedName]*corev1.Secret{}
 	listCtx, cancel := context.WithoutCancel(ctx), func() {}
 	if deadline, ok := ctx.Deadline(); ok {
 		listCtx, cancel = context.WithDeadline(listCtx, deadline.Add(notReachedGrace))
 	}
 	defer cancel()
-	// Under a rollout, a change of an existing HelmChartProxy is held while
-	// the pages are read, and the Clusters to move are decided once all are.
-	// A sync naming one Cluster moves it: it is the operator's own step.
+	// A rollout decides once every page is read; a sync of one Cluster is
+	// the operator's own step and moves it.
 	rollout := &rolloutRun{hold: a.settings.RolloutBatch > 0 && !target.One()}
 	add := func(o konnector.ClusterOutcome) {
 		// Logged now: the report lists konnector.MaxListed at most.
@@ -125,11 +120,9 @@ func syncReadFailed(err error) string {
 	return konnector.Explain(err, "the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: cluster-wide, Sync reads the ExtensionConfig and lists in every namespace; the namespaced install sets KONNECTOR_SYNC_NAMESPACES to the namespaces it binds, and each of them needs its RoleBinding")
 }
 
-// pageTargets decides each Cluster's configuration and reads the
-// credentials Secrets its Clusters with the addon name that no earlier page
-// read: each Secret once per sync, and none in a namespace without such a
-// Cluster. A Secret that could not be read is left out, so that each Cluster
-// naming it reads it again and reports what failed.
+// pageTargets reads each Cluster's configuration and the credentials
+// Secrets they name that no earlier page read. One that could not be read
+// is left out, so each Cluster naming it reads it again and reports why.
 func (a *Addon) pageTargets(ctx context.Context, c client.Client, page []kube.FleetMember, secrets map[types.NamespacedName]*corev1.Secret) []konnector.DeployFacts {
 	targets := make([]konnector.DeployFacts, len(page))
 	unread := map[types.NamespacedName]bool{}
@@ -160,9 +153,8 @@ func (a *Addon) SyncOnce(ctx context.Context) SyncReport {
 	return report
 }
 
-// syncCluster takes one Cluster's sync step. A Cluster whose
-// HelmChartProxy change the rollout holds has no outcome yet (held): the
-// rollout keeps it until it decides which Clusters move.
+// syncCluster takes one Cluster's sync step; held: the rollout keeps it
+// and gives its outcome later.
 func (a *Addon) syncCluster(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
 	key := client.ObjectKeyFromObject(in.Cluster).String()
 	if ctx.Err() != nil {
@@ -184,17 +176,10 @@ func (a *Addon) syncCluster(ctx context.Context, c client.Client, in konnector.D
 	return out, held
 }
 
-// syncEnabled is the hooks' deploy path for a Cluster with the addon on,
-// from the objects the LISTs read. A Cluster missing one of its objects is
-// read by name as the hooks read it, so that an object of our name without
-// our labels (which the LISTs do not select) is refused as the hooks refuse
-// it.
-//
-// Once our objects are at the desired state, it reports the release as
-// CAAPH's HelmReleaseProxies do: a failed install is the Cluster's outcome,
-// with a Warning Event, and a deployed revision gets one Normal Event. A
-// HelmChartProxy written by this sync is not reported on: CAAPH has not
-// acted on it yet, and the next sync reports it.
+// syncEnabled is the hooks' deploy path from the objects the LISTs read,
+// then the release report (konnector.Deploy.Release). A Cluster missing an
+// object is read by name, as the hooks read it, so that an object of our
+// name without our labels (which the LISTs do not select) is refused.
 func (a *Addon) syncEnabled(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
 	key := client.ObjectKeyFromObject(in.Cluster)
 	if cur := in.Current; cur.HelmChartProxy == nil || cur.ClusterResourceSet == nil || cur.ResourceSetSecret == nil {
@@ -223,9 +208,7 @@ func (a *Addon) syncEnabled(ctx context.Context, c client.Client, in konnector.D
 	return out, false
 }
 
-// syncConverge is the hooks' deploy path for one Cluster of a sync, hold
-// holding a change of its existing HelmChartProxy (DeployRules), and its
-// outcome.
+// syncConverge is the hooks' deploy path for one Cluster of a sync.
 func (a *Addon) syncConverge(ctx context.Context, c client.Client, in konnector.DeployFacts, hold bool) (konnector.ClusterOutcome, konnector.Deploy) {
 	key := client.ObjectKeyFromObject(in.Cluster).String()
 	d, err := a.converge(ctx, c, in, konnector.DeployRules{RequireInitialized: true, HoldChartChange: hold}, true)
@@ -235,16 +218,12 @@ func (a *Addon) syncConverge(ctx context.Context, c client.Client, in konnector.
 	return d.ClusterOutcome(key), d
 }
 
-// recordInstall records what konnector.ReportInstall decided of a
-// Cluster's release: the Event, then the mark on the HelmChartProxy that it
-// was recorded, so that a failed record is made again by the next sync.
+// recordInstall records the release's Event, then marks the HelmChartProxy,
+// so that a record that failed is made again by the next sync.
 func (a *Addon) recordInstall(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, report konnector.InstallReport) {
 	key := client.ObjectKeyFromObject(cluster)
-	if e := report.Event; e != nil {
-		if err := kube.RecordEvent(ctx, c, cluster, konnector.FieldManager, *e, a.now()); err != nil {
-			a.log.Warn("event not recorded", "cluster", key.String(), "reason", e.Reason, "error", err.Error())
-			return
-		}
+	if e := report.Event; e != nil && !a.recordEvent(ctx, c, cluster, *e) {
+		return
 	}
 	if report.Mark != "" {
 		hcp := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
@@ -254,9 +233,7 @@ func (a *Addon) recordInstall(ctx context.Context, c client.Client, cluster *clu
 	}
 }
 
-// LogSync writes a sync's line, with the number of calls its report
-// answered (its starter's and those that joined it); the sync wrote one per
-// Cluster it lists as it went.
+// LogSync writes a sync's line, with the calls its report answered.
 func (a *Addon) LogSync(r SyncReport, eventID string, calls int, took time.Duration) {
 	a.log.Info("sync call", "function", "Sync", "outcome", r.Status, "cloudEventId", eventID, "calls", calls,
 		"checked", r.Counts.Checked, "upToDate", r.Counts.UpToDate, "applied", r.Counts.Applied, "uninstalling", r.Counts.Uninstalling,

@@ -7,8 +7,8 @@ import (
 )
 
 // beforeClusterUpgrade re-applies the desired state so that chart version,
-// values and credentials are current before the upgrade. It never asks CAPI
-// to wait: retryAfterSeconds is 0 on every answer.
+// values and credentials are current before the upgrade; it never asks CAPI
+// to wait.
 func (s *Server) beforeClusterUpgrade(ctx context.Context, cluster types.NamespacedName) result {
 	return s.addon.Deploy(ctx, cluster, false)
 }

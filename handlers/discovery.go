@@ -8,11 +8,7 @@ import (
 
 // discoveryEndpoint answers CAPI's DiscoveryRequest with the hook table.
 func (s *Server) discoveryEndpoint() http.Handler {
-	respond := func(res result) any {
-		resp := &runtimehooksv1.DiscoveryResponse{CommonResponse: runtimehooksv1.CommonResponse{Status: answerStatus(res), Message: res.Message}}
-		resp.SetGroupVersionKind(runtimehooksv1.GroupVersion.WithKind("DiscoveryResponse"))
-		return resp
-	}
+	respond := func(res result) any { return discoveryResponse(res) }
 	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
 		if !requirePost(w, r, respond) {
 			return
@@ -25,10 +21,14 @@ func (s *Server) discoveryEndpoint() http.Handler {
 	})
 }
 
-func (s *Server) discovery() *runtimehooksv1.DiscoveryResponse {
-	resp := &runtimehooksv1.DiscoveryResponse{}
+func discoveryResponse(res result) *runtimehooksv1.DiscoveryResponse {
+	resp := &runtimehooksv1.DiscoveryResponse{CommonResponse: runtimehooksv1.CommonResponse{Status: answerStatus(res), Message: res.Message}}
 	resp.SetGroupVersionKind(runtimehooksv1.GroupVersion.WithKind("DiscoveryResponse"))
-	resp.Status = runtimehooksv1.ResponseStatusSuccess
+	return resp
+}
+
+func (s *Server) discovery() *runtimehooksv1.DiscoveryResponse {
+	resp := discoveryResponse(result{})
 	timeout := s.settings.HandlerTimeoutSeconds
 	for _, h := range hooks {
 		gvh := mustGroupVersionHook(h)

@@ -10,19 +10,16 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// hookHandler answers one hook call for the cluster the request names.
-type hookHandler func(s *Server, ctx context.Context, cluster types.NamespacedName) result
-
 // hook is one row of the table that drives the router and discovery.
 type hook struct {
 	// name is the handler name CAPI puts in the path, from discovery.
-	name   string
-	hook   catalog.Hook
-	handle hookHandler
-	// failurePolicy is the one discovery announces: what CAPI does when it
-	// cannot call the hook at all (unreachable, timeout, non-200). It never
-	// applies to a Failure answer, which CAPI treats as an error whatever
-	// the policy (CallExtension in internal/runtime/client/client.go).
+	name string
+	hook catalog.Hook
+	// handle answers one call for the cluster the request names.
+	handle func(s *Server, ctx context.Context, cluster types.NamespacedName) result
+	// failurePolicy is what CAPI does when it cannot call the hook at all
+	// (unreachable, timeout, non-200), never on a Failure answer, an error
+	// whatever the policy (CallExtension in internal/runtime/client/client.go).
 	failurePolicy func(settings.Settings) runtimehooksv1.FailurePolicy
 }
 
@@ -46,8 +43,7 @@ var hooks = []hook{
 	{"before-cluster-delete", runtimehooksv1.BeforeClusterDelete, (*Server).beforeClusterDelete, deleteFailurePolicy},
 }
 
-// hookCatalog is CAPI's catalog of hook types: it gives each hook's group,
-// version, request and response kinds, and the path CAPI calls.
+// hookCatalog is CAPI's catalog of hook types: their kinds and paths.
 var hookCatalog = func() *catalog.Catalog {
 	c := catalog.New()
 	if err := runtimehooksv1.AddToCatalog(c); err != nil {

@@ -118,9 +118,9 @@ func requirePost(w http.ResponseWriter, r *http.Request, respond responder) bool
 	return false
 }
 
-// decodeRequest reads a request body of the given kind, as CAPI sends it: no
-// Content-Type header is required. An empty body is accepted only when the
-// body names no Cluster (discovery).
+// decodeRequest reads a request body of the given kind as CAPI sends it, with
+// no Content-Type required; an empty one only when it names no Cluster
+// (discovery).
 func decodeRequest(w http.ResponseWriter, r *http.Request, kind string, cluster bool) (hookrequest.Request, *requestError) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {
@@ -137,15 +137,8 @@ func clusterKey(r hookrequest.Request) types.NamespacedName {
 	return types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
 }
 
-// callContext bounds a call by the caller's ?timeout= (CAPI sends the
-// handler's timeoutSeconds) or else by the handler timeout from settings,
-// keeping a margin so that the answer reaches the caller in time.
-func (s *Server) callContext(r *http.Request) (context.Context, context.CancelFunc, *requestError) {
-	return s.boundedContext(r, time.Duration(s.settings.HandlerTimeoutSeconds)*time.Second)
-}
-
-// boundedContext bounds a call by ?timeout=, else by timeout, with the margin
-// callContext keeps.
+// boundedContext bounds a call by the caller's ?timeout= (CAPI sends the
+// handler's timeoutSeconds), else by timeout, less answerMargin.
 func (s *Server) boundedContext(r *http.Request, timeout time.Duration) (context.Context, context.CancelFunc, *requestError) {
 	if q := r.URL.Query().Get("timeout"); q != "" {
 		d, err := time.ParseDuration(q)
@@ -158,7 +151,7 @@ func (s *Server) boundedContext(r *http.Request, timeout time.Duration) (context
 	return ctx, cancel, nil
 }
 
-// answerMargin is the part of a call's timeout kept for its answer to reach
+// answerMargin is the part of a call's timeout kept for the answer to reach
 // the caller in time.
 func answerMargin(timeout time.Duration) time.Duration { return min(timeout/10, time.Second) }
 
@@ -207,15 +200,16 @@ func (s *Server) hookEndpoint(h hook) http.Handler {
 			logCall(rerr.status, "", failure(rerr.message))
 			return
 		}
-		ctx, cancel, rerr := s.callContext(r)
+		key := clusterKey(req)
+		ctx, cancel, rerr := s.boundedContext(r, time.Duration(s.settings.HandlerTimeoutSeconds)*time.Second)
 		if rerr != nil {
 			rerr.write(w, respond)
-			logCall(rerr.status, clusterKey(req).String(), failure(rerr.message))
+			logCall(rerr.status, key.String(), failure(rerr.message))
 			return
 		}
 		defer cancel()
-		res := h.handle(s, ctx, clusterKey(req))
+		res := h.handle(s, ctx, key)
 		writeJSON(w, http.StatusOK, respond(res))
-		logCall(http.StatusOK, clusterKey(req).String(), res)
+		logCall(http.StatusOK, key.String(), res)
 	})
 }

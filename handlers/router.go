@@ -6,9 +6,9 @@ import (
 	"sigs.k8s.io/cluster-api/exp/runtime/catalog"
 )
 
-// Router serves the CAPI Runtime SDK path layout, GET /healthz and
-// POST /sync[/<namespace>/<cluster>] (one sync at a time). CAPI calls
-// <url>/hooks.runtime.cluster.x-k8s.io/v1alpha1/<lowercase hook>/<handler name>.
+// Router serves the CAPI Runtime SDK paths
+// (<url>/hooks.runtime.cluster.x-k8s.io/v1alpha1/<lowercase hook>/<handler name>),
+// GET /healthz and POST /sync[/<namespace>/<cluster>].
 func (s *Server) Router() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/"+runtimeHooksPrefix+"discovery", s.discoveryEndpoint())
@@ -16,7 +16,7 @@ func (s *Server) Router() http.Handler {
 	mux.Handle("/sync", sync)
 	mux.Handle("/sync/", sync)
 	for _, h := range hooks {
-		mux.Handle(hookPath(h), s.hookEndpoint(h))
+		mux.Handle(catalog.GVHToPath(mustGroupVersionHook(h), h.name), s.hookEndpoint(h))
 	}
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -35,7 +35,3 @@ func (s *Server) Router() http.Handler {
 
 // runtimeHooksPrefix is the group/version part of every hook path.
 const runtimeHooksPrefix = "hooks.runtime.cluster.x-k8s.io/v1alpha1/"
-
-func hookPath(h hook) string {
-	return catalog.GVHToPath(mustGroupVersionHook(h), h.name)
-}

@@ -1,18 +1,15 @@
 // Package handlers is the HTTP side of konnector-hooks: the CAPI Runtime SDK
-// router, discovery, request decoding and response encoding, one file per
-// hook that hands the call to package addon, and the sync endpoint with its
-// one-sync-at-a-time guard.
+// router and discovery, decoding and answers, one file per hook that hands
+// the call to package addon, and the sync endpoint.
 //
-// The rules the hooks need on the management cluster, each with why, are
-// in deploy/rbac.yaml alone; test/manifests runs every flow as that
-// ServiceAccount and fails on a rule missing or unused.
+// The RBAC the hooks need, each rule with why, is in deploy/rbac.yaml alone;
+// test/manifests runs every flow as that ServiceAccount and fails on a rule
+// missing or unused.
 //
-// The router, discovery and protocol code repeat in part what CAPI's
-// exp/runtime/server does for a controller-runtime webhook server: that
-// server owns its listener and TLS, while a function hands its handlers to
-// functions-framework (and Knative terminates TLS), so the path layout,
-// decoding and answers are written here against CAPI's own catalog and
-// types.
+// The routing, decoding and answers repeat CAPI's exp/runtime/server, which
+// owns its listener and TLS; a function hands its handlers to
+// functions-framework behind Knative's TLS, so they are written here against
+// CAPI's catalog and types.
 package handlers
 
 import (
@@ -24,28 +21,23 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// ClientOpener opens a management-cluster client for one call.
-type ClientOpener = addon.ClientOpener
-
-// Server holds what every hook call needs. It keeps no state between calls.
+// Server holds what every call needs; only syncs outlives a call.
 type Server struct {
 	settings settings.Settings
 	addon    *addon.Addon
 	log      *slog.Logger
-	// syncs lets one sync run at a time. The process serves with one
-	// Server (function.go builds it once), so at most one sync runs per
-	// process.
+	// syncs lets one sync run at a time in the process: function.go builds
+	// one Server.
 	syncs *syncGuard
 }
 
 // New returns the Server for the given settings and management cluster.
-func New(s settings.Settings, kube ClientOpener, log *slog.Logger) *Server {
+func New(s settings.Settings, kube addon.ClientOpener, log *slog.Logger) *Server {
 	return &Server{settings: s, addon: addon.New(s, kube, log, time.Now), log: log, syncs: &syncGuard{}}
 }
 
-// The functions the manifests deploy (FUNCTION_TARGET): Hooks is the router
-// of every path (the Knative Service of the hooks, the install without
-// Knative); Sync is the sync endpoint alone, at any path (Sync's own Knative
+// The functions the manifests deploy (FUNCTION_TARGET): Hooks, the router of
+// every path; Sync, the sync endpoint alone at any path (its own Knative
 // Service).
 const (
 	FunctionHooks = "Hooks"

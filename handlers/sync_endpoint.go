@@ -18,15 +18,7 @@ import (
 
 // syncEndpoint serves POST /sync (every served Cluster) and
 // POST /sync/<namespace>/<cluster> (one); the Sync function alone serves
-// /<namespace>/<cluster> as well. The body is ignored, but a CloudEvent, as
-// a Knative PingSource sends it in binary mode (ce-* headers) or in
-// structured mode (Content-Type application/cloudevents+json), must be a
-// valid one.
-//
-// One sync runs at a time (syncGuard): a call that arrives while a sync
-// covering it runs gets that run's report; one it does not cover answers
-// 429 with Retry-After. ?timeout= may shorten a sync, never lengthen it past
-// KONNECTOR_SYNC_TIMEOUT.
+// /<namespace>/<cluster> as well. One sync runs at a time (syncGuard).
 func (s *Server) syncEndpoint() http.Handler {
 	respond := func(res result) any { return konnector.FailedSync(res.Message) }
 	return s.endpoint(respond, func(w http.ResponseWriter, r *http.Request) {
@@ -43,7 +35,6 @@ func (s *Server) syncEndpoint() http.Handler {
 			rerr.write(w, respond)
 			return
 		}
-		// ctx is the caller's wait: ?timeout= (else KONNECTOR_SYNC_TIMEOUT).
 		ctx, cancel, rerr := s.boundedContext(r, s.settings.SyncTimeout)
 		if rerr != nil {
 			rerr.write(w, respond)
@@ -59,8 +50,7 @@ func (s *Server) syncEndpoint() http.Handler {
 			s.refuseSync(w, busy, scope, eventID, "a sync of "+busy.scope.Describe()+" is running")
 			return
 		}
-		// The starter waits for its run, which ends by the starter's
-		// deadline and then reports within the margin left for the answer;
+		// The starter's run ends by its deadline, within the answer's margin;
 		// a joined call waits as long as its own ?timeout= allows.
 		wait := ctx.Done()
 		if !joined {
@@ -89,8 +79,8 @@ func (s *Server) syncEndpoint() http.Handler {
 }
 
 // syncDeadline is when a sync started now must end: the caller's deadline
-// (?timeout=), but never later than KONNECTOR_SYNC_TIMEOUT from start, less
-// the margin callContext keeps for the answer.
+// (?timeout=), never later than KONNECTOR_SYNC_TIMEOUT less answerMargin
+// from start, so that one caller cannot hold the guard longer.
 func (s *Server) syncDeadline(ctx context.Context, start time.Time) time.Time {
 	limit := s.settings.SyncTimeout
 	deadline := start.Add(limit - answerMargin(limit))
@@ -101,7 +91,7 @@ func (s *Server) syncDeadline(ctx context.Context, start time.Time) time.Time {
 }
 
 // refuseSync answers 429 with Retry-After to a call that running, a sync
-// that does not answer it, keeps from running now.
+// that does not cover it, keeps from starting.
 func (s *Server) refuseSync(w http.ResponseWriter, running *syncRun, scope addon.Scope, eventID, why string) {
 	retry := running.retryAfterSeconds(time.Now())
 	w.Header().Set("Retry-After", strconv.Itoa(retry))
@@ -125,10 +115,9 @@ func syncScopeOf(path string) (addon.Scope, *requestError) {
 	return addon.Scope{Cluster: key}, nil
 }
 
-// readTrigger reads the body: a CloudEvent must be valid (the PingSource's
-// schedule is what triggers the sync, its data carries nothing the sync
-// needs); any other body is read and ignored. It returns the event's id, for
-// the log.
+// readTrigger reads and ignores the body, but a CloudEvent, as a Knative
+// PingSource sends it (binary or structured mode), must be a valid one. It
+// returns the event's id, for the log.
 func readTrigger(w http.ResponseWriter, r *http.Request) (string, *requestError) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxBodyBytes)
 	msg := cehttp.NewMessageFromHttpRequest(r)

@@ -10,21 +10,13 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-// syncGuard lets one sync run at a time. A sync costs cluster-wide LISTs
-// (one of them of Secrets) and writes, so a caller that loops, or many
-// callers at once, must not multiply them:
-//
-//   - a call that arrives while a sync runs whose scope covers its own
-//     (every served Cluster, or the same Cluster) starts nothing: it waits
-//     for that run and answers its report (a single flight);
-//   - a call the running sync does not cover (a sync of every Cluster while
-//     one Cluster's runs, or another Cluster's) answers 429 with
-//     Retry-After, the seconds left until the running sync's deadline.
-//
-// A run's deadline is its starter's ?timeout=, capped at
-// KONNECTOR_SYNC_TIMEOUT, so one caller cannot hold the guard longer. The
-// run is detached from its starter's request: a starter that goes away does
-// not cancel the report that others wait for.
+// syncGuard lets one sync run at a time: a sync costs cluster-wide LISTs
+// (one of Secrets) and writes, which a looping caller, or many callers, must
+// not multiply. A call that the running sync covers (every served Cluster, or
+// the same one) waits for its report; any other answers 429 with Retry-After,
+// the seconds left until the running sync's deadline. The run is detached
+// from its starter's request, so a starter that goes away does not cancel the
+// report others wait for.
 type syncGuard struct {
 	mu      sync.Mutex
 	running *syncRun
@@ -36,8 +28,7 @@ type syncRun struct {
 	deadline time.Time
 	done     chan struct{}
 	report   addon.SyncReport
-	// calls counts the calls this run answers: its starter and those that
-	// joined it.
+	// calls counts the calls this run answers, its starter's included.
 	calls int
 }
 
@@ -52,11 +43,9 @@ func (r *syncRun) retryAfterSeconds(now time.Time) int {
 }
 
 // syncOnce returns the run that answers a call of scope: the running sync
-// when it covers scope (joined set), else a new run started with run,
-// deadline and ctx's values, whose report and the number of calls it
-// answered go to finished once no call can join it any more. When a sync
-// runs that does not cover scope, it starts nothing and returns that sync
-// as busy.
+// when it covers scope (joined), else a new run of run by deadline with ctx's
+// values, whose report and calls go to finished once no call can join it.
+// When the running sync does not cover scope, it returns that sync as busy.
 func (s *Server) syncOnce(ctx context.Context, scope addon.Scope, deadline time.Time, run func(context.Context) addon.SyncReport, finished func(addon.SyncReport, int)) (r *syncRun, joined bool, busy *syncRun) {
 	g := s.syncs
 	g.mu.Lock()

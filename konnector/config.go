@@ -32,11 +32,10 @@ func ReadConfig(topology *clusterv1.Topology, defaultCredentialsSecret string) (
 	return clusterconfig.Read(variableRaw(topology.Variables, clusterconfig.VariableName), workers, defaultCredentialsSecret)
 }
 
-// ReadConfigWith is ReadConfig under the operator's settings: with
-// KONNECTOR_UNINSTALL_ALL every Cluster is one without the addon, whatever
-// its clusterConfig says (a malformed one included), so that the hooks
-// deploy nothing and Sync uninstalls every agent as for a disabled addon,
-// before konnector-hooks is removed.
+// ReadConfigWith is ReadConfig under the settings: with
+// KONNECTOR_UNINSTALL_ALL every Cluster is without the addon, whatever its
+// clusterConfig, so that Sync uninstalls every agent before
+// konnector-hooks is removed.
 func ReadConfigWith(topology *clusterv1.Topology, s settings.Settings) (*clusterconfig.Config, error) {
 	if s.UninstallAll {
 		return nil, nil
@@ -44,8 +43,7 @@ func ReadConfigWith(topology *clusterv1.Topology, s settings.Settings) (*cluster
 	return ReadConfig(topology, s.DefaultCredentialsSecret)
 }
 
-// NotEnabledReason says why ReadConfigWith found the addon off for a
-// Cluster, for the answers.
+// NotEnabledReason says why ReadConfigWith found the addon off.
 func NotEnabledReason(s settings.Settings) string {
 	if s.UninstallAll {
 		return settings.Prefix + "_UNINSTALL_ALL is true: konnector-hooks is being removed, and Sync uninstalls the agent of every Cluster"
@@ -53,8 +51,7 @@ func NotEnabledReason(s settings.Settings) string {
 	return "no clusterConfig.addons.konnectorAgent"
 }
 
-// variableRaw returns the JSON value of the named variable, or nil when it
-// is absent or null.
+// variableRaw is the named variable's JSON value, nil when absent or null.
 func variableRaw(variables []clusterv1.ClusterVariable, name string) []byte {
 	for _, v := range variables {
 		if v.Name == name {

@@ -12,21 +12,19 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Current is what exists of this addon's objects for one Cluster, as read
-// before a deploy; nil where absent.
+// Current is what exists of this addon's objects for one Cluster; nil
+// where absent. HelmReleaseProxies are those CAAPH made from our
+// HelmChartProxy: left by an uninstall, they hold the release name in the
+// workload cluster until CAAPH has uninstalled it.
 type Current struct {
 	HelmChartProxy     *caaphv1.HelmChartProxy
 	ClusterResourceSet *addonsv1.ClusterResourceSet
 	ResourceSetSecret  *corev1.Secret
-	// HelmReleaseProxies are the ones CAAPH made from this addon's
-	// HelmChartProxy for the Cluster. Only their presence matters here: left
-	// behind by an uninstall, they hold the release name in the workload
-	// cluster until CAAPH has uninstalled it.
 	HelmReleaseProxies []caaphv1.HelmReleaseProxy
 }
 
-// Released is what CAAPH's HelmReleaseProxies report of the release
-// (ReleaseOf) and the ReportedReleaseAnnotation of our HelmChartProxy.
+// Released is CAAPH's report of the release and our HelmChartProxy's
+// ReportedReleaseAnnotation.
 func (c Current) Released() (caaph Release, reported string) {
 	if c.HelmChartProxy != nil {
 		reported = c.HelmChartProxy.Annotations[ReportedReleaseAnnotation]
@@ -48,8 +46,7 @@ func (c Current) pairs(d Desired) []pair {
 	}
 }
 
-// ObjectOrNil keeps an absent object a nil interface: a typed nil pointer
-// in an interface is not nil.
+// ObjectOrNil keeps an absent object a nil interface.
 func ObjectOrNil[P interface {
 	comparable
 	client.Object
@@ -62,20 +59,17 @@ func ObjectOrNil[P interface {
 }
 
 // DeployPlan is what a deploy writes: the desired objects that differ from
-// what exists, in the order HelmChartProxy, ClusterResourceSet, Secret.
+// what exists, in the order HelmChartProxy, ClusterResourceSet, Secret;
+// Creates is set when one of them is new.
 type DeployPlan struct {
-	Writes []client.Object
-	// Creates is true when one of the writes creates an object: Sync checks
-	// then that the Cluster is not being deleted on the server now.
+	Writes  []client.Object
 	Creates bool
 }
 
-// PlanDeploy decides what a deploy of the desired objects writes over the
-// current ones. It refuses, with an *InputError that writes nothing, when an
-// object of our name is not ours (someone else's object is never taken
-// over), when one of ours is being deleted, or when an uninstall of the agent
-// is still under way: creating the HelmChartProxy again then would race
-// CAAPH's `helm uninstall` of the same release name in the workload cluster.
+// PlanDeploy decides what a deploy writes over the current objects. It
+// refuses, with an *InputError, an object of our name that is not ours
+// (never taken over), one of ours being deleted, and an uninstall still
+// under way, whose `helm uninstall` a new HelmChartProxy would race.
 func PlanDeploy(cluster string, current Current, desired Desired) (DeployPlan, error) {
 	var plan DeployPlan
 	pairs := current.pairs(desired)
@@ -139,9 +133,8 @@ func uninstallPending(proxy client.Object, releases []caaphv1.HelmReleaseProxy) 
 	}
 }
 
-// KindOf names the kind of obj, for messages: its TypeMeta's, else, for a
-// typed object as a client reads it (TypeMeta empty), its Go type's name,
-// which API types share with their kind.
+// KindOf names the kind of obj, for messages: its TypeMeta's, else its Go
+// type's name (a typed object read by a client has no TypeMeta).
 func KindOf(obj client.Object) string {
 	if kind := obj.GetObjectKind().GroupVersionKind().Kind; kind != "" {
 		return kind
@@ -150,10 +143,8 @@ func KindOf(obj client.Object) string {
 }
 
 // HoldChartChange is the plan less its update of an existing
-// HelmChartProxy, which a rollout leaves to a later sync; held reports
-// whether there was one. A HelmChartProxy to create is never held: a new
-// Cluster's agent is not part of a rollout, and neither are the
-// ClusterResourceSet and Secret, which deliver the credentials.
+// HelmChartProxy, which a rollout decides on; a new Cluster's HelmChartProxy
+// and the credentials delivery are never held.
 func (p DeployPlan) HoldChartChange(current Current) (plan DeployPlan, held bool) {
 	plan.Creates = p.Creates
 	for _, w := range p.Writes {

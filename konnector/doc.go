@@ -1,23 +1,14 @@
-// Package konnector is the Konnector Agent addon's pure core: it reads the
-// addon's part of a Cluster's clusterConfig variable (through clusterconfig,
-// which validates it and renders the chart values), and computes the objects
-// the hooks write on the management cluster. It does no
-// I/O and reads no clock, so every decision here is covered by table tests.
+// Package konnector is the Konnector Agent addon's pure core: from what was
+// read of a Cluster (its clusterConfig through clusterconfig, our objects,
+// CAAPH's report), it decides what the hooks and Sync write and answer. It
+// does no I/O and reads no clock, so every decision has table tests.
 //
-// The agent reaches the workload cluster through two objects:
-//
-//   - a CAAPH HelmChartProxy that installs the Konnector Agent chart, whose
-//     values carry the Prism Central endpoint;
-//   - a ClusterResourceSet with a resource-set Secret that delivers the Prism
-//     Central credentials as the Secret the chart reads.
-//
-// Credentials go through a ClusterResourceSet rather than being written into
-// the workload cluster by the function: the function then needs no workload
-// cluster kubeconfig and no network path to the workload cluster, and CAPI
-// re-applies the Secret (strategy Reconcile) when the credentials change.
-// They do not go into the Helm values, where they would be stored in the
-// HelmChartProxy and in every Helm release revision. The one credential that
-// does is the operator's image pull secret, when the values file gives one
-// (the chart reads agent.image.imageCredentials from its values): it comes
-// from a Secret and every preview redacts it (RedactValues).
+// The agent reaches the workload cluster through a CAAPH HelmChartProxy,
+// whose values carry the Prism Central endpoint, and a ClusterResourceSet
+// whose Secret delivers the credentials as the Secret the chart reads. So
+// the function needs no workload-cluster kubeconfig or network path, CAPI
+// re-applies the Secret when the credentials change (strategy Reconcile),
+// and no credential is stored in the HelmChartProxy and every Helm
+// revision, but the operator's image pull secret, which the chart reads
+// from its values only (and every preview redacts: RedactValues).
 package konnector

@@ -7,29 +7,24 @@ import (
 	corev1 "k8s.io/api/core/v1"
 )
 
-// ReportedReleaseAnnotation is on our HelmChartProxy the release state Sync
-// last recorded an Event for (InstallReport.Mark): Sync reads it with the
-// HelmChartProxy's metadata and records KonnectorAgentInstalled once per
-// deployed revision, without an Event request per Cluster and sync.
+// ReportedReleaseAnnotation is, on our HelmChartProxy, the release state
+// Sync last recorded an Event for: one KonnectorAgentInstalled per deployed
+// revision, without an Event request per Cluster and sync.
 const ReportedReleaseAnnotation = "konnector-hooks/reported-release"
 
 // InstallReport is what Sync says and records of the release of a Cluster
-// whose HelmChartProxy is at the desired state.
+// whose HelmChartProxy is at the desired state. Mark is the new
+// ReportedReleaseAnnotation, "" when it stays.
 type InstallReport struct {
-	// Failed: CAAPH's install or upgrade failed; the outcome is
-	// OutcomeInstallFailed and Message says CAAPH's error and the fix.
 	Failed  bool
 	Message string
-	// Event is the Event to record, nil for none.
-	Event *Event
-	// Mark is the new ReportedReleaseAnnotation, "" when it stays.
-	Mark string
+	Event   *Event
+	Mark    string
 }
 
-// ReportInstall decides what Sync reports of the release r on cluster
-// (namespace/name), whose HelmChartProxy carries reported: a failed install
-// is reported on every sync while it lasts, its Warning Event counting up;
-// a deployed revision gets one Normal Event; a pending one nothing.
+// ReportInstall decides what Sync reports of release r: a failed install on
+// every sync while it lasts, its Warning Event counting up; a deployed
+// revision one Normal Event; a pending one nothing.
 func ReportInstall(cluster string, r Release, reported string) InstallReport {
 	var out InstallReport
 	switch r.Phase {

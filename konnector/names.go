@@ -32,17 +32,15 @@ const (
 	hashLength        = 8
 )
 
-// ObjectName is the name of the HelmChartProxy, the ClusterResourceSet and the
-// resource-set Secret of one cluster. It stays a valid label value: names that
-// would be longer are cut and end with a short hash of the cluster name, so
-// two long cluster names never share objects.
+// ObjectName is the name of one cluster's HelmChartProxy, ClusterResourceSet
+// and resource-set Secret: a valid label value, cut long names ending in a
+// short hash of the cluster name, so two never share objects.
 func ObjectName(cluster string) string {
 	return shorten(objectPrefix+cluster, maxLabelValue, cluster)
 }
 
-// RegisteredName is the name the cluster is registered under in Prism
-// Central (the chart's k8sClusterName): the Cluster's name, cut to Prism
-// Central's 40 characters with the same rule as ObjectName.
+// RegisteredName is the chart's k8sClusterName: the Cluster's name, cut to
+// Prism Central's 40 characters as ObjectName cuts.
 func RegisteredName(cluster string) string {
 	return shorten(cluster, maxRegisteredName, cluster)
 }
@@ -57,8 +55,7 @@ func shorten(name string, max int, cluster string) string {
 	return name[:max-hashLength-1] + "-" + hex.EncodeToString(sum[:])[:hashLength]
 }
 
-// OurLabels are the labels every object the hooks write carries, whatever
-// the cluster: Sync lists our objects by them.
+// OurLabels are on every object the hooks write: Sync lists by them.
 func OurLabels() map[string]string {
 	return map[string]string{labelAppName: AppName, labelManagedBy: FieldManager}
 }
@@ -72,15 +69,13 @@ func Labels(cluster string) map[string]string {
 	}
 }
 
-// IsOurs reports whether an object's labels mark it as written by the hooks
-// for that cluster, so that the hooks never take over or delete anyone else's.
+// IsOurs reports whether an object's labels mark it as the hooks' for that
+// cluster: the hooks never take over or delete anyone else's.
 func IsOurs(objectLabels map[string]string, cluster string) bool {
 	return labels.SelectorFromSet(Labels(cluster)).Matches(labels.Set(objectLabels))
 }
 
-// ParseKey reads <namespace>/<name>, as a person, a request path or
-// types.NamespacedName.String names a Cluster or another namespaced object;
-// ok is false unless both parts are there, non-empty, with no other '/'.
+// ParseKey reads <namespace>/<name>, both non-empty, with no other '/'.
 func ParseKey(s string) (key types.NamespacedName, ok bool) {
 	namespace, name, ok := strings.Cut(s, "/")
 	if !ok || namespace == "" || name == "" || strings.Contains(name, "/") {

@@ -20,20 +20,16 @@ import (
 // manifests applied to the workload cluster.
 const ResourceSetKey = "konnector-agent.yaml"
 
-// Desired are the objects the hooks keep on the management cluster for one
-// cluster, in the Cluster's namespace.
+// Desired are the objects the hooks keep for one cluster in its namespace.
+// ResourceSetSecret holds what the ClusterResourceSet applies to the
+// workload cluster; Warnings say where the agent is installed otherwise
+// than configured, and how to fix it.
 type Desired struct {
 	HelmChartProxy     *caaphv1.HelmChartProxy
 	ClusterResourceSet *addonsv1.ClusterResourceSet
-	// ResourceSetSecret holds the Namespace and credentials Secret that the
-	// ClusterResourceSet applies to the workload cluster.
-	ResourceSetSecret *corev1.Secret
-
-	// RegisteredName is the name the cluster is registered under in Prism Central.
-	RegisteredName string
-	// Warnings say where the agent is installed otherwise than configured,
-	// and how to fix it; the hooks put them in the answer and an Event.
-	Warnings []string
+	ResourceSetSecret  *corev1.Secret
+	RegisteredName     string
+	Warnings           []string
 }
 
 // DesiredObjects computes the objects for a cluster with the addon enabled.
@@ -48,9 +44,8 @@ func DesiredObjects(cluster *clusterv1.Cluster, cfg *clusterconfig.Config, creds
 	}
 	var warnings []string
 	if !cfg.PrismCentral.Insecure && cfg.PrismCentral.TrustBundle == nil {
-		// The chart refuses insecure: false without a trust bundle; Nutanix's
-		// own extension installs such clusters with insecure: true, and so do
-		// the hooks, but they say so.
+		// The chart refuses insecure: false without a trust bundle; like
+		// Nutanix's own extension, the hooks install insecure, and say so.
 		warnings = append(warnings, InsecureFallbackWarning)
 	}
 	if cfg.KubeconfigUpload {
@@ -119,16 +114,13 @@ const InsecureFallbackWarning = clusterconfig.FieldEndpoint + " has insecure: fa
 	"the Konnector Agent is installed with insecure: true and does not verify Prism Central's certificate; " +
 	"set " + clusterconfig.FieldEndpoint + ".additionalTrustBundle to the base64 of the CA bundle of Prism Central's certificate to have it verified"
 
-// workloadManifests are the objects the ClusterResourceSet creates in the
-// workload cluster: the release namespace, privileged because the agent's
-// pre-delete hook and daemon need host access, and the credentials Secret.
-// They are one JSON list, which CAPI's ClusterResourceSet controller reads
-// as it reads YAML (objsFromYamlData and isJSONList in CAPI v1.12.5's
-// internal/controllers/clusterresourceset/clusterresourceset_helpers.go:
-// data that starts with "[" is unmarshalled with encoding/json, each
-// element one object; the same in v1.11.4, and in v1.14.2 under
-// core/reconcilers/clusterresourceset); encoding/json costs a seventh of
-// sigs.k8s.io/yaml per call (bench/report.md).
+// workloadManifests are what the ClusterResourceSet creates in the workload
+// cluster: the release namespace, privileged (the agent's hooks and daemon
+// need host access), and the credentials Secret. One JSON list, which CAPI
+// reads as it reads YAML (objsFromYamlData and isJSONList in CAPI v1.12.5's
+// internal/controllers/clusterresourceset/clusterresourceset_helpers.go; the
+// same in v1.11.4 and, under core/reconcilers, v1.14.2), at a seventh of
+// sigs.k8s.io/yaml's cost (bench/report.md).
 func workloadManifests(namespace string, creds Credentials) []byte {
 	ns := corev1.Namespace{
 		TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
@@ -153,9 +145,8 @@ func workloadManifests(namespace string, creds Credentials) []byte {
 	return b
 }
 
-// Manifest is obj as YAML without the fields that API types always carry
-// but that a manifest leaves out (creationTimestamp, status, empty spec).
-// The preview (render) shows it to people, hence YAML.
+// Manifest is obj as YAML for people (the preview), without what a
+// manifest leaves out (creationTimestamp, status, an empty spec).
 func Manifest(obj runtime.Object) []byte {
 	b, err := yaml.Marshal(manifestFields(obj))
 	if err != nil {
@@ -164,8 +155,7 @@ func Manifest(obj runtime.Object) []byte {
 	return b
 }
 
-// manifestFields is obj's content without the fields that API types always
-// carry but that a manifest leaves out.
+// manifestFields is obj's content as a manifest holds it.
 func manifestFields(obj runtime.Object) map[string]any {
 	u, err := runtime.DefaultUnstructuredConverter.ToUnstructured(obj)
 	if err != nil {

@@ -15,32 +15,25 @@ import (
 // Event is one Event the hooks and Sync record on a Cluster.
 type Event struct {
 	Type, Reason, Message string
-	// Key names the occurrence: records for the same Cluster, reason and key
-	// are one Event object, named from them.
+	// Key names the occurrence: one Event object per Cluster, reason and key.
 	Key string
-	// Count makes a record of an Event that exists add one to its count and
-	// move its lastTimestamp, as client-go's event correlator does for a
-	// long-lived recorder: a problem that lasts is one Event whose count
-	// grows in `kubectl describe cluster`. Without it a second record is
-	// dropped: a change is recorded once, however many calls race to record it.
+	// Count: a repeated record counts up (client-go's correlator does so in
+	// a long-lived recorder), so a lasting problem is one Event. Without it
+	// a repeat is dropped, so a change is told once however many calls race.
 	Count bool
 }
 
 // HookRetry is what an answer says after an API error: CAPI calls again.
 const HookRetry = "CAPI retries the hook; if this persists, check konnector-hooks' access to the management cluster"
 
-// DeployFacts is what the deploy path read of one Cluster before deciding.
+// DeployFacts is what a deploy read of one Cluster.
 type DeployFacts struct {
 	Cluster *clusterv1.Cluster
-	// Config is nil when the addon is not enabled; ConfigErr is set when
-	// the configuration is invalid (ReadConfigWith).
+	// Config is nil when the addon is off; ConfigErr is set when it is invalid.
 	Config    *clusterconfig.Config
 	ConfigErr error
-	// Current is what exists of the addon's objects.
-	Current Current
-	// Secrets are the credentials Secrets read already, nil where absent. A
-	// Secret the configuration names that is not among them is asked for
-	// (Deploy.ReadSecret).
+	Current   Current
+	// Secrets are the credentials Secrets read so far, nil where absent.
 	Secrets map[types.NamespacedName]*corev1.Secret
 }
 
@@ -49,33 +42,27 @@ type DeployRules struct {
 	// RequireInitialized: AfterControlPlaneInitialized and Sync deploy only
 	// once the server reports the control plane initialized.
 	RequireInitialized bool
-	// HoldChartChange: a Sync under a rollout (KONNECTOR_ROLLOUT_BATCH)
-	// writes everything but a change of an existing HelmChartProxy, and
-	// decides which of those to move once every page is read.
+	// HoldChartChange: a Sync under a rollout leaves a change of an existing
+	// HelmChartProxy for the rollout to decide once every page is read.
 	HoldChartChange bool
 }
 
-// Deploy is the decision of one deploy: what to read or write next, and
-// how the call ends.
+// Deploy is the decision of one deploy.
 type Deploy struct {
-	// ReadSecret names the credentials Secret the configuration names when
-	// the facts do not hold it: read it, and decide again.
+	// ReadSecret names a credentials Secret to read before deciding again.
 	ReadSecret *types.NamespacedName
-	// Writes are the objects to apply, HelmChartProxy, ClusterResourceSet,
-	// Secret in that order; Creates is set when one of them is created.
+	// Writes are the objects to apply, in the order HelmChartProxy,
+	// ClusterResourceSet, Secret; Creates is set when one is new.
 	Writes  []client.Object
 	Creates bool
-	// Failure and Message are the answer; once Writes are applied, Applied
-	// gives the message and the Event instead.
+	// Failure and Message are the answer (Applied's, once Writes are
+	// applied), with Event, if any.
 	Failure bool
 	Message string
-	// Event is recorded with the answer; nil for none.
-	Event *Event
-	// Outcome is the Cluster's outcome in a sync.
+	Event   *Event
 	Outcome Outcome
-	// Held is set when a rollout held the change of an existing
-	// HelmChartProxy; ChartVersion is the chart version the desired one
-	// holds ("" when there is none).
+	// Held: a rollout held the change of an existing HelmChartProxy.
+	// ChartVersion is the desired one's.
 	Held         bool
 	ChartVersion string
 
@@ -86,13 +73,9 @@ type Deploy struct {
 }
 
 // DecideDeploy decides a deploy of AfterControlPlaneInitialized,
-// BeforeClusterUpgrade or Sync from what was read. It writes nothing and
-// reads nothing.
-//
-// A Cluster being deleted is left to BeforeClusterDelete. A problem only a
-// person can fix is answered as AnswerFor says, with a Warning Event whose
-// count grows while it lasts; one that passes by itself (the control plane
-// not initialized yet) is a Failure that CAPI calls again on.
+// BeforeClusterUpgrade or Sync. A Cluster being deleted is left to
+// BeforeClusterDelete; a problem only a person can fix is answered as
+// AnswerFor says, with a Warning Event that counts while it lasts.
 func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 	key := client.ObjectKeyFromObject(f.Cluster)
 	switch {
@@ -146,10 +129,9 @@ func notDeployed(key types.NamespacedName, err error, s settings.Settings) Deplo
 		Event: &Event{Type: corev1.EventTypeWarning, Reason: ReasonNotDeployed, Message: message, Key: message, Count: true}}
 }
 
-// Applied is the answer and the Event of the deploy once its Writes are
-// applied: the Event follows the writes, so that it only ever tells of a
-// change that was made, once (the change is named by the resourceVersions
-// the writes left on the objects).
+// Applied is the answer and the Event once the Writes are applied: the
+// Event is named by the resourceVersions they left, so a change is told
+// once, and only once made.
 func (d Deploy) Applied() (string, Event) {
 	report := ReportDeploy(d.want, d.prismCentral, d.settings, d.current, d.Writes)
 	return report.Message, Event{Type: report.EventType, Reason: ReasonApplied, Message: report.Message, Key: report.EventKey}
@@ -158,9 +140,7 @@ func (d Deploy) Applied() (string, Event) {
 // WritesChart reports whether the deploy writes the HelmChartProxy.
 func (d Deploy) WritesChart() bool { return DeployPlan{Writes: d.Writes}.WritesChart() }
 
-// ClusterOutcome is the deploy's outcome for Cluster key in a sync, with
-// the hooks' answer as its message; a Cluster being deleted is left to
-// BeforeClusterDelete.
+// ClusterOutcome is the deploy's outcome for Cluster key in a sync.
 func (d Deploy) ClusterOutcome(key string) ClusterOutcome {
 	if d.Outcome == OutcomeLeftToHooks {
 		return LeftToHooks(key, SyncLeaveToDelete)
@@ -168,14 +148,11 @@ func (d Deploy) ClusterOutcome(key string) ClusterOutcome {
 	return ClusterOutcome{Cluster: key, Outcome: d.Outcome, Message: d.Message}
 }
 
-// Release decides what a sync reports of the release of Cluster cluster
-// once the deploy is carried out, from CAAPH's report caaph and the
-// HelmChartProxy's ReportedReleaseAnnotation (reported): nothing (ok
-// false) unless our objects are at the desired state and this sync did not
-// write the HelmChartProxy, which CAAPH has not acted on yet (the next sync
-// reports it). A held HelmChartProxy still holds its previous chart
-// version, so CAAPH's report stands as it is; else it is the release of the
-// desired chart version (Release.Against).
+// Release decides what a sync reports of the release once the deploy is
+// carried out, from CAAPH's report and the ReportedReleaseAnnotation:
+// nothing (ok false) unless our objects are at the desired state and the
+// HelmChartProxy was not just written (CAAPH has not acted on it yet). A
+// held HelmChartProxy keeps its chart version, so CAAPH's report stands.
 func (d Deploy) Release(cluster string, caaph Release, reported string) (release Release, report InstallReport, ok bool) {
 	if (d.Outcome != OutcomeUpToDate && d.Outcome != OutcomeApplied) || d.WritesChart() {
 		return Release{}, InstallReport{}, false

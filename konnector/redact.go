@@ -14,22 +14,18 @@ const Redacted = "REDACTED"
 var RedactedCredentials = Credentials{Username: []byte(Redacted), Password: []byte(Redacted)}
 
 // CredentialValues are the chart values that hold credentials, which an
-// operator's values file may set (settings.PerClusterValues keeps it off
-// the per-cluster ones): the image pull credentials of a private registry,
-// and the chart's own Prism Central credentials, which it uses only
-// without prismCredentialsSecretName.
-//
-// A HelmChartProxy needs them in its values, so they are written there (and
-// CAAPH copies them into each HelmReleaseProxy); a preview never shows them.
+// operator's values file may set: image pull credentials, and the chart's
+// own Prism Central credentials (used only without
+// prismCredentialsSecretName). The HelmChartProxy carries them; a preview
+// never shows them.
 var CredentialValues = []string{
 	"agent.image.imageCredentials",
 	"pc.username",
 	"pc.password",
 }
 
-// RedactValues returns a copy of chart values in which everything under
-// CredentialValues is Redacted: the keys stay, so that a preview still shows
-// which credentials are set. values is only read.
+// RedactValues returns a copy of values with everything under
+// CredentialValues Redacted, keys kept, so a preview shows what is set.
 func RedactValues(values map[string]any) map[string]any {
 	if values == nil {
 		return nil
@@ -55,8 +51,7 @@ func redactAt(values map[string]any, path []string) {
 	}
 }
 
-// redactAll replaces every scalar in v with Redacted, keeping the shape of
-// mappings and lists.
+// redactAll replaces every scalar in v with Redacted, keeping its shape.
 func redactAll(v any) any {
 	switch v := v.(type) {
 	case map[string]any:

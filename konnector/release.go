@@ -13,27 +13,23 @@ import (
 type ReleasePhase string
 
 const (
-	// ReleaseDeployed: Helm reports the release deployed at the chart
-	// version the HelmReleaseProxy asks for.
+	// ReleaseDeployed: deployed at the chart version the HelmReleaseProxy asks for.
 	ReleaseDeployed ReleasePhase = "deployed"
-	// ReleasePending: CAAPH has not installed the latest spec yet (no
-	// HelmReleaseProxy yet, a spec CAAPH has not acted on, a Helm operation
-	// under way, the workload cluster not reachable yet).
+	// ReleasePending: CAAPH has not installed the latest spec yet.
 	ReleasePending ReleasePhase = "pending"
 	// ReleaseFailed: CAAPH's install or upgrade of the latest spec failed.
 	ReleaseFailed ReleasePhase = "failed"
 )
 
-// Release is what CAAPH reports of the agent's release for one Cluster.
+// Release is what CAAPH reports of the agent's release for one Cluster:
+// Helm's revision and chart version for the spec CAAPH acted on, and
+// CAAPH's word on a pending or failed one.
 type Release struct {
-	Phase ReleasePhase `json:"phase"`
-	// HelmReleaseProxy names CAAPH's object, "" before it exists.
-	HelmReleaseProxy string `json:"helmReleaseProxy,omitempty"`
-	// Revision and ChartVersion are Helm's, for the spec CAAPH acted on.
-	Revision     int    `json:"revision,omitempty"`
-	ChartVersion string `json:"chartVersion,omitempty"`
-	// Message is CAAPH's word on a pending or failed release, on one line.
-	Message string `json:"message,omitempty"`
+	Phase            ReleasePhase `json:"phase"`
+	HelmReleaseProxy string       `json:"helmReleaseProxy,omitempty"`
+	Revision         int          `json:"revision,omitempty"`
+	ChartVersion     string       `json:"chartVersion,omitempty"`
+	Message          string       `json:"message,omitempty"`
 }
 
 // ReleaseOf reads the release from the HelmReleaseProxies CAAPH made from
@@ -54,9 +50,9 @@ func ReleaseOf(releases []caaphv1.HelmReleaseProxy) Release {
 	return out
 }
 
-// Or is the release that r and other together report: of two live
-// HelmReleaseProxies of one Cluster (an old one still being replaced), the
-// one of the lowest name reports it, so that every reader picks the same.
+// Or is the release r and other report together: of two live
+// HelmReleaseProxies of one Cluster, the lowest name's, so that every
+// reader picks the same.
 func (r Release) Or(other Release) Release {
 	if r.HelmReleaseProxy == "" || (other.HelmReleaseProxy != "" && other.HelmReleaseProxy < r.HelmReleaseProxy) {
 		return other
@@ -110,10 +106,7 @@ func (r Release) String() string {
 }
 
 // Against is the release for the chart version our HelmChartProxy holds:
-// until CAAPH has moved its HelmReleaseProxy to that version (it does so in
-// the HelmChartProxy's reconcile, after our write), what the
-// HelmReleaseProxy reports is the previous version's, and the release is
-// pending.
+// pending until CAAPH has moved the HelmReleaseProxy to it.
 func (r Release) Against(version string) Release {
 	if r.HelmReleaseProxy == "" || r.ChartVersion == version || version == "" {
 		return r

@@ -30,20 +30,14 @@ const (
 	ReasonInstallFailed = "KonnectorAgentInstallFailed"
 )
 
-// DeployReport is what a deploy says: its answer, and for one that wrote,
-// the Event that tells of the change.
+// DeployReport is what a deploy says, and for one that wrote, its Event:
+// Warning when the agent is installed otherwise than configured.
 type DeployReport struct {
-	Message string
-	// EventType is Warning when the agent is installed otherwise than
-	// configured, so that it stands out in kubectl describe.
-	EventType string
-	// EventKey names the change (see changeKey).
-	EventKey string
+	Message, EventType, EventKey string
 }
 
-// ReportDeploy says what a deploy of want over current did: that the agent
-// is up to date when written is empty, else which objects it wrote. Called
-// after the writes, it names the change by the objects' resourceVersions.
+// ReportDeploy says what a deploy of want over current did: up to date when
+// written is empty, else which objects it wrote.
 func ReportDeploy(want Desired, prismCentral string, s settings.Settings, current Current, written []client.Object) DeployReport {
 	installs := fmt.Sprintf("HelmChartProxy %s installs chart %s %s, registering the cluster in Prism Central %s as %q",
 		client.ObjectKeyFromObject(want.HelmChartProxy), s.ChartName, s.ChartVersion, prismCentral, want.RegisteredName)
@@ -70,11 +64,10 @@ func ReportDeploy(want Desired, prismCentral string, s settings.Settings, curren
 	return report
 }
 
-// changeKey names one change for its Event: the resourceVersions of the
-// three objects once written. Calls that race on the same change write the
-// same content, and a server-side apply that changes nothing leaves the
-// resourceVersion as it is, so they name the same Event and it is recorded
-// once. The key holds no content, so no credential.
+// changeKey names one change for its Event: the three objects'
+// resourceVersions once written. Racing calls write the same content, and
+// an apply that changes nothing keeps the resourceVersion, so they name one
+// Event. The key holds no content, so no credential.
 func changeKey(current Current, written []client.Object) string {
 	versions := []string{"-", "-", "-"}
 	if o := current.HelmChartProxy; o != nil {
@@ -99,9 +92,7 @@ func changeKey(current Current, written []client.Object) string {
 	return strings.Join(versions, "/")
 }
 
-// ControlPlaneInitialized tells whether the server reports the Cluster's
-// control plane initialized: status.initialization (v1beta2), else the
-// condition.
+// ControlPlaneInitialized: status.initialization (v1beta2), else the condition.
 func ControlPlaneInitialized(cluster *clusterv1.Cluster) bool {
 	if init := cluster.Status.Initialization.ControlPlaneInitialized; init != nil {
 		return *init
@@ -109,8 +100,8 @@ func ControlPlaneInitialized(cluster *clusterv1.Cluster) bool {
 	return meta.IsStatusConditionTrue(cluster.Status.Conditions, clusterv1.ClusterControlPlaneInitializedCondition)
 }
 
-// ClusterNotFound is the problem of a hook called for a Cluster that is not
-// on the server (yet): it passes by itself, so the hooks answer Failure.
+// ClusterNotFound is the problem of a Cluster not on the server (yet),
+// which passes by itself: the hooks answer Failure.
 func ClusterNotFound(key types.NamespacedName) error {
 	return &InputError{
 		Field:     "Cluster " + key.String(),

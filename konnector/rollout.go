@@ -13,50 +13,40 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// RolloutCluster is what a rollout decision reads of one Cluster whose
-// HelmChartProxy exists: all of it comes from the API server, so that a
-// rollout's state lives there and not in the process.
+// RolloutCluster is what a rollout decides from of one Cluster whose
+// HelmChartProxy exists, all of it read from the API server: a rollout
+// keeps no state of its own.
 type RolloutCluster struct {
 	Cluster types.NamespacedName
-	// Stale: the HelmChartProxy differs from the desired one (chart version,
-	// values, repository): moving it makes CAAPH upgrade the agent.
+	// Stale: the HelmChartProxy differs from the desired one.
 	Stale bool
-	// Generation is the HelmChartProxy's metadata.generation: how many
-	// times its spec was written. A Cluster a rollout has not moved yet
-	// has had fewer writes than one it moved, so it goes first.
+	// Generation counts the HelmChartProxy's spec writes: a Cluster not
+	// moved yet has fewer and goes first.
 	Generation int64
-	// Since is when we last applied the HelmChartProxy (managedFields, to
-	// the second): among Clusters of the same Generation, the oldest write
-	// goes first, then the name.
-	Since time.Time
-	// Release is CAAPH's report of the release.
+	// Since is our last apply (managedFields, to the second).
+	Since   time.Time
 	Release Release
 }
 
-// NewRolloutCluster is what a rollout decides from of Cluster cluster,
-// whose HelmChartProxy hcp exists: its writes, as the API server recorded
-// them, and CAAPH's release.
+// NewRolloutCluster is the RolloutCluster of cluster, whose HelmChartProxy is hcp.
 func NewRolloutCluster(cluster types.NamespacedName, hcp *caaphv1.HelmChartProxy, stale bool, release Release) RolloutCluster {
 	return RolloutCluster{Cluster: cluster, Stale: stale, Generation: hcp.Generation, Since: LastApplied(hcp.ManagedFields), Release: release}
 }
 
 // Rollout is what one Sync moves of a change of the HelmChartProxies.
 type Rollout struct {
-	// Move are the Clusters whose HelmChartProxy this run updates.
 	Move []types.NamespacedName
-	// Held counts the stale Clusters left for later runs.
+	// Held counts the stale Clusters left for later syncs.
 	Held int
-	// PausedBy are the Clusters already at the desired state whose install
-	// failed: while there is one, the rollout moves no other Cluster.
+	// PausedBy are Clusters at the desired state whose install failed:
+	// while there is one, nothing moves.
 	PausedBy []types.NamespacedName
 }
 
 // PlanRollout decides which stale HelmChartProxies a Sync updates: at most
-// batch of them (batch 0: all) in the order of rolloutOrder, and none while a Cluster
-// already at the desired state reports a failed install, so that a bad
-// chart version or values stop at the first batch. New Clusters and
-// credential rotations are not a rollout's to hold: the first has no
-// HelmChartProxy yet, the second writes only the resource-set Secret.
+// batch (0: all) in rolloutOrder, and none while a Cluster already moved
+// reports a failed install, so a bad chart version or values stop at the
+// first batch. New Clusters and credential rotations are never held.
 func PlanRollout(clusters []RolloutCluster, batch int) Rollout {
 	var stale []RolloutCluster
 	var r Rollout
@@ -88,13 +78,9 @@ func PlanRollout(clusters []RolloutCluster, batch int) Rollout {
 	return r
 }
 
-// rolloutOrder orders the stale Clusters of a rollout: the HelmChartProxy
-// written the fewest times first (a Cluster this rollout, or an earlier
-// one, has not moved yet goes before one already moved), then the oldest
-// write, then the name. The write time has one-second resolution
-// (managedFields), so it only breaks ties between Clusters written in
-// different seconds; the generation does not depend on timing, and the name
-// makes the order total.
+// rolloutOrder: fewest writes first (not moved yet before moved), then the
+// oldest write, then the name. The generation, not the one-second write
+// time, carries the order; the name makes it total.
 func rolloutOrder(a, b RolloutCluster) int {
 	return cmp.Or(cmp.Compare(a.Generation, b.Generation), a.Since.Compare(b.Since), compareKeys(a.Cluster, b.Cluster))
 }
@@ -113,15 +99,12 @@ func keyStrings(keys []types.NamespacedName) []string {
 	return names
 }
 
-// RolloutReport is what a sync's report says of a rollout.
+// RolloutReport is what a sync's report says of a rollout; Batch is
+// KONNECTOR_ROLLOUT_BATCH.
 type RolloutReport struct {
-	// Batch is KONNECTOR_ROLLOUT_BATCH.
-	Batch int `json:"batch"`
-	// Moved are the Clusters this sync moved to the changed HelmChartProxy.
-	Moved []string `json:"moved"`
-	// Held counts the Clusters left for later syncs.
-	Held int `json:"held"`
-	// Paused is set while PausedBy is not empty.
+	Batch    int      `json:"batch"`
+	Moved    []string `json:"moved"`
+	Held     int      `json:"held"`
 	Paused   bool     `json:"paused"`
 	PausedBy []string `json:"pausedBy,omitempty"`
 }
@@ -159,9 +142,7 @@ func nameSome(names []string) string {
 }
 
 // Held is the outcome of a Cluster whose HelmChartProxy change a rollout
-// holds, from its outcome so far (up to date, applied for the credentials
-// delivery, or a failed install of the previous chart): a failed install
-// stays its outcome, anything else waits for the rollout.
+// holds: a failed install of the previous chart stays, else it waits.
 func Held(out ClusterOutcome) ClusterOutcome {
 	if out.Outcome == OutcomeInstallFailed {
 		return out
@@ -169,8 +150,7 @@ func Held(out ClusterOutcome) ClusterOutcome {
 	return RolloutHeld(out.Cluster)
 }
 
-// Left is the outcome of a held Cluster that r does not move: it waits for
-// a later sync, or for r to resume when it is paused.
+// Left is the outcome of a held Cluster that r does not move.
 func (r Rollout) Left(held ClusterOutcome) ClusterOutcome {
 	if len(r.PausedBy) > 0 && held.Outcome == OutcomeRolloutHeld {
 		return RolloutPaused(held.Cluster)
@@ -178,8 +158,7 @@ func (r Rollout) Left(held ClusterOutcome) ClusterOutcome {
 	return held
 }
 
-// RolloutHeld is the outcome of a Cluster whose HelmChartProxy change a
-// rollout leaves to a later sync.
+// RolloutHeld is the outcome of a Cluster left to a later sync.
 func RolloutHeld(cluster string) ClusterOutcome {
 	return ClusterOutcome{cluster, OutcomeRolloutHeld, fmt.Sprintf("the HelmChartProxy of Cluster %s changes (chart version or values) and waits for the rollout: "+
 		"each sync moves %s_ROLLOUT_BATCH Clusters, those moved least often first", cluster, settings.Prefix)}

@@ -18,19 +18,16 @@ import (
 )
 
 // ClusterStatus is what `konnector-hooks status` says of one Cluster.
+// Addon is "on", "off" or "invalid: <the problem>"; Release is nil without
+// a HelmChartProxy; Rollout is "" when not known; Events are ours, newest
+// first.
 type ClusterStatus struct {
-	Cluster string `json:"cluster"`
-	// Addon is "on", "off", or "invalid: <the problem>".
-	Addon string `json:"addon"`
-	// Objects are our objects that exist, with what each holds.
-	Objects []string `json:"objects"`
-	// Release is CAAPH's report, nil when no HelmChartProxy exists.
-	Release *Release `json:"release,omitempty"`
-	// Rollout is where the HelmChartProxy stands in a rollout of a change
-	// (StatusRollout), "" when not known.
-	Rollout string `json:"rollout,omitempty"`
-	// Events are our latest Events on the Cluster, newest first.
-	Events []StatusEvent `json:"events"`
+	Cluster string        `json:"cluster"`
+	Addon   string        `json:"addon"`
+	Objects []string      `json:"objects"`
+	Release *Release      `json:"release,omitempty"`
+	Rollout string        `json:"rollout,omitempty"`
+	Events  []StatusEvent `json:"events"`
 }
 
 // StatusEvent is one of our Events on a Cluster.
@@ -45,10 +42,9 @@ type StatusEvent struct {
 // reasons are the reasons of our Events.
 var reasons = []string{ReasonApplied, ReasonNotDeployed, ReasonUninstallStarted, ReasonUninstallStuck, ReasonRemoved, ReasonUninstallTimeout, ReasonInstalled, ReasonInstallFailed}
 
-// StatusObjects is what `konnector-hooks status` reads of one Cluster: its
-// objects of ours, CAAPH's HelmReleaseProxies and the Events on it. The
-// resource-set Secret is read as metadata only: a status shows no credential
-// and needs no right to read one.
+// StatusObjects is what `konnector-hooks status` reads of one Cluster. The
+// resource-set Secret is read as metadata only: a status needs no right to
+// read a credential.
 type StatusObjects struct {
 	Cluster            *clusterv1.Cluster
 	HelmChartProxy     *caaphv1.HelmChartProxy
@@ -58,9 +54,7 @@ type StatusObjects struct {
 	Events             []corev1.Event
 }
 
-// StatusOf says the status of a Cluster from what was read of it and the
-// addon's configuration (cfg nil when off, cfgErr when invalid), keeping
-// our last events Events.
+// StatusOf says the status of a Cluster, with our last events Events.
 func StatusOf(read StatusObjects, cfg *clusterconfig.Config, cfgErr error, events int) ClusterStatus {
 	cluster, hcp, crs := read.Cluster, read.HelmChartProxy, read.ClusterResourceSet
 	s := ClusterStatus{Cluster: cluster.Namespace + "/" + cluster.Name, Addon: "off", Objects: []string{}, Events: []StatusEvent{}}
@@ -99,9 +93,8 @@ func StatusOf(read StatusObjects, cfg *clusterconfig.Config, cfgErr error, event
 	return s
 }
 
-// RolloutClusterOf is what a rollout decision reads of a Cluster whose
-// HelmChartProxy exists, from what status read and the settings Sync runs
-// with: ok is false without a HelmChartProxy or with the addon off.
+// RolloutClusterOf is the RolloutCluster of what status read, under the
+// settings Sync runs with; ok is false without a HelmChartProxy or addon.
 func RolloutClusterOf(read StatusObjects, cfg *clusterconfig.Config, s settings.Settings) (c RolloutCluster, ok bool) {
 	hcp := read.HelmChartProxy
 	if hcp == nil || cfg == nil {
@@ -124,8 +117,8 @@ func LastApplied(fields []metav1.ManagedFieldsEntry) time.Time {
 	return time.Time{}
 }
 
-// StatusRollout says, for each of clusters (by namespace/name), where it
-// stands in the rollout the next sync plans (PlanRollout), and that plan.
+// StatusRollout says where each Cluster stands in the rollout the next
+// sync plans, and that plan.
 func StatusRollout(clusters []RolloutCluster, batch int) (map[string]string, Rollout) {
 	plan := PlanRollout(clusters, batch)
 	states := make(map[string]string, len(clusters))

@@ -7,37 +7,28 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// SyncStep is what a sync does for one Cluster, decided from what the sync
-// listed. Between the hooks, Sync gives a Cluster the state the hooks would
-// give it, and leaves alone what belongs to a hook that is still to come.
+// SyncStep is what a sync does for one Cluster: the state the hooks would
+// give it, leaving alone what belongs to a hook still to come.
 type SyncStep int
 
 const (
-	// SyncLeaveToDelete: the Cluster is deleting; BeforeClusterDelete
-	// uninstalls the agent and CAPI waits for it.
+	// SyncLeaveToDelete: BeforeClusterDelete uninstalls the agent.
 	SyncLeaveToDelete SyncStep = iota
-	// SyncLeaveToInitialize: the control plane is not initialized;
-	// AfterControlPlaneInitialized deploys once it is.
+	// SyncLeaveToInitialize: AfterControlPlaneInitialized deploys it.
 	SyncLeaveToInitialize
-	// SyncConverge: the addon is enabled (or its configuration is invalid,
-	// which the hooks' path reports): bring the objects to the desired state.
+	// SyncConverge: the addon is on (valid or not): the hooks' deploy.
 	SyncConverge
-	// SyncUninstall: the addon is no longer enabled but objects of it
-	// remain: uninstall as BeforeClusterDelete does, then remove the rest.
+	// SyncUninstall: the addon is off and objects of it remain.
 	SyncUninstall
 	// SyncNotEnabled: the addon is off and nothing of it exists.
 	SyncNotEnabled
 )
 
-// SyncView is what a sync knows of one Cluster before it acts.
+// SyncView is what a sync knows of one Cluster before it acts. Enabled:
+// clusterConfig.addons.konnectorAgent is present, valid or not; Leftovers:
+// an object of the addon exists.
 type SyncView struct {
-	Deleting, Initialized bool
-	// Enabled is true when clusterConfig.addons.konnectorAgent is present,
-	// valid or not.
-	Enabled bool
-	// Leftovers is true when any object this addon wrote for the Cluster
-	// still exists.
-	Leftovers bool
+	Deleting, Initialized, Enabled, Leftovers bool
 }
 
 // Next decides the sync step for one Cluster.
@@ -55,11 +46,9 @@ func (v SyncView) Next() SyncStep {
 	return SyncNotEnabled
 }
 
-// SyncStep decides the sync step for the Cluster of f, as the sync's
-// LISTs read it. A ClusterResourceSet or Secret that is being deleted is
-// gone for the sync (CAPI's finalizer releases the ClusterResourceSet):
-// deleting it again would report the uninstall twice. A deleting
-// HelmChartProxy still counts: its uninstall is waited for.
+// SyncStep decides the sync step for the Cluster of f. A deleting
+// ClusterResourceSet or Secret counts as gone (deleting it again would
+// report the uninstall twice); a deleting HelmChartProxy is waited for.
 func (f DeployFacts) SyncStep() SyncStep {
 	live := func(obj client.Object) bool { return obj != nil && obj.GetDeletionTimestamp() == nil }
 	cur := f.Current
@@ -71,9 +60,7 @@ func (f DeployFacts) SyncStep() SyncStep {
 	}.Next()
 }
 
-// ServedNamespaces words which namespaces Sync serves, for its messages:
-// those of KONNECTOR_SYNC_NAMESPACES when set, else those the ExtensionConfig
-// selects.
+// ServedNamespaces words which namespaces Sync serves, for its messages.
 func ServedNamespaces(syncNamespaces []string, extensionConfig string) string {
 	if len(syncNamespaces) > 0 {
 		return fmt.Sprintf("the namespaces of KONNECTOR_SYNC_NAMESPACES (%s)", strings.Join(syncNamespaces, ", "))
@@ -81,8 +68,7 @@ func ServedNamespaces(syncNamespaces []string, extensionConfig string) string {
 	return fmt.Sprintf("the namespaces ExtensionConfig %s selects", extensionConfig)
 }
 
-// ExtensionConfigNotFound is the error of a sync whose ExtensionConfig,
-// which says the namespaces it serves, does not exist.
+// ExtensionConfigNotFound is the error of a sync without its ExtensionConfig.
 func ExtensionConfigNotFound(name string) error {
 	return &InputError{
 		Field:   "ExtensionConfig " + name,
@@ -91,8 +77,7 @@ func ExtensionConfigNotFound(name string) error {
 	}
 }
 
-// NotServedMessage is the answer for a sync naming a Cluster that Sync does
-// not serve; it changes nothing.
+// NotServedMessage answers a sync of a Cluster Sync does not serve.
 func NotServedMessage(cluster string, syncNamespaces []string, extensionConfig string) string {
 	if len(syncNamespaces) > 0 {
 		return fmt.Sprintf("Cluster %s is not a ClusterClass-based Cluster in a namespace of KONNECTOR_SYNC_NAMESPACES (%s): Sync changes nothing for it; check the namespace and name, or the setting",
@@ -102,11 +87,9 @@ func NotServedMessage(cluster string, syncNamespaces []string, extensionConfig s
 		cluster, extensionConfig)
 }
 
-// UninstalledMessage is Sync's answer once the agent of a Cluster whose
-// addon was disabled is uninstalled: what went, and the credentials Secret
-// left in the workload cluster with how to delete it (a ClusterResourceSet
-// never deletes what it applied, and the function has no workload-cluster
-// access by design).
+// UninstalledMessage is Sync's answer once a disabled addon's agent is
+// uninstalled: what went, and how to delete the credentials Secret left in
+// the workload cluster.
 func UninstalledMessage(namespace, cluster string, deleted []string, releaseNamespace string) string {
 	message := fmt.Sprintf("Konnector Agent uninstalled from Cluster %s/%s, whose clusterConfig no longer enables the addon: its HelmChartProxy and HelmReleaseProxies are gone", namespace, cluster)
 	if len(deleted) > 0 {

@@ -14,25 +14,22 @@ const (
 	OutcomeApplied
 	OutcomeUninstalling
 	OutcomeUninstalled
-	// OutcomeUninstallStuck: the uninstall of a live Cluster's agent is past
-	// KONNECTOR_UNINSTALL_TIMEOUT; nothing is forced and the sync waits.
+	// OutcomeUninstallStuck: a live Cluster's uninstall is past its timeout.
 	OutcomeUninstallStuck
 	OutcomeFailed
 	OutcomeNotReached
 	OutcomeLeftToHooks
 	OutcomeNotEnabled
 	// OutcomeInstallFailed: our objects are at the desired state, and CAAPH
-	// reports the install or upgrade of the agent failed.
+	// reports the install or upgrade failed.
 	OutcomeInstallFailed
-	// OutcomeRolloutHeld: the HelmChartProxy changes, and a rollout
-	// (KONNECTOR_ROLLOUT_BATCH) leaves it to a later sync.
+	// OutcomeRolloutHeld: a rollout leaves the change to a later sync.
 	OutcomeRolloutHeld
 	outcomeCount
 )
 
-// outcomes holds, for each Outcome, its name in the report (the key of
-// its count), how the message counts it, and whether the report lists
-// the Clusters with it: the ones that changed, failed or were not reached.
+// outcomes holds, for each Outcome, its name in the report, its words in
+// the message, and whether the report lists its Clusters.
 var outcomes = [outcomeCount]struct {
 	name, words string
 	listed      bool
@@ -52,8 +49,7 @@ var outcomes = [outcomeCount]struct {
 
 func (o Outcome) String() string { return outcomes[o].name }
 
-// MarshalText writes the outcome by its name, as the report's JSON and the
-// log lines give it.
+// MarshalText writes the outcome by its name.
 func (o Outcome) MarshalText() ([]byte, error) { return []byte(o.String()), nil }
 
 // UnmarshalText reads an outcome by its name, for a client of the report.
@@ -73,21 +69,20 @@ const (
 	StatusFailure = "Failure"
 )
 
-// ClusterOutcome is what the sync did for one Cluster; Message is the
-// answer the hooks give for the same step.
+// ClusterOutcome is what the sync did for one Cluster, with the hooks'
+// answer for the same step.
 type ClusterOutcome struct {
 	Cluster string  `json:"cluster"`
 	Outcome Outcome `json:"outcome"`
 	Message string  `json:"message"`
 }
 
-// Listed tells whether the report lists a Cluster with this outcome: the
-// ones that changed, failed or were not reached.
+// Listed tells whether the report lists a Cluster with this outcome: one
+// that changed, failed or was not reached.
 func (o Outcome) Listed() bool { return outcomes[o].listed }
 
 // LeftToHooks is the outcome of a Cluster whose step belongs to a hook
-// still to come (SyncLeaveToDelete, SyncLeaveToInitialize); NotEnabled the
-// one of a Cluster without the addon.
+// still to come.
 func LeftToHooks(cluster string, step SyncStep) ClusterOutcome {
 	if step == SyncLeaveToInitialize {
 		return ClusterOutcome{cluster, OutcomeLeftToHooks, fmt.Sprintf("the control plane of Cluster %s is not initialized yet: AfterControlPlaneInitialized deploys the Konnector Agent", cluster)}
@@ -101,15 +96,13 @@ func NotReached(cluster string) ClusterOutcome {
 	return ClusterOutcome{cluster, OutcomeNotReached, fmt.Sprintf("Cluster %s was not reached before the sync's deadline (?timeout= or KONNECTOR_SYNC_TIMEOUT): the next sync resumes it", cluster)}
 }
 
-// SyncReport is Sync's answer: counts by outcome and, for each Cluster that
-// changed, failed or was not reached, the hooks' message.
+// SyncReport is Sync's answer: counts by outcome, and the listed Clusters.
 type SyncReport struct {
 	Status   string           `json:"status"`
 	Message  string           `json:"message"`
 	Counts   SyncCounts       `json:"counts"`
 	Clusters []ClusterOutcome `json:"clusters"`
-	// Rollout is the rollout of a HelmChartProxy change, nil when none was
-	// held or moved by one.
+	// Rollout is nil when no rollout held or moved a Cluster.
 	Rollout *RolloutReport `json:"rollout,omitempty"`
 
 	// NotServed marks a sync of one Cluster that Sync does not serve.
@@ -118,12 +111,11 @@ type SyncReport struct {
 
 // SyncCounts counts the Clusters a sync checked, by outcome.
 type SyncCounts struct {
-	Checked      int `json:"checked"`
-	UpToDate     int `json:"upToDate"`
-	Applied      int `json:"applied"`
-	Uninstalling int `json:"uninstalling"`
-	Uninstalled  int `json:"uninstalled"`
-	// UninstallStuck counts live Clusters whose uninstall is past its timeout.
+	Checked        int `json:"checked"`
+	UpToDate       int `json:"upToDate"`
+	Applied        int `json:"applied"`
+	Uninstalling   int `json:"uninstalling"`
+	Uninstalled    int `json:"uninstalled"`
 	UninstallStuck int `json:"uninstallStuck"`
 	Failed         int `json:"failed"`
 	NotReached     int `json:"notReached"`
@@ -151,14 +143,12 @@ func FailedSync(message string) SyncReport {
 	return SyncReport{Status: StatusFailure, Message: message, Clusters: []ClusterOutcome{}}
 }
 
-// MaxListed is how many Clusters a report lists at most. A sync keeps the
-// listed outcomes until it answers, and a rotation across 10,000 Clusters
-// would list every one of them with its message (hundreds of bytes each):
-// past MaxListed they are counted, and the log has a line for each.
+// MaxListed bounds the Clusters a report lists, which a sync holds until
+// it answers (a rotation of 10,000 would list them all); the rest are
+// counted, and logged one line each.
 const MaxListed = 1000
 
-// SyncTally adds up a sync's outcomes page by page: it counts every
-// Cluster and keeps only the ones the report lists, MaxListed at most.
+// SyncTally adds up a sync's outcomes page by page.
 type SyncTally struct {
 	checked  int
 	counts   [outcomeCount]int
@@ -179,8 +169,7 @@ func (t *SyncTally) Add(o ClusterOutcome) {
 	}
 }
 
-// Report is the sync's answer; served says which namespaces it served, for
-// the message ("the namespaces ExtensionConfig x selects").
+// Report is the sync's answer; served words the namespaces it served.
 func (t *SyncTally) Report(served string) SyncReport {
 	n := &t.counts
 	r := SyncReport{Status: StatusSuccess, Counts: syncCounts(t.checked, n), Clusters: t.listed}

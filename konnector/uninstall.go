@@ -18,34 +18,29 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// UninstallStep is what BeforeClusterDelete does next for a deleting cluster.
+// UninstallStep is what an uninstall does next.
 type UninstallStep int
 
 const (
-	// UninstallDone: nothing of the addon is left; deletion may go on.
+	// UninstallDone: nothing of the addon is left.
 	UninstallDone UninstallStep = iota
-	// UninstallStart: delete the HelmChartProxy so that CAAPH uninstalls the release.
+	// UninstallStart: delete the HelmChartProxy, so that CAAPH uninstalls the release.
 	UninstallStart
-	// UninstallDeleteOrphans: the HelmChartProxy is gone but its
-	// HelmReleaseProxies are not being deleted: delete them.
+	// UninstallDeleteOrphans: delete the HelmReleaseProxies the HelmChartProxy left.
 	UninstallDeleteOrphans
-	// UninstallWait: CAAPH is uninstalling; ask CAPI to call again.
+	// UninstallWait: CAAPH is uninstalling; call again.
 	UninstallWait
-	// UninstallForce: the uninstall of a deleting Cluster's agent timed
-	// out; release the CAAPH finalizers so that the deletion goes on.
+	// UninstallForce: a deleting Cluster's uninstall timed out: release
+	// CAAPH's finalizers so that the deletion goes on.
 	UninstallForce
-	// UninstallStuck: the uninstall of a live Cluster's agent timed out.
-	// Nothing is forced: a failed `helm uninstall` leaves the release and the
-	// running agent, still registered in Prism Central, in the workload
-	// cluster, and releasing CAAPH's finalizers would leave nothing on the
-	// management cluster that knows about them. Report it and keep waiting.
+	// UninstallStuck: a live Cluster's uninstall timed out. Nothing is
+	// forced: a failed `helm uninstall` leaves the agent running and
+	// registered, and without CAAPH's objects nothing would know of it.
 	UninstallStuck
 )
 
-// Uninstall is the decision of one uninstall step: Step says what to do
-// (delete the HelmChartProxy, delete its orphaned HelmReleaseProxies,
-// release CAAPH's finalizers, or only wait), then the Event to record and
-// the answer. Retry is set while CAPI, or the next sync, must call again.
+// Uninstall is one decided uninstall step, its Event and its answer; Retry
+// is set while CAPI, or the next sync, must call again.
 type Uninstall struct {
 	Step    UninstallStep
 	Message string
@@ -53,14 +48,10 @@ type Uninstall struct {
 	Event   *Event
 }
 
-// DecideUninstall decides the next step of the graceful uninstall of
-// Cluster cluster's agent at time now (NextStep), for BeforeClusterDelete
-// and for Sync when the addon was disabled: the HelmChartProxy goes first,
-// so that the chart's pre-delete hook unregisters the cluster; CAAPH is
-// waited for; after the uninstall timeout CAAPH's finalizers are released
-// when the Cluster is being deleted (clusterDeleting), and the uninstall is
-// reported stuck when it is not. For UninstallDone it decides nothing else:
-// what is left is the caller's.
+// DecideUninstall decides the next step of the uninstall of Cluster
+// cluster's agent at now, for BeforeClusterDelete and for a sync of a
+// disabled addon (clusterDeleting false). Past the uninstall timeout,
+// CAAPH's finalizers are released only for a Cluster being deleted.
 func DecideUninstall(cluster string, state UninstallState, now time.Time, s settings.Settings, clusterDeleting bool) Uninstall {
 	release := s.ReleaseName
 	u := Uninstall{Step: state.NextStep(now, s.UninstallTimeout, clusterDeleting), Retry: true}
@@ -86,12 +77,10 @@ func DecideUninstall(cluster string, state UninstallState, now time.Time, s sett
 	return u
 }
 
-// DecideBeforeDelete decides BeforeClusterDelete's step for Cluster key,
-// from the Cluster (nil when absent), this addon's uninstall state and its
-// credentials delivery (nil when absent) at time now. Once nothing of the
-// agent is left, the delivery, which stays until the Cluster goes (it is
-// owned by it), tells whether the agent was ever deployed here: only then
-// is there a removal to tell of, in the answer and an Event.
+// DecideBeforeDelete decides BeforeClusterDelete's step for Cluster key
+// (nil when absent). Once the agent is gone, the credentials delivery
+// (owned by the Cluster, so still there) tells whether it was ever
+// deployed: only then is its removal told of.
 func DecideBeforeDelete(key types.NamespacedName, cluster *clusterv1.Cluster, state UninstallState, delivery *addonsv1.ClusterResourceSet, now time.Time, s settings.Settings) Uninstall {
 	switch {
 	case cluster == nil:
@@ -111,14 +100,11 @@ func DecideBeforeDelete(key types.NamespacedName, cluster *clusterv1.Cluster, st
 	return u
 }
 
-// DecideDisabled decides Sync's step for a running Cluster key whose addon
-// was disabled (cluster as read again by name: one that is gone or being
-// deleted meanwhile is left to BeforeClusterDelete): the uninstall's
-// (DecideUninstall), and once it is done, the
-// deletion of the credentials delivery, the ClusterResourceSet and its
-// resource-set Secret, where they are not already being deleted (CAPI's
-// finalizer releases a deleting ClusterResourceSet: deleting it again would
-// report the uninstall twice). Deletes lists them.
+// DecideDisabled decides Sync's step for a running Cluster whose addon was
+// disabled: the uninstall's, then the deletes of the credentials delivery
+// not already being deleted (deleting a deleting ClusterResourceSet again
+// would report the uninstall twice). A Cluster gone or being deleted is
+// left to BeforeClusterDelete.
 func DecideDisabled(key types.NamespacedName, cluster *clusterv1.Cluster, state UninstallState, current Current, now time.Time, s settings.Settings) (u Uninstall, outcome Outcome, deletes []client.Object) {
 	if cluster == nil || cluster.DeletionTimestamp != nil {
 		return Uninstall{Message: LeftToHooks(key.String(), SyncLeaveToDelete).Message}, OutcomeLeftToHooks, nil
@@ -127,8 +113,7 @@ func DecideDisabled(key types.NamespacedName, cluster *clusterv1.Cluster, state 
 	switch u.Step {
 	case UninstallDone:
 	case UninstallStuck:
-		// The credentials delivery stays: the chart's pre-delete and
-		// post-delete hooks still need the Secret in the workload cluster.
+		// The chart's delete hooks still need the credentials.
 		return u, OutcomeUninstallStuck, nil
 	default:
 		return u, OutcomeUninstalling, nil
@@ -148,7 +133,7 @@ func DecideDisabled(key types.NamespacedName, cluster *clusterv1.Cluster, state 
 	return u, OutcomeUninstalled, deletes
 }
 
-// UninstallState is what the hooks see of the addon on a deleting cluster.
+// UninstallState is what an uninstall sees of the addon's proxies.
 type UninstallState struct {
 	// HelmChartProxy is this addon's proxy for the cluster, nil when absent.
 	HelmChartProxy *caaphv1.HelmChartProxy
@@ -156,11 +141,10 @@ type UninstallState struct {
 	HelmReleaseProxies []caaphv1.HelmReleaseProxy
 }
 
-// OursToUninstall is what of the objects read for Cluster cluster an
-// uninstall may touch: a HelmChartProxy of our name without our labels
-// belongs to someone else, and so do the HelmReleaseProxies CAAPH made from
-// it (the state is then empty); a ClusterResourceSet without them is not our
-// credentials delivery (nil).
+// OursToUninstall keeps of the objects read for Cluster cluster those an
+// uninstall may touch: a HelmChartProxy or ClusterResourceSet of our name
+// without our labels is someone else's, with the HelmReleaseProxies made
+// from it.
 func OursToUninstall(cluster string, hcp *caaphv1.HelmChartProxy, releases []caaphv1.HelmReleaseProxy, delivery *addonsv1.ClusterResourceSet) (UninstallState, *addonsv1.ClusterResourceSet) {
 	if delivery != nil && !IsOurs(delivery.Labels, cluster) {
 		delivery = nil
@@ -176,11 +160,10 @@ func (u UninstallState) Empty() bool {
 	return u.HelmChartProxy == nil && len(u.HelmReleaseProxies) == 0
 }
 
-// NextStep decides the next uninstall step at time now. The uninstall clock
-// starts at the earliest deletionTimestamp among the objects, normally the
-// HelmChartProxy's. Past the timeout, CAAPH's finalizers are released only
-// when the Cluster itself is being deleted (clusterDeleting): its workload
-// cluster is going away with whatever the uninstall left there.
+// NextStep decides the next uninstall step at now. The timeout runs from
+// the earliest deletionTimestamp of the proxies; past it, CAAPH's
+// finalizers are released only when the Cluster is being deleted, as its
+// workload cluster goes with whatever the uninstall left.
 func (u UninstallState) NextStep(now time.Time, timeout time.Duration, clusterDeleting bool) UninstallStep {
 	if u.Empty() {
 		return UninstallDone
@@ -209,11 +192,10 @@ func (u UninstallState) NextStep(now time.Time, timeout time.Duration, clusterDe
 	return UninstallWait
 }
 
-// StuckReason is CAAPH's own word on why the uninstall does not finish: the
-// message of a HelmReleaseProxy's HelmReleaseReady condition (CAAPH writes
-// Helm's uninstall error there, reason HelmReleaseDeletionFailed), else of
-// its Ready condition, else of the HelmChartProxy's Ready condition; empty
-// when CAAPH has said nothing.
+// StuckReason is CAAPH's word on why the uninstall does not finish: the
+// first not-True HelmReleaseReady condition (Helm's uninstall error, reason
+// HelmReleaseDeletionFailed), else Ready, of a HelmReleaseProxy, else the
+// HelmChartProxy's Ready; "" when CAAPH said nothing.
 func (u UninstallState) StuckReason() string {
 	releases := slices.Clone(u.HelmReleaseProxies)
 	slices.SortFunc(releases, func(a, b caaphv1.HelmReleaseProxy) int { return strings.Compare(a.Name, b.Name) })
@@ -232,13 +214,10 @@ func (u UninstallState) StuckReason() string {
 	return ""
 }
 
-// oneLine collapses a message's whitespace: Helm's errors span lines
-// ("1 error occurred:\n\t* pod hook-predelete failed"), and the reason goes
-// into one-line answers, Events and log lines.
+// oneLine collapses whitespace: Helm's errors span lines, answers do not.
 func oneLine(message string) string { return strings.Join(strings.Fields(message), " ") }
 
-// StuckMessage is Sync's report of an uninstall past its timeout on a live
-// Cluster: what is still there, CAAPH's reason, and what a person can do.
+// StuckMessage reports an uninstall past its timeout on a live Cluster.
 func StuckMessage(release, cluster string, timeout time.Duration, remaining, reason string) string {
 	if reason == "" {
 		reason = "CAAPH has reported no reason yet"
@@ -266,8 +245,7 @@ func (u UninstallState) deletionStarted() *metav1.Time {
 	return earliest
 }
 
-// Remaining names what is still present, in a stable order, e.g.
-// "HelmChartProxy ns/a, HelmReleaseProxy ns/b".
+// Remaining names what is still present, in a stable order.
 func (u UninstallState) Remaining() string {
 	var names []string
 	if p := u.HelmChartProxy; p != nil {

@@ -8,12 +8,11 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// UpToDate reports whether existing already holds everything desired sets:
-// its labels, annotations and owner references are among existing's, and
-// every other field
-// desired sets (spec, data, type) has the same value. Fields that desired does
-// not set, such as API server defaults, status and other managers' additions,
-// are ignored, so a call that would change nothing writes nothing.
+// UpToDate reports whether existing holds everything desired sets: its
+// labels, annotations and owner references, and the same value in every
+// other field it sets. What desired leaves unset (defaults, status, other
+// managers' fields) is ignored, so a call that would change nothing writes
+// nothing.
 func UpToDate(existing, desired client.Object) (bool, error) {
 	e, err := content(existing)
 	if err != nil {
@@ -23,9 +22,8 @@ func UpToDate(existing, desired client.Object) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	// DeepDerivative ignores what desired leaves unset (empty maps, lists
-	// and strings); unlike a strict comparison it also takes a list that
-	// starts with desired's elements as holding them.
+	// DeepDerivative ignores what desired leaves unset; it also takes a list
+	// that starts with desired's elements as holding them.
 	if !equality.Semantic.DeepDerivative(d, e) {
 		return false, nil
 	}
@@ -51,11 +49,10 @@ func UpToDate(existing, desired client.Object) (bool, error) {
 	return true, nil
 }
 
-// content is obj's fields but its type, metadata and status, as they are
-// written in JSON. They are converted from a shallow copy without the
-// metadata and status: those of an object read from the server (its
-// managedFields, CAAPH's conditions) are most of its size, and a no-op sync
-// compares three objects of every Cluster.
+// content is obj's fields but its type, metadata and status, as JSON
+// writes them, converted from a shallow copy without those: an object
+// read from the server is mostly managedFields and conditions, and a no-op
+// sync compares three per Cluster.
 func content(obj client.Object) (map[string]any, error) {
 	v := reflect.ValueOf(obj).Elem()
 	c := reflect.New(v.Type()).Elem()

@@ -14,12 +14,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-// Apply writes obj with server-side apply as fieldManager, taking over the
-// fields it sets from any other manager: the hooks own the objects they
-// write. obj is the desired state, a typed object with its TypeMeta set; it
-// is sent as an apply configuration with the fields its JSON form holds, as
-// kubectl apply would send its manifest, and updated with the server's
-// answer (its resourceVersion among it).
+// Apply writes obj, a typed object with its TypeMeta set, with server-side
+// apply as fieldManager, forcing ownership (the hooks own the objects they
+// write), and updates obj with the server's answer.
 func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager string) error {
 	fail := func(err error) error {
 		return fmt.Errorf("applying %s %s/%s: %w", obj.GetObjectKind().GroupVersionKind().Kind, obj.GetNamespace(), obj.GetName(), err)
@@ -38,11 +35,9 @@ func Apply(ctx context.Context, c client.Client, obj client.Object, fieldManager
 	return nil
 }
 
-// Annotate sets one annotation on our HelmChartProxy with a merge patch,
-// as fieldManager. A HelmChartProxy gone meanwhile is not an error: the
-// annotation went with it. Server-side apply is not used, so that the
-// annotation is not among the fields the next apply of the desired state
-// (which does not hold it) takes back.
+// Annotate sets one annotation on our HelmChartProxy with a merge patch, not
+// server-side apply, so that the next apply of the desired state (which lacks
+// it) does not take it back. A HelmChartProxy already gone is no error.
 func Annotate(ctx context.Context, c client.Client, key types.NamespacedName, annotation, value, fieldManager string) error {
 	obj := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name}}
 	obj.SetGroupVersionKind(caaphv1.GroupVersion.WithKind("HelmChartProxy"))

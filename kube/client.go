@@ -1,30 +1,21 @@
-// Package kube opens the management-cluster client that each hook call uses.
+// Package kube reads and writes the management cluster for the hooks and Sync.
 //
-// The function is started from zero by Knative and every call blocks a
-// cluster's lifecycle, so opening a client must cost nothing on the wire:
+// Knative starts the function from zero and every hook call blocks a
+// cluster's lifecycle, so opening a client costs nothing on the wire: the
+// rest config, HTTP transport and uncached client are built once and shared,
+// the scheme holds only the types used, and the REST mapping is static (every
+// kind's resource is known), so no discovery request is ever made. Each
+// hook's requests are the reads and writes it does itself.
 //
-//   - the rest config (KUBECONFIG, else in-cluster), the HTTP transport and
-//     the client are built once, on the first call, and shared, so
-//     connections are reused; a controller-runtime client without a cache
-//     keeps no state between calls;
-//   - the scheme holds only the types the hooks read and write;
-//   - the REST mapping is static: every kind the hooks touch is namespaced
-//     and its resource name is known, so no discovery request is ever made.
-//
-// Opening a client therefore makes zero API requests; each hook's requests
-// are the reads and writes it does itself.
-//
-// A sync (fleet.go) costs, for all served clusters together, one GET of the
-// ExtensionConfig and one label-selected LIST of Namespaces (none with
-// KONNECTOR_SYNC_NAMESPACES); then, per page of KONNECTOR_SYNC_PAGE_SIZE
-// Clusters, the LIST of the page and one LIST
-// each of our HelmChartProxies, ClusterResourceSets, resource-set Secrets
-// and CAAPH's HelmReleaseProxies, selected by the page's Cluster names; and
-// one GET of each credentials Secret its Clusters name, once per sync. A
-// Cluster that is up to date costs nothing more. One that changes costs the
-// writes that differ plus one Event (a rotated password: one apply and one
-// Event); one missing an object, the hooks' own reads by name, so that an
-// object of our name that is not ours is refused, never taken over.
+// A sync (fleet.go) costs one GET of the ExtensionConfig and one LIST of
+// Namespaces (none with KONNECTOR_SYNC_NAMESPACES); per page of
+// KONNECTOR_SYNC_PAGE_SIZE Clusters, the page's LIST and one LIST each of our
+// HelmChartProxies, ClusterResourceSets, resource-set Secrets and CAAPH's
+// HelmReleaseProxies, selected by the page's Cluster names; and one GET of
+// each credentials Secret the Clusters name, once per sync. An up-to-date
+// Cluster costs nothing more; a changed one, the writes that differ and one
+// Event; one missing an object, the hooks' reads by name, so that an object
+// of our name that is not ours is refused, never taken over.
 package kube
 
 import (
@@ -113,17 +104,16 @@ func NewOpener(load func() (*rest.Config, error)) *Opener {
 }
 
 // FromEnvironment returns an Opener for the management cluster as
-// controller-runtime finds it (config.GetConfig): the file KUBECONFIG names,
-// else the in-cluster configuration, else ~/.kube/config, so that a pod
-// never picks up a stray kubeconfig file over its own ServiceAccount.
+// controller-runtime's config.GetConfig finds it: KUBECONFIG, else in-cluster,
+// else ~/.kube/config, so that a pod never prefers a stray kubeconfig file
+// to its own ServiceAccount.
 func FromEnvironment() *Opener {
 	return NewOpener(config.GetConfig)
 }
 
-// FromKubeconfig returns an Opener for the management cluster of a
-// kubeconfig file and context, as kubectl's --kubeconfig and --context pick
-// it: an empty path follows KUBECONFIG, else ~/.kube/config; an empty
-// context is the file's current one.
+// FromKubeconfig returns an Opener for a kubeconfig file and context, picked
+// as kubectl's --kubeconfig and --context do (empty: KUBECONFIG, else
+// ~/.kube/config; the file's current context).
 func FromKubeconfig(path, context string) *Opener {
 	return NewOpener(func() (*rest.Config, error) {
 		rules := clientcmd.NewDefaultClientConfigLoadingRules()
@@ -132,11 +122,9 @@ func FromKubeconfig(path, context string) *Opener {
 	})
 }
 
-// Open returns the client for a hook call. It makes no API request. The
-// client is built on the first call and shared; a build that fails is tried
-// again on the next call, so that one bad read of the configuration at
-// start-up (a token not mounted yet) does not keep the process from ever
-// serving.
+// Open returns the shared client, built on the first call with no API
+// request. A failed build is tried again on the next call, so that a token
+// not yet mounted at start-up does not keep the process from ever serving.
 func (o *Opener) Open() (client.Client, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -158,9 +146,8 @@ func (o *Opener) build() (client.Client, error) {
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.UserAgent = "konnector-hooks"
-	// No client-side rate limit: client-go keeps one limiter per resource,
-	// which would queue concurrent hook calls behind each other. The hooks
-	// make a few requests per call, CAPI bounds the calls, and the API
+	// No client-side rate limit: client-go's limiter would queue concurrent
+	// hook calls behind each other; CAPI bounds the calls, and the API
 	// server's priority and fairness protects it.
 	cfg.QPS = -1
 	httpClient, err := rest.HTTPClientFor(cfg)

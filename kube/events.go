@@ -19,9 +19,8 @@ import (
 )
 
 // RecordEvent records e on the Cluster. A function has no long-lived event
-// broadcaster to aggregate Events in memory, so the aggregation is in the
-// name: one create request for a new Event; for a repeated one, a create
-// that finds it and, with Count, a read and an update.
+// broadcaster to aggregate Events, so the name aggregates them: a repeated
+// Event costs a create that finds it and, with Count, a read and an update.
 func RecordEvent(ctx context.Context, c client.Client, cluster *clusterv1.Cluster, component string, e konnector.Event, now time.Time) error {
 	ts := metav1.NewTime(now)
 	event := &corev1.Event{
@@ -73,8 +72,7 @@ func countEvent(ctx context.Context, c client.Client, key types.NamespacedName, 
 	})
 }
 
-// EventName is the name of the Event for a Cluster, reason and key: the
-// Cluster's name and a hash of its UID, the reason and the key.
+// EventName is the Cluster's name and a hash of its UID, reason and key.
 func EventName(cluster *clusterv1.Cluster, reason, key string) string {
 	sum := sha256.Sum256([]byte(string(cluster.UID) + "\x00" + reason + "\x00" + key))
 	return cluster.Name + "." + hex.EncodeToString(sum[:8])

@@ -35,22 +35,20 @@ type FleetScope struct {
 
 func (s FleetScope) one() bool { return s.Cluster.Name != "" }
 
-// FleetMember is one served ClusterClass-based Cluster with this addon's
-// objects for it, read whole as the hooks read them (nil where none), and
-// the HelmReleaseProxies CAAPH made from its HelmChartProxy.
+// FleetMember is one served ClusterClass-based Cluster and what exists of
+// the addon's objects for it.
 type FleetMember struct {
 	Cluster *clusterv1.Cluster
 	Current konnector.Current
 }
 
-// EachFleetPage reads the served ClusterClass-based Clusters a page at a
-// time and, for each page, this addon's objects for them: one LIST per kind,
-// selected by the page's Cluster names. It calls
-// each with the page's members, in the order of the LIST, before it reads
-// the next page, so that a sync holds one page at a time, and its requests
-// grow with the pages, not the Clusters. It returns how many members it
-// found.
-func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]FleetMember) error) (int, error) {
+// EachFleetPage reads the served ClusterClass-based Clusters and their
+// objects a page at a time, and calls each with a page's members, in the
+// LIST's order, one page after the other. It reads the next page while each
+// runs, so that a sync holds two pages at most and its decisions and writes
+// overlap the API server's work on the next LISTs. It returns how many
+// members it found.
+func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]FleetMember) error) (found int, err error) {
 	served, err := servedNamespaces(ctx, c, scope)
 	if err != nil {
 		return 0, err
@@ -59,7 +57,23 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 	if scope.one() {
 		opts = append(opts, client.MatchingFields{"metadata.name": scope.Cluster.Name})
 	}
-	found := 0
+	// running gives the result of the page each works on (nil: none); a
+	// panic in each panics again in the caller's goroutine, where a
+	// caller's recovery sees it.
+	var running chan func() error
+	finish := func() error {
+		if running == nil {
+			return nil
+		}
+		result := <-running
+		running = nil
+		return result()
+	}
+	defer func() {
+		if ferr := finish(); err == nil {
+			err = ferr
+		}
+	}()
 	for _, namespace := range listedNamespaces(scope) {
 		err := ListPages(ctx, c, func() *clusterv1.ClusterList { return &clusterv1.ClusterList{} }, namespace, scope.PageSize, func(list *clusterv1.ClusterList) error {
 			var members []FleetMember
@@ -75,7 +89,21 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 			if err := readMembersObjects(ctx, c, namespace, members); err != nil {
 				return err
 			}
-			return each(members)
+			if err := finish(); err != nil {
+				return err
+			}
+			done := make(chan func() error, 1)
+			running = done
+			go func() {
+				defer func() {
+					if p := recover(); p != nil {
+						done <- func() error { panic(p) }
+					}
+				}()
+				err := each(members)
+				done <- func() error { return err }
+			}()
+			return nil
 		}, opts...)
 		if err != nil {
 			return found, err
@@ -84,8 +112,7 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 	return found, nil
 }
 
-// servedNamespaces are the namespaces whose Clusters a sync serves:
-// scope.Namespaces, else those the ExtensionConfig selects.
+// servedNamespaces are scope.Namespaces, else those the ExtensionConfig selects.
 func servedNamespaces(ctx context.Context, c client.Client, scope FleetScope) (map[string]bool, error) {
 	if len(scope.Namespaces) > 0 {
 		served := map[string]bool{}
@@ -104,9 +131,8 @@ func servedNamespaces(ctx context.Context, c client.Client, scope FleetScope) (m
 	return SelectedNamespaces(ctx, c, sel, scope.Cluster.Namespace)
 }
 
-// listedNamespaces are the namespaces the Clusters are listed in: each of
-// scope.Namespaces, else every namespace (""), or the one of the Cluster
-// the scope names.
+// listedNamespaces are those the Clusters are listed in: each of
+// scope.Namespaces, else every one (""), or that of the scope's Cluster.
 func listedNamespaces(scope FleetScope) []string {
 	switch {
 	case len(scope.Namespaces) == 0:
@@ -120,17 +146,13 @@ func listedNamespaces(scope FleetScope) []string {
 	return scope.Namespaces
 }
 
-// readMembersObjects fills in each member's objects, with four LISTs in
-// parallel in namespace (the one the Clusters were listed in, "" for every
-// namespace): our HelmChartProxies, ClusterResourceSets and Secrets whose
-// cluster-name label is one of the members', and the HelmReleaseProxies
-// CAAPH labels with one of those Clusters and one of our HelmChartProxies'
-// names (constructHelmReleaseProxy in CAAPH v0.5.3's
-// controllers/helmchartproxy/helmchartproxy_controller_phases.go). An
-// object counts for a member in its own namespace, and when it bears the
-// name the hooks give the Cluster's objects, as the hooks read them by name;
-// Clusters of the same name in other namespaces may add objects to the
-// answers, which are left out.
+// readMembersObjects fills in the members' objects with four parallel LISTs
+// in namespace: ours labelled with one of the members' cluster names, and the
+// HelmReleaseProxies CAAPH labels with one of those Clusters and one of our
+// HelmChartProxies' names (constructHelmReleaseProxy in CAAPH v0.5.3's
+// controllers/helmchartproxy/helmchartproxy_controller_phases.go). An object
+// counts for a member only in its namespace and under the name the hooks
+// read by, so those of same-named Clusters elsewhere are left out.
 func readMembersObjects(ctx context.Context, c client.Client, namespace string, members []FleetMember) error {
 	byCluster := map[types.NamespacedName]*konnector.Current{}
 	var clusters, proxies []string
@@ -187,8 +209,7 @@ func readMembersObjects(ctx context.Context, c client.Client, namespace string, 
 	return g.Wait()
 }
 
-// in is the label requirement that key is one of values, valid label
-// values, at least one.
+// in is the requirement that key is one of values (valid, at least one).
 func in(key string, values []string) labels.Requirement {
 	r, err := labels.NewRequirement(key, selection.In, values)
 	if err != nil {
@@ -199,8 +220,7 @@ func in(key string, values []string) labels.Requirement {
 
 // ReadSecrets reads the Secrets, at most concurrency at once; one that does
 // not exist maps to nil, one that could not be read is left out (the error
-// is the first of them). Sync reads the credentials Secrets its Clusters
-// name this way, each once, and no other Secret by name.
+// is the first). Sync reads each credentials Secret once this way.
 func ReadSecrets(ctx context.Context, c client.Client, keys []types.NamespacedName, concurrency int) (map[types.NamespacedName]*corev1.Secret, error) {
 	out := make(map[types.NamespacedName]*corev1.Secret, len(keys))
 	var mu sync.Mutex

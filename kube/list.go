@@ -28,18 +28,15 @@ func List(ctx context.Context, c client.Client, list client.ObjectList, namespac
 	return nil
 }
 
-// ListPages lists objects of one kind in namespace in pages of pageSize
-// (limit and continue), and calls each with a page before it reads the
-// next, so that one page is held at a time. client-go's pager does not fit:
-// it reads pages ahead of the caller, and answers an expired continue token
-// with a LIST of everything at once.
+// ListPages lists in pages of pageSize and calls each with a page before it
+// reads the next, so that one page is held at a time. client-go's pager does
+// not fit: it reads ahead, and answers an expired continue token with a LIST
+// of everything at once.
 //
-// A continue token expires when etcd compacts the version the first page
-// was read at (the API server compacts every 5 minutes), so a listing that
-// outlasts that, such as a first sync writing to thousands of Clusters,
-// gets 410 Expired. The API server's answer then carries a token that goes
-// on from the next object at the current version: the rest is read as it
-// is now, each object still once, which is all a sync needs.
+// A token expires when etcd compacts the first page's version (the API
+// server compacts every 5 minutes), so a long listing gets 410 Expired. That
+// answer carries a token that goes on from the next object at the current
+// version: each object is still read once, which is all a sync needs.
 func ListPages[L client.ObjectList](ctx context.Context, c client.Client, newList func() L, namespace string, pageSize int64, each func(L) error, opts ...client.ListOption) error {
 	next := ""
 	for {
@@ -61,10 +58,9 @@ func ListPages[L client.ObjectList](ctx context.Context, c client.Client, newLis
 	}
 }
 
-// NamespaceSelector reads the namespaceSelector of the named ExtensionConfig:
-// CAPI calls the hooks for Clusters in the namespaces it selects, and Sync
-// serves the same ones. A nil selector selects every namespace, as CAPI reads
-// it. found is false when the ExtensionConfig does not exist.
+// NamespaceSelector reads the named ExtensionConfig's namespaceSelector, which
+// picks the namespaces CAPI calls the hooks for and Sync serves; nil selects
+// every namespace, as CAPI reads it. found is false without the ExtensionConfig.
 func NamespaceSelector(ctx context.Context, c client.Client, extensionConfig string) (sel labels.Selector, found bool, err error) {
 	ec := &runtimev1.ExtensionConfig{}
 	if err := c.Get(ctx, types.NamespacedName{Name: extensionConfig}, ec); err != nil {
@@ -83,8 +79,8 @@ func NamespaceSelector(ctx context.Context, c client.Client, extensionConfig str
 	return sel, true, nil
 }
 
-// SelectedNamespaces lists the names of the Namespaces that sel selects, with
-// one LIST; when only is set, just that namespace is asked for.
+// SelectedNamespaces lists the Namespaces sel selects (only that one, when
+// only is set) with one LIST.
 func SelectedNamespaces(ctx context.Context, c client.Client, sel labels.Selector, only string) (map[string]bool, error) {
 	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
 	if only != "" {

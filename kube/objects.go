@@ -39,10 +39,9 @@ func Delete(ctx context.Context, c client.Client, obj client.Object) error {
 	return nil
 }
 
-// RemoveFinalizer patches one finalizer away, with the object's
-// resourceVersion as precondition so that a concurrent change by another
-// controller is never overwritten (the conflict fails the call, which is
-// retried).
+// RemoveFinalizer patches one finalizer away, with the resourceVersion as
+// precondition so that another controller's concurrent change is never
+// overwritten (the conflict fails the call, which is retried).
 func RemoveFinalizer(ctx context.Context, c client.Client, obj client.Object, finalizer string) error {
 	base := obj.DeepCopyObject().(client.Object)
 	if !controllerutil.RemoveFinalizer(obj, finalizer) {

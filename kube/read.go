@@ -14,8 +14,7 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-// AddonObjects is what the deploy path reads of one Cluster before deciding
-// anything.
+// AddonObjects is what the deploy path reads of one Cluster.
 type AddonObjects struct {
 	// Cluster is nil when it does not exist.
 	Cluster *clusterv1.Cluster
@@ -23,20 +22,16 @@ type AddonObjects struct {
 	// HelmReleaseProxies of a previous uninstall.
 	Current konnector.Current
 	// DefaultSecret is the default-named credentials Secret of the Cluster's
-	// namespace, nil when absent. It is read with the rest, before the
-	// Cluster says which Secret it uses, because most Clusters use it: that
-	// saves a round trip, for one wasted read on the others.
+	// namespace, nil when absent. Most Clusters use it, so it is read with
+	// the rest: a round trip saved, for a wasted read on the others.
 	DefaultSecret *corev1.Secret
 }
 
-// ReadAddon reads the Cluster, the addon's objects for it and the
-// default-named credentials Secret in one round of parallel requests: their
-// names follow from the Cluster's key and the settings. Only when the
-// HelmChartProxy is absent, and so would be created, a second request lists
-// the HelmReleaseProxies a previous uninstall may have left: CAAPH removes a
-// HelmChartProxy only after its HelmReleaseProxies, so with the proxy there
-// they cannot be left over, and a call that changes nothing pays nothing
-// for the check.
+// ReadAddon reads the Cluster, the addon's objects and the default-named
+// credentials Secret in one round of parallel requests. Only when the
+// HelmChartProxy is absent does a second request list the HelmReleaseProxies
+// a previous uninstall may have left: CAAPH removes a HelmChartProxy only
+// after its HelmReleaseProxies, so a call that changes nothing pays nothing.
 func ReadAddon(ctx context.Context, c client.Client, key types.NamespacedName, defaultSecret string) (AddonObjects, error) {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
 	var read AddonObjects
@@ -62,9 +57,8 @@ func ReadAddon(ctx context.Context, c client.Client, key types.NamespacedName, d
 	return read, nil
 }
 
-// goReadClusterAndProxies starts in g the reads every look at one Cluster
-// begins with: the Cluster, and our HelmChartProxy and ClusterResourceSet
-// (each nil when absent), into the pointers given.
+// goReadClusterAndProxies starts in g the reads of the Cluster and our
+// HelmChartProxy and ClusterResourceSet, each nil when absent.
 func goReadClusterAndProxies(g *errgroup.Group, ctx context.Context, c client.Client, key types.NamespacedName,
 	cluster **clusterv1.Cluster, hcp **caaphv1.HelmChartProxy, crs **addonsv1.ClusterResourceSet) {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
@@ -116,9 +110,7 @@ type UninstallObjects struct {
 	Delivery *addonsv1.ClusterResourceSet
 }
 
-// ReadUninstall reads, in one round of parallel requests, the Cluster, the
-// HelmChartProxy and ClusterResourceSet of our name for it, and the
-// HelmReleaseProxies CAAPH made from that proxy for that cluster.
+// ReadUninstall reads the UninstallObjects in one round of parallel requests.
 func ReadUninstall(ctx context.Context, c client.Client, key types.NamespacedName) (UninstallObjects, error) {
 	var read UninstallObjects
 	g, gctx := errgroup.WithContext(ctx)

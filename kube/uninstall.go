@@ -21,12 +21,10 @@ func DeleteReleaseProxies(ctx context.Context, c client.Client, releases []caaph
 	return nil
 }
 
-// ReleaseFinalizers makes the addon's proxies of one Cluster go, for a
-// Cluster being deleted whose uninstall timed out: each HelmReleaseProxy not
-// being deleted yet is deleted first and only then loses CAAPH's finalizer
-// (CAAPH adds its finalizer back to a HelmReleaseProxy that is not being
-// deleted), then the HelmChartProxy loses its own. Every other controller's
-// finalizer is kept.
+// ReleaseFinalizers makes the addon's proxies go for a Cluster whose
+// uninstall timed out: each HelmReleaseProxy is deleted before it loses
+// CAAPH's finalizer (CAAPH adds it back to one not being deleted), then the
+// HelmChartProxy loses its own. Other controllers' finalizers are kept.
 func ReleaseFinalizers(ctx context.Context, c client.Client, state konnector.UninstallState) error {
 	for i := range state.HelmReleaseProxies {
 		hrp := &state.HelmReleaseProxies[i]
@@ -34,8 +32,8 @@ func ReleaseFinalizers(ctx context.Context, c client.Client, state konnector.Uni
 			if err := Delete(ctx, c, hrp); err != nil {
 				return err
 			}
-			// The delete changed it (deletionTimestamp): read it again so
-			// that the finalizer's removal is checked against what is there.
+			// Read again, so that the finalizer patch's precondition is the
+			// deleted object's resourceVersion.
 			found, err := Get(ctx, c, client.ObjectKeyFromObject(hrp), hrp)
 			if err != nil || !found {
 				return err

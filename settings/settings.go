@@ -1,5 +1,5 @@
-// Package settings holds the function's configuration: every default lives
-// here, and it is read once from KONNECTOR_* environment variables at start-up.
+// Package settings holds the function's configuration and every default,
+// read once at start-up from KONNECTOR_* environment variables.
 package settings
 
 import (
@@ -57,9 +57,9 @@ type Settings struct {
 	// PingSource's request); clusters it did not reach are named and left
 	// to the next run.
 	SyncTimeout time.Duration `env:"SYNC_TIMEOUT, default=30s"`
-	// SyncPageSize is how many objects one LIST page of a sync holds
-	// (limit/continue): a sync finishes each page of Clusters before it
-	// reads the next, so its memory follows the page, not the fleet.
+	// SyncPageSize is how many objects one LIST page of a sync holds: a sync
+	// finishes a page before it reads the next, so its memory follows the
+	// page, not the fleet.
 	SyncPageSize int64 `env:"SYNC_PAGE_SIZE, default=500"`
 	// SyncNamespaces, when set, are the only namespaces Sync serves, read one
 	// by one: the namespaced install sets them from the namespaces it binds,
@@ -67,10 +67,10 @@ type Settings struct {
 	// Namespaces or objects across the cluster.
 	SyncNamespaces []string `env:"SYNC_NAMESPACES"`
 	// RolloutBatch is how many Clusters one sync moves to a changed
-	// HelmChartProxy (a new chart version or new values), those written
-	// least often first (konnector.PlanRollout), pausing while one already moved reports a failed install; 0
-	// moves every Cluster at once. New Clusters and credential rotations are
-	// never held.
+	// HelmChartProxy (chart version or values), least often written first
+	// (konnector.PlanRollout), pausing while one already moved reports a
+	// failed install; 0 moves all at once. New Clusters and credential
+	// rotations are never held.
 	RolloutBatch int `env:"ROLLOUT_BATCH, default=10"`
 
 	// OnInvalidConfig says how the hooks answer a problem only a person can
@@ -83,16 +83,14 @@ type Settings struct {
 	DeleteFailurePolicy string `env:"DELETE_FAILURE_POLICY, default=Fail"`
 
 	// TLSCertFile and TLSKeyFile, both set, make the function serve TLS
-	// itself with that certificate, re-read when it changes on disk (a
-	// cert-manager Secret mounted there is rotated in place): the install
-	// without Knative. Both empty: plain HTTP, Knative terminates TLS.
+	// itself, re-reading the certificate when it changes on disk (the install
+	// without Knative). Both empty: plain HTTP, Knative terminates TLS.
 	TLSCertFile string `env:"TLS_CERT_FILE"`
 	TLSKeyFile  string `env:"TLS_KEY_FILE"`
 
-	// UninstallAll treats every Cluster as one without the addon, for the
-	// removal of konnector-hooks with the agents unregistered first: the
-	// hooks deploy nothing, and Sync uninstalls the agent of every served
-	// Cluster as it does when a Cluster's addon is disabled.
+	// UninstallAll treats every Cluster as one without the addon, to remove
+	// konnector-hooks with the agents unregistered first: the hooks deploy
+	// nothing, and Sync uninstalls every served Cluster's agent.
 	UninstallAll bool `env:"UNINSTALL_ALL, default=false"`
 }
 
@@ -121,9 +119,8 @@ var K8sDistributions = []string{"CAPX", "OCP", "NKE", "EKSA", "NKP"}
 // name the environment variable to fix.
 func Load() (Settings, error) { return load(envconfig.OsLookuper()) }
 
-// FromMap reads the settings from variables, the way Load reads the
-// environment: `konnector-hooks status` reads the settings ConfigMap's
-// keys, as the pods get them through envFrom.
+// FromMap reads the settings from variables as Load reads the environment,
+// for `konnector-hooks status`, which reads the settings ConfigMap's keys.
 func FromMap(variables map[string]string) (Settings, error) {
 	return load(envconfig.MapLookuper(variables))
 }
@@ -151,8 +148,8 @@ func load(variables envconfig.Lookuper) (Settings, error) {
 	return s, nil
 }
 
-// namingVariable is envconfig's error, which starts with the Go field's
-// name (`RetryAfter("soon"): ...`), with the variable's name instead.
+// namingVariable is envconfig's error with the Go field's name it starts
+// with (`RetryAfter("soon"): ...`) replaced by the variable's.
 func namingVariable(err error) string {
 	message := err.Error()
 	for f := range reflect.TypeFor[Settings]().Fields() {

@@ -8,11 +8,9 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// PerClusterValues are the chart values the hooks compute for each cluster
-// from its clusterConfig and the Cluster itself. An operator's values file
-// may set any other chart value, but not these: one file serves every
-// cluster, so a value there would register them all under one name, or
-// point them all at one Prism Central.
+// PerClusterValues are the chart values the hooks compute for each cluster.
+// An operator's values file may not set them: one file serves every cluster,
+// so it would register them all under one name, or at one Prism Central.
 var PerClusterValues = []string{
 	"pc.endpoint",
 	"pc.port",
@@ -54,9 +52,8 @@ func readValuesFile(path string) (map[string]any, error) {
 	return values, nil
 }
 
-// overrides reports whether values set path, or a prefix of it to something
-// other than a mapping (which a merge would put in place of the whole
-// mapping), and which key that is.
+// overrides reports whether values set path, or a prefix of it to a
+// non-mapping (which a merge would put in place of the mapping), and the key.
 func overrides(values map[string]any, path []string) (string, bool) {
 	v, ok := values[path[0]]
 	if !ok {

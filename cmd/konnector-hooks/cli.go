@@ -14,20 +14,18 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/kube"
 )
 
-// version is the release the binary is, stamped by `make build` and
-// `make release` (-ldflags -X main.version=...).
+// version is stamped by `make build` and `make release` (-ldflags -X main.version=...).
 var version = "dev"
 
 // command is one subcommand: the first argument names it.
 type command struct {
 	name, args, summary string
-	// run runs it with the arguments after its name and returns the exit
-	// status.
+	// run gets the arguments after the name and returns the exit status.
 	run func(args []string, stdout, stderr io.Writer) int
 }
 
-// commands lists the subcommands, in the order usage gives them. With no
-// argument the binary serves: Knative starts the image that way.
+// commands lists the subcommands in usage's order. With no argument the
+// binary serves: Knative starts the image that way.
 func commands() []command {
 	return []command{
 		{"sync", "", "run one sync of every served Cluster and print its JSON report (the CronJob runs it); exit 1 when a Cluster failed", runSync},
@@ -106,9 +104,7 @@ func runHelp(args []string, stdout, stderr io.Writer) int {
 	return dispatch([]string{args[0], "--help"}, stdout, stderr)
 }
 
-// newFlags is the flag set of a command. Parsing prints nothing but a bad
-// flag's error: parse prints the usage, to stdout for -h and to stderr for
-// a bad flag.
+// newFlags is the flag set of a command; it prints no usage itself (parse does).
 func newFlags(name string, stdout, stderr io.Writer) *flag.FlagSet {
 	fs := flag.NewFlagSet("konnector-hooks "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -129,9 +125,9 @@ func printUsage(fs *flag.FlagSet, w io.Writer) {
 	}
 }
 
-// parse parses args with fs, flags and arguments in any order, as kubectl
-// takes them. done is set when the command must stop with code: 0 after
-// -h (the usage on stdout), 2 after a bad flag (the usage on stderr).
+// parse parses args with fs, flags and arguments in any order as kubectl
+// takes them. done is set when the command must stop with code: 0 after -h
+// (the usage on stdout), 2 after a bad flag (the usage on stderr).
 func parse(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bool) {
 	stderr := fs.Output()
 	var positional []string
@@ -157,8 +153,7 @@ func parse(fs *flag.FlagSet, args []string, stdout io.Writer) (code int, done bo
 	return 0, false
 }
 
-// kubeFlags are kubectl's flags for which management cluster to read and
-// which Cluster.
+// kubeFlags are kubectl's flags for the management cluster and the Cluster.
 type kubeFlags struct {
 	kubeconfig, context, namespace string
 }
@@ -206,8 +201,8 @@ func outputFlag(fs *flag.FlagSet, formats ...string) *string {
 	return &o
 }
 
-// badArgs says what is wrong with a command's arguments and its usage on
-// stderr, for exit status 2.
+// badArgs writes what is wrong with the arguments and the usage to stderr,
+// for exit status 2.
 func badArgs(fs *flag.FlagSet, stderr io.Writer, err error) int {
 	fmt.Fprintf(stderr, "%s: %v\n\n", fs.Name(), err)
 	printUsage(fs, stderr)

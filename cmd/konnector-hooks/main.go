@@ -1,13 +1,9 @@
-// Command konnector-hooks serves a Konnector Agent function on $PORT
-// (default 8080), over TLS when KONNECTOR_TLS_CERT_FILE and
+// Command konnector-hooks serves the Konnector Agent function FUNCTION_TARGET
+// names (default Hooks, as functions-framework picks it) at every path on
+// $PORT (default 8080), over TLS when KONNECTOR_TLS_CERT_FILE and
 // KONNECTOR_TLS_KEY_FILE name a certificate (the install without Knative).
-// FUNCTION_TARGET picks the function served at every path, as
-// functions-framework does; it defaults to Hooks, the router of the CAPI
-// Runtime SDK path layout, and is read, never written.
-//
-// With a command it runs once instead (cli.go): `sync` (the CronJob),
-// `render`, `status`, `version` and `help`; `konnector-hooks --help` lists
-// them.
+// With a command (cli.go) it runs once instead; `konnector-hooks --help`
+// lists them.
 package main
 
 import (

@@ -11,14 +11,12 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// runRender is the preview, `konnector-hooks render`: it prints the objects
-// the hooks would write for the Cluster, the warnings (as leading comments
-// of the YAML) and every credential redacted, and writes nothing. It reads
-// with the caller's own kubeconfig (--kubeconfig, --context, else
-// KUBECONFIG, else the in-cluster configuration), so it shows only what
-// the caller may read, and with the KONNECTOR_* settings of the caller's
-// environment. Exit status 1 when the Cluster cannot be previewed (the
-// message says why), 2 on bad arguments or settings.
+// runRender is `konnector-hooks render`: it prints the objects the hooks
+// would write for the Cluster, warnings as leading YAML comments and every
+// credential redacted, and writes nothing. It reads with the caller's own
+// kubeconfig, so it shows only what the caller may read, and with the
+// caller's KONNECTOR_* settings. Exit status 1 when the Cluster cannot be
+// previewed, 2 on bad arguments or settings.
 func runRender(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("render", stdout, stderr)
 	var k kubeFlags
@@ -53,9 +51,8 @@ func runRender(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// manifestsToJSON turns the preview's YAML documents into one JSON List,
-// as kubectl prints several objects; the leading comments (the name the
-// Cluster registers under, the warnings) go to stderr.
+// manifestsToJSON turns the preview's YAML documents into one JSON List, as
+// kubectl prints several objects; the leading comments go to stderr.
 func manifestsToJSON(manifests []byte, stderr io.Writer) ([]byte, error) {
 	list := map[string]any{"apiVersion": "v1", "kind": "List", "items": []any{}}
 	for i, doc := range strings.Split(string(manifests), "\n---\n") {

@@ -22,18 +22,15 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
-// serve serves the function named target (FUNCTION_TARGET, read as
-// functions-framework reads it) at every path on port, until SIGTERM: then
-// the calls in flight finish, as Knative and a Deployment's rollout expect
-// of a pod that is told to stop.
+// serve serves the function target at every path on port until SIGTERM, then
+// lets the calls in flight finish, as Knative and a Deployment's rollout
+// expect of a pod told to stop.
 //
-// Over TLS when the settings name a certificate (the install without
-// Knative, deploy/without-knative, where nothing in front terminates TLS).
-// The certificate comes from the Secret cert-manager writes;
-// controller-runtime's certwatcher re-reads it when it changes on disk (and
-// every 10s, for the symlink swap of a mounted Secret), so a rotated
-// certificate is served from the next TLS handshake on, with no restart and
-// no failed call.
+// Over TLS when the settings name a certificate (deploy/without-knative,
+// where nothing in front terminates TLS): controller-runtime's certwatcher
+// re-reads cert-manager's mounted Secret when it changes on disk (and every
+// 10s, for the symlink swap), so a rotated certificate is served from the
+// next handshake on, with no restart and no failed call.
 func serve(port, target string, s settings.Settings) error {
 	handler, ok := konnectorhooks.Handler(target)
 	if !ok {
@@ -69,7 +66,7 @@ func serve(port, target string, s settings.Settings) error {
 		}
 	case <-ctx.Done():
 	}
-	// Let calls in flight finish (a hook answers within its timeout).
+	// A hook answers within its timeout.
 	shutdown, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := server.Shutdown(shutdown); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -24,22 +24,19 @@ import (
 )
 
 // statusEvents is how many of our Events status shows per Cluster;
-// statusReaders how many Clusters it reads at once.
+// statusReaders how many Clusters it reads at once, so that a fleet's
+// status is not one round trip after the other.
 const (
 	statusEvents  = 5
 	statusReaders = 8
 )
 
-// runStatus is `konnector-hooks status`: for one Cluster, or every Cluster
-// of the served namespaces (-n, else KONNECTOR_SYNC_NAMESPACES, else all),
-// whether the addon is on, which of our objects exist, the release as CAAPH
-// reports it, where its HelmChartProxy stands in a rollout, and our last
-// Events. It reads with the caller's own kubeconfig (--kubeconfig,
-// --context, else KUBECONFIG, else the in-cluster configuration) and writes
-// nothing. The settings are those Sync runs with: the installed settings
-// ConfigMap (--settings, default konnector-hooks/konnector-hooks-settings),
-// else the caller's environment. Exit status 1 when it cannot read, 2 on
-// bad arguments or settings.
+// runStatus is `konnector-hooks status`: for one Cluster, or every one of the
+// served namespaces (-n, else KONNECTOR_SYNC_NAMESPACES, else all), the
+// addon, our objects, the release CAAPH reports, the rollout and our last
+// Events. It reads with the caller's own kubeconfig and the settings Sync
+// runs with (statusSettings), and writes nothing. Exit status 1 when it
+// cannot read, 2 on bad arguments or settings.
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	fs := newFlags("status", stdout, stderr)
 	var k kubeFlags
@@ -93,9 +90,6 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	// Each Cluster's reads are a few requests in parallel; statusReaders
-	// Clusters are read at once, so that a fleet's status is not one round
-	// trip after the other.
 	reads := make([]kube.StatusObjects, len(keys))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(statusReaders)
@@ -148,12 +142,11 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// statusSettings loads the settings Sync runs with: the installed settings
-// ConfigMap's KONNECTOR_* keys over the caller's environment (the pods
-// read the same keys through envFrom), or the environment alone when the
-// ConfigMap cannot be read, said on stderr. The values file is the pods':
-// when the settings name one, where a HelmChartProxy stands in a rollout is
-// not known (rolloutKnown false), since its desired values are not.
+// statusSettings loads the settings Sync runs with: the settings ConfigMap's
+// KONNECTOR_* keys (the pods' envFrom) over the caller's environment, which
+// is used alone, said on stderr, when the ConfigMap cannot be read. A values
+// file is the pods' alone, so with one the desired values, and so the
+// rollout, are not known (rolloutKnown false).
 func statusSettings(ctx context.Context, c client.Client, ref types.NamespacedName, stderr io.Writer) (s settings.Settings, rolloutKnown bool, err error) {
 	variables := map[string]string{}
 	for _, kv := range os.Environ() {
@@ -180,8 +173,8 @@ func statusSettings(ctx context.Context, c client.Client, ref types.NamespacedNa
 	return s, rolloutKnown, err
 }
 
-// printStatus writes one row per Cluster, and for one Cluster its objects
-// and Events below.
+// printStatus writes one row per Cluster, and with detail one Cluster's
+// objects and Events below.
 func printStatus(w io.Writer, statuses []konnector.ClusterStatus, detail bool) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLUSTER\tADDON\tOBJECTS\tRELEASE\tROLLOUT\tLAST EVENT")

@@ -9,10 +9,10 @@ import (
 	sigsjson "sigs.k8s.io/json"
 )
 
-// Request is the part of a hook request the function reads. CAPI up to v1.12
-// sends a v1beta1 Cluster, later versions a v1beta2 Cluster; only the
-// Cluster's namespace and name are read, which both carry in the same place,
-// and everything else about the Cluster is read from the API server.
+// Request is the part of a hook request the function reads: only the
+// Cluster's namespace and name, which the v1beta1 Cluster of CAPI up to v1.12
+// and the later v1beta2 one carry in the same place; the rest is read from
+// the API server.
 type Request struct {
 	APIVersion string
 	Kind       string
@@ -32,18 +32,17 @@ type wire struct {
 }
 
 // Decode reads body as a request of apiVersion and kind. With cluster set,
-// the body must name the Cluster the hook is called for; without it (the
-// discovery request), an empty body is accepted. The error says what is
-// wrong and what to send instead; the caller answers it with HTTP 400.
+// the body must name the Cluster; without it (discovery), an empty body is
+// accepted. The error says what is wrong and what to send instead.
 func Decode(body []byte, apiVersion, kind string, cluster bool) (Request, error) {
 	if len(body) == 0 && !cluster {
 		return Request{}, nil
 	}
 	var w wire
-	// Decoded as the API server decodes: case-sensitive field names, and a
-	// field repeated in one object is refused, because encoding/json would
-	// keep the last one and name a cluster other readers of the same bytes
-	// do not see. Only the fields read here are checked.
+	// Decoded as the API server decodes: case-sensitive, and a repeated field
+	// refused, since encoding/json would keep the last one and name a cluster
+	// other readers of the same bytes do not see. Only the fields read here
+	// are checked.
 	strict, err := sigsjson.UnmarshalStrict(body, &w, sigsjson.DisallowDuplicateFields)
 	if err != nil {
 		return Request{}, fmt.Errorf("request body is not a JSON %s: %v", kind, err)

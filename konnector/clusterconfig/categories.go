@@ -12,13 +12,12 @@ type workerConfigValue struct {
 	Nutanix *nutanixMachines `json:"nutanix"`
 }
 
-// readCategories collects the Prism Central categories of the cluster's
-// machines, as Nutanix's own extension sends them to the chart: from the
-// control plane, the workers and each MachineDeployment's override of
-// workerConfig; pairs with an empty key or value are skipped and duplicates
-// dropped. They are sorted, so that reordering MachineDeployments does not
-// change the values. The chart joins them as key=value,key=value, so a key or
-// value with "," or "=" cannot be sent.
+// readCategories collects the Prism Central categories of the control plane,
+// the workers and each MachineDeployment's workerConfig override, as
+// Nutanix's own extension sends them to the chart, skipping empty keys or
+// values. They are sorted and unique, so that reordering MachineDeployments
+// changes nothing. The chart joins them as key=value,key=value, so "," and
+// "=" cannot be sent.
 func readCategories(workers []WorkerConfig, controlPlane *nutanixMachines) ([]string, error) {
 	var categories []string
 	add := func(field string, machines *nutanixMachines) error {

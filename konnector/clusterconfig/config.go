@@ -1,8 +1,8 @@
 // Package clusterconfig reads the addon's part of a Nutanix Cluster's
 // clusterConfig variable and renders the chart values from it. It is pure
-// and imports no Kubernetes API types, so its fuzz targets compile and
-// instrument this code and little else; konnector reads the variables out
-// of the Cluster's topology and builds the objects around the values.
+// and imports no Kubernetes API types, so that its fuzz targets instrument
+// this code and little else; konnector reads the variables and builds the
+// objects.
 package clusterconfig
 
 import (
@@ -56,9 +56,8 @@ type Endpoint struct {
 	TrustBundle []byte
 }
 
-// InputError is a problem with the Cluster's configuration that the user fixes
-// on the Cluster or next to it; retrying without a change does not help.
-// konnector uses it for the objects next to the Cluster too.
+// InputError is a problem with the Cluster's configuration, or the objects
+// next to it, that the user fixes; retrying without a change does not help.
 type InputError struct {
 	// Field or object at fault, e.g. clusterConfig.addons.konnectorAgent.strategy.
 	Field string
@@ -66,9 +65,9 @@ type InputError struct {
 	Problem, Fix string
 	// NotFound is set when the problem is an object that does not exist.
 	NotFound bool
-	// Transient is set when the problem passes without anyone acting (the
-	// Cluster not created on the server yet): the hooks answer Failure, so
-	// that CAPI calls again, whatever KONNECTOR_ON_INVALID_CONFIG says.
+	// Transient is set when the problem passes by itself (the Cluster not yet
+	// created): the hooks answer Failure, so that CAPI calls again, whatever
+	// KONNECTOR_ON_INVALID_CONFIG says.
 	Transient bool
 }
 
@@ -76,8 +75,8 @@ func (e *InputError) Error() string {
 	return fmt.Sprintf("%s: %s: %s", e.Field, e.Problem, e.Fix)
 }
 
-// The shape of clusterConfig as far as this addon reads it; other fields are
-// ignored so that the addon works beside any other part of clusterConfig.
+// clusterConfigValue is the part of clusterConfig this addon reads; other
+// fields are ignored so that the addon works beside any of them.
 type clusterConfigValue struct {
 	Nutanix *struct {
 		PrismCentralEndpoint *prismCentralEndpoint `json:"prismCentralEndpoint"`
@@ -127,10 +126,10 @@ type WorkerConfig struct {
 	Value []byte
 }
 
-// Read reads the addon's configuration from the clusterConfig variable's
-// JSON (nil when absent or null) and, for the categories, the Cluster's
-// workerConfig values. It returns nil and no error when the addon is not
-// enabled, and an *InputError when the configuration is invalid.
+// Read reads the addon's configuration from the clusterConfig variable's JSON
+// (nil when absent or null) and, for the categories, the workerConfig values.
+// It returns nil, nil when the addon is off, and an *InputError when the
+// configuration is invalid.
 func Read(raw []byte, workers []WorkerConfig, defaultCredentialsSecret string) (*Config, error) {
 	if !addonEnabled(raw) {
 		return nil, nil
@@ -196,11 +195,9 @@ func Read(raw []byte, workers []WorkerConfig, defaultCredentialsSecret string) (
 	}, nil
 }
 
-// addonEnabled decides whether the addon is on from
-// clusterConfig.addons.konnectorAgent alone: any value there but null turns
-// it on, and nothing else of clusterConfig is decoded to decide it, so a
-// malformed field the addon would read (say, the control plane's categories)
-// never fails a Cluster without the addon.
+// addonEnabled is whether clusterConfig.addons.konnectorAgent holds any value
+// but null. Nothing else is decoded to decide it, so that a malformed field
+// the addon would read never fails a Cluster without the addon.
 func addonEnabled(clusterConfig []byte) bool {
 	raw := clusterConfig
 	for _, key := range []string{"addons", "konnectorAgent"} {

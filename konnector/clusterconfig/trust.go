@@ -7,11 +7,10 @@ import (
 	"strings"
 )
 
-// readTrustBundle reads clusterConfig's additionalTrustBundle. Nutanix's
-// API carries it as base64 of a PEM bundle (schema format byte); a raw PEM
-// bundle is accepted too, for configurations written before. Either way it
-// must hold only certificates, at least one. It returns the PEM, nil when
-// the field is empty.
+// readTrustBundle reads clusterConfig's additionalTrustBundle: base64 of a PEM
+// bundle, as Nutanix's API carries it (schema format byte), or raw PEM, as
+// older configurations have it; only certificates, at least one. It returns
+// the PEM, nil when the field is empty.
 func readTrustBundle(value string) ([]byte, error) {
 	if strings.TrimSpace(value) == "" {
 		return nil, nil

@@ -25,13 +25,7 @@ type Values struct {
 	WorkloadSecret string
 }
 
-// ChartValues are the chart values of one cluster (see chartValues).
-func ChartValues(in Values) map[string]any { return chartValues(in) }
-
-// RenderValues is the HelmChartProxy's valuesTemplate for chart values.
-func RenderValues(values map[string]any) string { return renderValues(values) }
-
-// chartValues are the Konnector Agent chart values for one cluster, for the
+// ChartValues are the Konnector Agent chart values for one cluster, for the
 // 1.4.x chart and the 1.3.x one at once (facts: the chart's values table):
 //
 //   - agent.namespaceOverride: the chart puts every object there whatever
@@ -44,9 +38,9 @@ func RenderValues(values map[string]any) string { return renderValues(values) }
 //   - createSecret false (1.3.x) and prismCredentialsSecretName (1.4.x): the
 //     chart uses the Secret the ClusterResourceSet delivers.
 //
-// The operator's values file is merged over them; it cannot set the
-// per-cluster keys (settings.PerClusterValues), which start-up checks.
-func chartValues(in Values) map[string]any {
+// The operator's values file is merged over them; start-up checks that it
+// sets none of settings.PerClusterValues.
+func ChartValues(in Values) map[string]any {
 	s := in.Settings
 	image := map[string]any{"privateRegistry": false}
 	for key, value := range map[string]string{"repository": s.ImageRepository, "name": s.ImageName, "tag": s.ImageTag} {
@@ -84,8 +78,8 @@ func chartValues(in Values) map[string]any {
 	return values
 }
 
-// mergeValues merges over into values: mappings are merged key by key, any
-// other value replaces. over is only read, as it is shared by every call.
+// mergeValues merges over into values: mappings key by key, any other value
+// replaces. over is only read, as every call shares it.
 func mergeValues(values, over map[string]any) {
 	for key, o := range over {
 		if om, ok := o.(map[string]any); ok {
@@ -107,11 +101,11 @@ func CopyValues(m map[string]any) map[string]any {
 	return out
 }
 
-// renderValues writes values as the HelmChartProxy's valuesTemplate. CAAPH
-// executes valuesTemplate as a Go template before Helm reads it as YAML, so
-// every "{{" of the YAML is written as an action that prints "{{"; the
-// template then gives back exactly this YAML.
-func renderValues(values map[string]any) string {
+// RenderValues writes values as the HelmChartProxy's valuesTemplate. CAAPH
+// executes it as a Go template before Helm reads it as YAML, so every "{{"
+// is written as an action that prints "{{", and the template gives back
+// exactly this YAML.
+func RenderValues(values map[string]any) string {
 	b, err := yamlv2.Marshal(values)
 	if err != nil {
 		// The values are strings, numbers, booleans and maps of them.
@@ -120,11 +114,10 @@ func renderValues(values map[string]any) string {
 	return strings.ReplaceAll(string(b), "{{", `{{"{{"}}`)
 }
 
-// yamlCarries reports whether sigs.k8s.io/yaml writes s so that it reads
-// back unchanged. It refuses to write DEL, the C1 controls and U+FFFE/U+FFFF,
-// and writes NEL (U+0085, a C1 control) as a line break that reads back as a
-// space; every other character round-trips. Inputs that reach the values
-// are checked with it, so that rendering never fails or changes a value.
+// yamlCarries reports whether sigs.k8s.io/yaml writes s so that it reads back
+// unchanged: it refuses DEL, the C1 controls and U+FFFE/U+FFFF, and writes
+// NEL (U+0085) as a line break read back as a space. Inputs that reach the
+// values are checked with it, so that rendering never fails or changes one.
 func yamlCarries(s string) bool {
 	return !strings.ContainsFunc(s, func(r rune) bool {
 		return (r >= 0x7F && r <= 0x9F) || r == 0xFFFE || r == 0xFFFF

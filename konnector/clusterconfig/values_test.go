@@ -16,7 +16,7 @@ import (
 func helmValues(t testing.TB, in Values) map[string]any {
 	t.Helper()
 	var got map[string]any
-	out := valuestest.CAAPHRender(t, renderValues(chartValues(in)))
+	out := valuestest.CAAPHRender(t, RenderValues(ChartValues(in)))
 	if err := yaml.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("values do not parse: %v\n%s", err, out)
 	}
@@ -122,7 +122,7 @@ func checkHostile(t testing.TB, s settings.Settings, h string) {
 	}
 	s.AgentName, s.ImageTag = h, h
 	in := Values{WorkloadSecret: workloadSecret, Settings: s, RegisteredName: h, Categories: []string{h}, PrismCentral: Endpoint{Host: h, Port: 9440}, KubeconfigEndpoint: h}
-	out := valuestest.CAAPHRender(t, renderValues(chartValues(in)))
+	out := valuestest.CAAPHRender(t, RenderValues(ChartValues(in)))
 	var got valuestest.Rendered
 	if err := yaml.UnmarshalStrict([]byte(out), &got); err != nil {
 		t.Fatalf("input %q: values are not the expected YAML: %v\n%s", h, err, out)
@@ -142,7 +142,7 @@ func checkHostile(t testing.TB, s settings.Settings, h string) {
 }
 
 func TestRenderValues_TrustBundleOnlyWhenSet(t *testing.T) {
-	out := renderValues(chartValues(Values{WorkloadSecret: workloadSecret, Settings: testSettings(t), RegisteredName: "c", PrismCentral: Endpoint{Host: "h", Port: 1}}))
+	out := RenderValues(ChartValues(Values{WorkloadSecret: workloadSecret, Settings: testSettings(t), RegisteredName: "c", PrismCentral: Endpoint{Host: "h", Port: 1}}))
 	if strings.Contains(out, "additionalTrustBundle") {
 		t.Fatalf("trust bundle rendered although unset:\n%s", out)
 	}
