@@ -29,9 +29,9 @@ func List(ctx context.Context, c client.Client, list client.ObjectList, namespac
 }
 
 // ListPages lists in pages of pageSize and calls each with a page before it
-// reads the next, so that one page is held at a time. client-go's pager does
-// not fit: it reads ahead, and answers an expired continue token with a LIST
-// of everything at once.
+// reads the next. client-go's pager does not fit: it buffers pages ahead (10
+// by default), and answers an expired continue token with a LIST of
+// everything at once.
 //
 // A token expires when etcd compacts the first page's version (the API
 // server compacts every 5 minutes), so a long listing gets 410 Expired. That

@@ -58,8 +58,7 @@ type Settings struct {
 	// to the next run.
 	SyncTimeout time.Duration `env:"SYNC_TIMEOUT, default=30s"`
 	// SyncPageSize is how many objects one LIST page of a sync holds: a sync
-	// finishes a page before it reads the next, so its memory follows the
-	// page, not the fleet.
+	// holds two pages at most, so its memory follows the page, not the fleet.
 	SyncPageSize int64 `env:"SYNC_PAGE_SIZE, default=500"`
 	// SyncNamespaces, when set, are the only namespaces Sync serves, read one
 	// by one: the namespaced install sets them from the namespaces it binds,
