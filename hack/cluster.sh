@@ -156,7 +156,13 @@ build() {
   if [[ ! -x $coredns_dir/coredns ]]; then
     local start=$SECONDS
     log "building CoreDNS $COREDNS_VERSION (cached in $coredns_dir)"
-    build_go "$coredns_dir" coredns "github.com/coredns/coredns@$COREDNS_VERSION" <<'EOF'
+    # Every CoreDNS release the module proxy serves is on Kubernetes 0.35 (the
+    # node on 0.34, CAPI v1.14 and cert-manager on 0.36), with gRPC, quic-go
+    # and OpenTelemetry above the pins: it shares hardly a package with the
+    # other builds, so it compiles without optimizations, as hack/e2e.sh
+    # compiles such a manager (the standard library keeps the default
+    # flags, as every other build has it). It serves one node's DNS.
+    build_go "$coredns_dir" coredns "github.com/coredns/coredns@$COREDNS_VERSION" -gcflags='all=-N -l' -gcflags='std=' <<'EOF'
 // CoreDNS with only the plugins a cluster's DNS needs.
 package main
 
@@ -255,11 +261,13 @@ EOF
   fi
 }
 
-# build_go OUTDIR NAME [MODULE@VERSION] < main.go: builds a main package, static
-# like every build here, into OUTDIR/NAME; with a required module, with the
-# pins of hack/pins.sh too.
+# build_go OUTDIR NAME [MODULE@VERSION [GO BUILD FLAGS...]] < main.go: builds
+# a main package, static like every build here, into OUTDIR/NAME; with a
+# required module, with the pins of hack/pins.sh too.
 build_go() {
-  local out=$1 name=$2 require=$3 work pins=()
+  local out=$1 name=$2 require=${3:-} work pins=()
+  shift $(($# < 3 ? $# : 3))
+  local flags=("$@")
   work=$(mktemp -d)
   [[ -z $require ]] || mapfile -t pins < <("$root/hack/pins.sh" --print)
   cat >"$work/main.go"
@@ -269,7 +277,7 @@ build_go() {
     export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
     go mod init "throwaway/$name" >/dev/null 2>&1
     if [[ -n $require ]]; then go mod edit -require="$require" "${pins[@]}"; fi
-    go build -trimpath -ldflags "-s -w" -o "$out/$name.tmp" .
+    go build -trimpath "${flags[@]}" -ldflags "-s -w" -o "$out/$name.tmp" .
   )
   mv "$out/$name.tmp" "$out/$name"
   rm -rf "$work"
