@@ -3,6 +3,10 @@
 # Knative Serving and Traefik of hack/knative.sh, the way the README installs
 # it, and checked the way CAPI calls it.
 #
+#   hack/e2e-knative.sh build    only build and cache what the run builds
+#                                beyond hack/cluster.sh build and
+#                                hack/knative.sh build: cert-manager's
+#                                controller
 #   hack/e2e-knative.sh install  the CAPI and CAAPH CRDs (from the Go module
 #                                cache, the versions go.mod pins), then
 #                                `kubectl kustomize . | ko resolve -f - |
@@ -808,9 +812,10 @@ case "${1:-}" in
   all) all ;;
   capi) capi ;;
   without-knative) without_knative ;;
+  build) build_cert_manager ;;
   install) install ;;
   check) check ;;
   https) https ;;
   bench) bench ;;
-  *) echo "usage: $0 all|install|check|https|capi|without-knative|bench" >&2; exit 2 ;;
+  *) echo "usage: $0 all|build|install|check|https|capi|without-knative|bench" >&2; exit 2 ;;
 esac
