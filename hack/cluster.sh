@@ -38,13 +38,14 @@
 #                    minor of KUBE_VERSION (else the machine's is looked for)
 #
 # Needs root (namespaces, mounts, cgroups). Binaries are cached under
-# ${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/node. Measured on 2 cores
-# shared with other builds: kubelet, kube-controller-manager, kube-scheduler
-# and kube-proxy in one build 1226 s with an empty Go build cache (load
-# average 5 to 12), 1500 s with the shared cache of the tests (load about 20;
-# it shares little with them); kubectl then 338 s (not built where the
-# machine has one within a minor: machine_kubectl); CoreDNS 1116 s (alongside,
-# load about 20). A warm `up` takes 17 to 29 s, `down` 10 to 33 s (about 80 s
+# ${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/node. Measured on 2 cores:
+# kubelet, kube-controller-manager, kube-scheduler and kube-proxy in one
+# build 252 s on the Go build cache a cold .ci/run leaves (kube-apiserver's
+# packages compile once for both; load average 2 rising to 11 with a bench
+# alongside), 1226 s with an empty Go build cache and other builds alongside
+# (load 5 to 12); kubectl 338 s (not built where the machine has one within
+# a minor: machine_kubectl); CoreDNS 35 s on that cache (load about 2; 1116 s
+# alongside other builds at load about 20). A warm `up` takes 17 to 29 s, `down` 10 to 33 s (about 80 s
 # after a crash of the kubelet and containerd).
 #
 # CoreDNS runs as a Deployment on the node (user 65532, port 1053 behind the
