@@ -38,13 +38,14 @@
 #                    minor of KUBE_VERSION (else the machine's is looked for)
 #
 # Needs root (namespaces, mounts, cgroups). Binaries are cached under
-# ${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/node. Measured on 2 cores
-# shared with other builds: kubelet, kube-controller-manager, kube-scheduler
-# and kube-proxy in one build 1226 s with an empty Go build cache (load
-# average 5 to 12), 1500 s with the shared cache of the tests (load about 20;
-# it shares little with them); kubectl then 338 s (not built where the
-# machine has one within a minor: machine_kubectl); CoreDNS 1116 s (alongside,
-# load about 20). A warm `up` takes 17 to 29 s, `down` 10 to 33 s (about 80 s
+# ${XDG_CACHE_HOME:-$HOME/.cache}/konnector-hooks/node. Measured on 2 cores:
+# kubelet, kube-controller-manager, kube-scheduler and kube-proxy in one
+# build 252 s on the Go build cache a cold .ci/run leaves (kube-apiserver's
+# packages compile once for both; load average 2 rising to 11 with a bench
+# alongside), 1226 s with an empty Go build cache and other builds alongside
+# (load 5 to 12); kubectl 338 s (not built where the machine has one within
+# a minor: machine_kubectl); CoreDNS 35 s on that cache (load about 2; 1116 s
+# alongside other builds at load about 20). A warm `up` takes 17 to 29 s, `down` 10 to 33 s (about 80 s
 # after a crash of the kubelet and containerd).
 #
 # CoreDNS runs as a Deployment on the node (user 65532, port 1053 behind the
@@ -156,7 +157,13 @@ build() {
   if [[ ! -x $coredns_dir/coredns ]]; then
     local start=$SECONDS
     log "building CoreDNS $COREDNS_VERSION (cached in $coredns_dir)"
-    build_go "$coredns_dir" coredns "github.com/coredns/coredns@$COREDNS_VERSION" <<'EOF'
+    # Every CoreDNS release the module proxy serves is on Kubernetes 0.35 (the
+    # node on 0.34, CAPI v1.14 and cert-manager on 0.36), with gRPC, quic-go
+    # and OpenTelemetry above the pins: it shares hardly a package with the
+    # other builds, so it compiles without optimizations, as hack/e2e.sh
+    # compiles such a manager (the standard library keeps the default
+    # flags, as every other build has it). It serves one node's DNS.
+    build_go "$coredns_dir" coredns "github.com/coredns/coredns@$COREDNS_VERSION" -gcflags='all=-N -l' -gcflags='std=' <<'EOF'
 // CoreDNS with only the plugins a cluster's DNS needs.
 package main
 
@@ -255,11 +262,13 @@ EOF
   fi
 }
 
-# build_go OUTDIR NAME [MODULE@VERSION] < main.go: builds a main package, static
-# like every build here, into OUTDIR/NAME; with a required module, with the
-# pins of hack/pins.sh too.
+# build_go OUTDIR NAME [MODULE@VERSION [GO BUILD FLAGS...]] < main.go: builds
+# a main package, static like every build here, into OUTDIR/NAME; with a
+# required module, with the pins of hack/pins.sh too.
 build_go() {
-  local out=$1 name=$2 require=$3 work pins=()
+  local out=$1 name=$2 require=${3:-} work pins=()
+  shift $(($# < 3 ? $# : 3))
+  local flags=("$@")
   work=$(mktemp -d)
   [[ -z $require ]] || mapfile -t pins < <("$root/hack/pins.sh" --print)
   cat >"$work/main.go"
@@ -269,7 +278,7 @@ build_go() {
     export GOFLAGS="-mod=mod -buildvcs=false" CGO_ENABLED=0
     go mod init "throwaway/$name" >/dev/null 2>&1
     if [[ -n $require ]]; then go mod edit -require="$require" "${pins[@]}"; fi
-    go build -trimpath -ldflags "-s -w" -o "$out/$name.tmp" .
+    go build -trimpath "${flags[@]}" -ldflags "-s -w" -o "$out/$name.tmp" .
   )
   mv "$out/$name.tmp" "$out/$name"
   rm -rf "$work"

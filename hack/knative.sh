@@ -163,9 +163,9 @@ rest = [d for d in docs if d.strip() and d not in crd]
 open(sys.argv[2], "w").write("\n---\n".join(crd))
 open(sys.argv[3], "w").write("\n---\n".join(rest))
 PY
-  kubectl apply --server-side -f "$work/crds.yaml" >/dev/null
+  kubectl apply --server-side --force-conflicts -f "$work/crds.yaml" >/dev/null
   kubectl wait --for=condition=Established crd --all --timeout=60s >/dev/null
-  kubectl apply --server-side -f "$work/rest.yaml" >/dev/null
+  kubectl apply --server-side --force-conflicts -f "$work/rest.yaml" >/dev/null
   traefik "$work"
   # Traefik is the ingress; pulls from the cluster's registry need no tag
   # resolution (its address is the pods' loopback, not the registry).

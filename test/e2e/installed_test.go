@@ -166,10 +166,26 @@ func (in *installation) rollOut(ctx context.Context, hash string) error {
 			return false, err
 		}
 		var done bool
-		if done, state = rolledOut(obj); done {
-			return true, nil
+		if done, state = rolledOut(obj); !done || kind != "deployment" {
+			return done, nil
 		}
-		return false, nil
+		// A pod of the old template that is being stopped still answers the
+		// calls of a connection CAPI keeps open until its preStop sleep ends
+		// (deploy/without-knative): the new settings serve every call once
+		// no pod but the new ones is left.
+		pods, err := in.clientset.CoreV1().Pods(in.cfg.namespace).List(ctx, metav1.ListOptions{LabelSelector: in.cfg.pods})
+		if err != nil {
+			return false, err
+		}
+		replicas, _, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas")
+		var stopping []string
+		for _, p := range pods.Items {
+			if p.DeletionTimestamp != nil {
+				stopping = append(stopping, p.Name)
+			}
+		}
+		state += fmt.Sprintf("; %d pods, being stopped: %v", len(pods.Items), stopping)
+		return len(stopping) == 0 && int64(len(pods.Items)) == replicas, nil
 	})
 	if err != nil {
 		return fmt.Errorf("%s %s/%s did not roll out the new settings within 3m: %s (kubectl -n %s describe %s)", resourceKind, in.cfg.namespace, name, state, in.cfg.namespace, in.cfg.workload)

@@ -26,21 +26,26 @@ var capiCallFailure = []string{"failed to call extension handler", "error callin
 // on the install without Knative (deploy/without-knative: a Deployment of two
 // replicas serving TLS itself, its PodDisruptionBudget, cert-manager's
 // certificate, the ExtensionConfig by service). A Cluster is deployed
-// through it, then deleted with the chart's pre-delete hook held, so that
-// CAPI calls BeforeClusterDelete every KONNECTOR_RETRY_AFTER. While it does:
+// through it, then deleted with the chart's pre-delete hook held:
 //
-//  1. the Deployment is restarted as `kubectl rollout restart` does (a
+//  1. CAPI's first BeforeClusterDelete call deletes the HelmChartProxy; the
+//     suite's admission webhook (deleteHold) holds that delete, so the pod
+//     that makes it is inside the call, and the request names the pod (its
+//     bound ServiceAccount token). That pod is deleted with grace period 0
+//     (`kubectl delete pod --grace-period=0 --force`): the kubelet stops its
+//     container with its shortest grace, the function waits for the held
+//     call, and the container is killed in it. Only once CAPI has logged
+//     the call as failed is the held delete released (denied: the killed
+//     call changed nothing). CAPI calls again and the other pod starts the
+//     uninstall.
+//  2. While CAPI calls BeforeClusterDelete every KONNECTOR_RETRY_AFTER, the
+//     Deployment is restarted as `kubectl rollout restart` does (a
 //     restartedAt annotation on its pod template): both pods are replaced one
-//     at a time, and no call CAPI makes meanwhile fails;
-//  2. the pod that answered CAPI's last call is deleted with grace period 0
-//     (`kubectl delete pod --grace-period=0 --force`) just before CAPI's next
-//     call is due: that call is answered by the dying container or fails and
-//     is retried by CAPI; the next ones reach the other pod. (A call lasts
-//     about 20 ms: that one is in flight at the kill is not guaranteed; the
-//     test logs what CAPI got against what the pods logged.)
+//     at a time, and no call CAPI makes meanwhile fails.
 //
 // Then the hook succeeds: every call the pods answered was 200 Success, the
-// release is gone from the workload cluster and CAPI deletes the Cluster.
+// uninstall was started once, the release is gone from the workload cluster
+// and CAPI deletes the Cluster.
 func TestInstalledDeployment_RolloutAndAKilledPodWhileCAPICallsLoseNothing(t *testing.T) {
 	if installed == nil || !strings.HasPrefix(installed.cfg.workload, "deployment/") {
 		t.Skip("runs in the installed mode on the install without Knative (hack/e2e-knative.sh without-knative)")
@@ -53,61 +58,74 @@ func TestInstalledDeployment_RolloutAndAKilledPodWhileCAPICallsLoseNothing(t *te
 	c.credentialsDelivered(t, credentialsSecret)
 	c.releaseDeployed(t, defaultChartVersion, 1)
 
+	// 1. A pod killed in the call that starts the uninstall.
+	deletes := holdHelmChartProxyDelete(t, namespace, c.proxy)
 	c.workload.kubelet.set("hook-predelete", hold)
-	c.deleteCluster(t)
-	c.moreDeleteCalls(t, 0, 1)
-
-	// 1. kubectl rollout restart, while CAPI calls.
 	failuresBefore := capiCallFailures(t, c.key())
+	c.deleteCluster(t)
+	held := deletes.heldRequest(t, waitFor, func() string { return c.deleteCallsSoFar(t) })
+	zero := int64(0)
+	uid := types.UID(held.PodUID)
+	if err := installed.clientset.CoreV1().Pods(installed.cfg.namespace).Delete(t.Context(), held.Pod, metav1.DeleteOptions{
+		GracePeriodSeconds: &zero, Preconditions: &metav1.Preconditions{UID: &uid},
+	}); err != nil {
+		t.Fatalf("deleting pod %s/%s (uid %s), which holds CAPI's call, with grace period 0: %v", installed.cfg.namespace, held.Pod, held.PodUID, err)
+	}
+	killed := time.Now()
+	var failed []string
+	eventually(t, waitFor, fmt.Sprintf("CAPI to log its BeforeClusterDelete call to pod %s as failed", held.Pod), func() (bool, string, error) {
+		failed = capiCallFailures(t, c.key())[len(failuresBefore):]
+		return len(failed) > 0, c.deleteCallsSoFar(t), nil
+	})
+	dropped := deletes.releaseHeld()
+	t.Logf("pod %s (%s) deleted %s after it asked to delete HelmChartProxy %s/%s; CAPI's failed calls since (the API server had given the held delete up when it was released: %t):%s",
+		held.Pod, held.User, killed.Sub(held.Received).Round(time.Millisecond), namespace, held.Name, dropped, indent(failed))
+	if f := failed[0]; strings.Contains(f, "deadline exceeded") || strings.Contains(f, "Client.Timeout") {
+		t.Errorf("CAPI's call timed out instead of being cut when pod %s was killed: %s", held.Pod, f)
+	}
+	c.moreDeleteCalls(t, 0, 1)
+	calls := c.calls(t, "BeforeClusterDelete")
+	if retry := calls[0]; retry.Pod == held.Pod || retry.HTTPStatus != http.StatusOK || retry.Outcome != "Success" || !strings.Contains(retry.Message, "started Helm uninstall") {
+		t.Errorf("the first BeforeClusterDelete answer after pod %s was killed: want another pod's 200 Success that starts the uninstall; got %s (pod %s)", held.Pod, retry, retry.Pod)
+	}
+	t.Logf("the webhook saw: %s", indent(deletes.requests()))
+
+	// 2. kubectl rollout restart, while CAPI calls.
+	failuresBefore = capiCallFailures(t, c.key())
 	before := installed.runningPods(t)
 	restarted := time.Now()
 	installed.rolloutRestart(t)
-	calls := len(c.calls(t, "BeforeClusterDelete"))
+	calls = c.calls(t, "BeforeClusterDelete")
 	// Two more calls once the new pods serve: CAPI reaches them.
-	c.moreDeleteCalls(t, calls, 2)
+	c.moreDeleteCalls(t, len(calls), 2)
 	after := installed.runningPods(t)
 	if failed := capiCallFailures(t, c.key())[len(failuresBefore):]; len(failed) > 0 {
 		t.Errorf("CAPI failed %d hook calls during the rollout restart (pods %v replaced by %v): %s", len(failed), before, after, strings.Join(failed, "\n"))
 	}
 	t.Logf("rollout restart: pods %v replaced by %v in %s; BeforeClusterDelete calls so far: %s", before, after, time.Since(restarted).Round(time.Millisecond), c.deleteCallsSoFar(t))
 
-	// 2. The pod that answered the last call, deleted at once just before
-	// CAPI's next call is due.
-	all := c.calls(t, "BeforeClusterDelete")
-	last := all[len(all)-1]
-	due := last.Time.Add(time.Duration(last.RetryAfterSeconds) * time.Second)
-	failuresBefore = capiCallFailures(t, c.key())
-	waitingBefore := capiWaitingAnswers(t, c.key())
-	// Not an assertion: the moment of the kill, so that it meets a call.
-	time.Sleep(time.Until(due.Add(-100 * time.Millisecond)))
-	killed := time.Now()
-	zero := int64(0)
-	if err := installed.clientset.CoreV1().Pods(installed.cfg.namespace).Delete(t.Context(), last.Pod, metav1.DeleteOptions{GracePeriodSeconds: &zero}); err != nil {
-		t.Fatalf("deleting pod %s/%s with grace period 0: %v", installed.cfg.namespace, last.Pod, err)
-	}
-	c.moreDeleteCalls(t, len(all), 2)
-	failed := capiCallFailures(t, c.key())[len(failuresBefore):]
-	// What CAPI got against what the pods logged: a pod deleted with grace
-	// period 0 may still answer a call in the moment before the kubelet
-	// kills its container, and its log is gone with the pod object.
-	t.Logf("since the kill CAPI logged %d answers asking to wait, the pods logged %d calls",
-		capiWaitingAnswers(t, c.key())-waitingBefore, len(c.calls(t, "BeforeClusterDelete"))-len(all))
-	t.Logf("pod %s (it answered the call of %s) deleted with grace period 0 at %s, %s before CAPI's next call was due; CAPI's failed calls since: %d%s; calls after: %s",
-		last.Pod, last.Time.Format("15:04:05.000"), killed.Format("15:04:05.000"), due.Sub(killed).Round(time.Millisecond), len(failed), indent(failed), describeCalls(c.calls(t, "BeforeClusterDelete")[len(all):]))
-
 	// The uninstall finishes; nothing was lost.
 	c.workload.kubelet.set("hook-predelete", succeed)
 	c.clusterGone(t, nil)
-	calls = 0
+	n := 0
 	for _, call := range c.allCalls(t) {
-		calls++
+		n++
 		if call.HTTPStatus != http.StatusOK || call.Outcome != "Success" {
 			t.Errorf("call answered %s (pod %s)", call, call.Pod)
 		}
 	}
-	deletes := c.calls(t, "BeforeClusterDelete")
-	if final := deletes[len(deletes)-1]; final.RetryAfterSeconds != 0 || !strings.Contains(final.Message, "Konnector Agent removed") {
+	calls = c.calls(t, "BeforeClusterDelete")
+	if final := calls[len(calls)-1]; final.RetryAfterSeconds != 0 || !strings.Contains(final.Message, "Konnector Agent removed") {
 		t.Errorf("last BeforeClusterDelete answer: want retryAfterSeconds 0, agent removed; got %s", final)
+	}
+	started := 0
+	for _, call := range calls {
+		if strings.Contains(call.Message, "started Helm uninstall") {
+			started++
+		}
+	}
+	if started != 1 {
+		t.Errorf("want the uninstall started by one BeforeClusterDelete answer, got %d:%s", started, describeCalls(calls))
 	}
 	if rel, err := c.workload.latestRelease(); err != nil || rel != nil {
 		t.Errorf("after the Cluster's deletion %s still holds a release (%v): %s", c.workload, err, describeRelease(rel))
@@ -116,7 +134,7 @@ func TestInstalledDeployment_RolloutAndAKilledPodWhileCAPICallsLoseNothing(t *te
 	for _, call := range c.allCalls(t) {
 		pods[call.Pod]++
 	}
-	t.Logf("%d hook calls for %s, all 200 Success, answered by pods %v", calls, c.key(), pods)
+	t.Logf("%d hook calls for %s, all 200 Success, answered by pods %v", n, c.key(), pods)
 }
 
 // moreDeleteCalls waits for n more BeforeClusterDelete calls than since.
@@ -145,23 +163,6 @@ func capiCallFailures(t *testing.T, cluster string) []string {
 		}
 	}
 	return out
-}
-
-// capiWaitingAnswers counts the BeforeClusterDelete answers asking to wait
-// that CAPI's manager logged for the cluster (namespace/name).
-func capiWaitingAnswers(t *testing.T, cluster string) int {
-	t.Helper()
-	data, err := os.ReadFile(mgmt.manager.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n := 0
-	for line := range strings.SplitSeq(string(data), "\n") {
-		if strings.Contains(line, `Cluster deletion is blocked by \"BeforeClusterDelete\" hook`) && strings.Contains(line, `Cluster="`+cluster+`"`) {
-			n++
-		}
-	}
-	return n
 }
 
 func indent(lines []string) string {
