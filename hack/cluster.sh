@@ -317,11 +317,14 @@ wait_for() {
   done
 }
 
+# free_port: a loopback port no TCP socket holds, below Linux's ephemeral
+# range (32768 up) and the NodePorts (30000 up), so that no outgoing
+# connection takes it meanwhile.
 free_port() {
   local port
   while :; do
-    port=$((40000 + RANDOM % 20000))
-    [[ -z $(ss -Htln "sport = :$port") ]] && { echo "$port"; return; }
+    port=$((20000 + RANDOM % 10000))
+    [[ -z $(ss -Htan "sport = :$port") ]] && { echo "$port"; return; }
   done
 }
 

@@ -686,6 +686,8 @@ installed_suite() {
   grep -q '^--- FAIL\|^FAIL' "$artifacts/suite.log" && rc=1
   grep -q '^ok\|^PASS' "$artifacts/suite.log" || rc=1
   snapshot "$artifacts" after
+  # Traefik's access log: every request of the Knative data path.
+  kubectl -n traefik logs deployment/traefik >"$artifacts/traefik.log" 2>&1 || true
   report "$artifacts"
   rm -rf "$work"
   ((rc == 0)) || die "$name: FAILED after $((SECONDS - start))s; the suite's log, the managers' logs, the pods' logs and the objects are in $artifacts"
@@ -785,6 +787,23 @@ for pod in sorted(set(pods) | set(qp)):
     counts = qp.get(pod)
     print("  %s: %s; queue-proxy: %s" % (pod, ", ".join("%s x%d" % kv for kv in sorted(pods[pod].items())) or "no hook call",
         ", ".join("HTTP %s x%d" % kv for kv in sorted(counts.items())) if counts else "no counters read"))
+PY
+  log "requests Traefik answered with anything but 2xx (its access log, $dir/traefik.log):"
+  python3 - "$dir/traefik.log" <<'PY' | tee "$dir/traefik-not-2xx.txt" >&2
+import json, sys
+n = 0
+for line in open(sys.argv[1], errors="replace"):
+    try:
+        rec = json.loads(line)
+    except ValueError:
+        continue
+    status = rec.get("DownstreamStatus")
+    if not isinstance(status, int) or 200 <= status < 300:
+        continue
+    n += 1
+    print("  %s %s %s -> %s %s (%s, %.0f ms)" % (rec.get("time"), rec.get("entryPointName"), rec.get("RequestPath", "")[:60],
+        status, rec.get("ServiceURL"), rec.get("RouterName"), rec.get("Duration", 0) / 1e6))
+print("  %d such requests" % n)
 PY
 }
 

@@ -120,17 +120,23 @@ entrypoint=$(sed -n 's/.*"Entrypoint":\["\([^"]*\)".*/\1/p' <<<"$config")
 mkdir "$work/fs"
 "$crane" export "$image" - | tar -x -C "$work/fs" 2> >(grep -v "Removing leading" >&2)
 if [[ $IMAGE_PLATFORM == "linux/$(go env GOHOSTARCH)" ]]; then
-  app_port=$((20000 + RANDOM % 20000))
-  PORT=$app_port "$work/fs$entrypoint" >"$work/app.log" 2>&1 &
-  app_pid=$!
+  # A port below Linux's ephemeral range (32768 up), where outgoing
+  # connections take theirs; another one if something holds it.
   ok=false
-  for _ in $(seq 50); do
-    if curl -fsS "http://127.0.0.1:$app_port/healthz" >/dev/null 2>&1; then ok=true; break; fi
-    sleep 0.1
+  for _ in 1 2 3 4 5; do
+    app_port=$((20000 + RANDOM % 10000))
+    PORT=$app_port "$work/fs$entrypoint" >"$work/app.log" 2>&1 &
+    app_pid=$!
+    for _ in $(seq 50); do
+      if curl -fsS "http://127.0.0.1:$app_port/healthz" >/dev/null 2>&1; then ok=true; break; fi
+      kill -0 "$app_pid" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill "$app_pid" 2>/dev/null || true
+    wait "$app_pid" 2>/dev/null || true
+    app_pid=
+    if $ok || ! grep -q 'address already in use' "$work/app.log"; then break; fi
   done
-  kill "$app_pid" 2>/dev/null || true
-  wait "$app_pid" 2>/dev/null || true
-  app_pid=
   $ok || { cat "$work/app.log" >&2; log "$entrypoint from the image did not answer /healthz"; exit 1; }
   stamped=$("$work/fs$entrypoint" version)
   [[ $stamped == "konnector-hooks $VERSION" ]] || { log "$entrypoint version says '$stamped', want konnector-hooks $VERSION"; exit 1; }

@@ -272,6 +272,22 @@ spec:
         - --providers.knative.publicService.namespace=traefik
         - --providers.knative.privateService.name=traefik-private
         - --providers.knative.privateService.namespace=traefik
+        # Traefik marks a KIngress ready as soon as it has handed the new
+        # routes to its own configuration watcher, after sleeping this long
+        # (Provide in pkg/provider/kubernetes/knative/kubernetes.go, v3.6.12;
+        # default 0). It does not probe the data path as Knative's other
+        # ingresses do, so with 0 the Route is Ready, and the old revision
+        # unrouted, while Traefik may still apply the routes (its
+        # providersThrottleDuration, 2 s) and kube-proxy may still program
+        # the new revision's ClusterIP: calls then end in a 502 from
+        # Traefik's Knative router. Seen in a cold .ci/run (CAPI's
+        # BeforeClusterUpgrade, 4 s after the revision's Service was made);
+        # made every time with kube-proxy's iptables minSyncPeriod at 10s,
+        # and gone with 15s here (docs/install.md).
+        - --providers.knative.throttleDuration=10s
+        # One JSON line per request, for the run's artifacts (traefik.log).
+        - --accesslog=true
+        - --accesslog.format=json
         - --providers.kubernetesingress=true
         - --providers.kubernetesingress.allowExternalNameServices=true
         ports:
