@@ -145,14 +145,15 @@ type UninstallState struct {
 // uninstall may touch: a HelmChartProxy or ClusterResourceSet of our name
 // without our labels is someone else's, with the HelmReleaseProxies made
 // from it.
-func OursToUninstall(cluster string, hcp *caaphv1.HelmChartProxy, releases []caaphv1.HelmReleaseProxy, delivery *addonsv1.ClusterResourceSet) (UninstallState, *addonsv1.ClusterResourceSet) {
+func OursToUninstall(cluster string, read Current) (UninstallState, *addonsv1.ClusterResourceSet) {
+	delivery := read.ClusterResourceSet
 	if delivery != nil && !IsOurs(delivery.Labels, cluster) {
 		delivery = nil
 	}
-	if hcp != nil && !IsOurs(hcp.Labels, cluster) {
+	if hcp := read.HelmChartProxy; hcp != nil && !IsOurs(hcp.Labels, cluster) {
 		return UninstallState{}, delivery
 	}
-	return UninstallState{HelmChartProxy: hcp, HelmReleaseProxies: releases}, delivery
+	return UninstallState{HelmChartProxy: read.HelmChartProxy, HelmReleaseProxies: read.HelmReleaseProxies}, delivery
 }
 
 // Empty reports whether nothing of the addon is left.

@@ -35,20 +35,14 @@ type FleetScope struct {
 
 func (s FleetScope) one() bool { return s.Cluster.Name != "" }
 
-// FleetMember is one served ClusterClass-based Cluster and what exists of
-// the addon's objects for it.
-type FleetMember struct {
-	Cluster *clusterv1.Cluster
-	Current konnector.Current
-}
-
 // EachFleetPage reads the served ClusterClass-based Clusters and their
-// objects a page at a time, and calls each with a page's members, in the
+// objects a page at a time, and calls each with a page's members (their
+// Cluster and Current, the rest left to each), in the
 // LIST's order, one page after the other. It reads the next page while each
 // runs, so that a sync holds two pages at most and its decisions and writes
 // overlap the API server's work on the next LISTs. It returns how many
 // members it found.
-func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]FleetMember) error) (found int, err error) {
+func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]konnector.DeployFacts) error) (found int, err error) {
 	served, err := servedNamespaces(ctx, c, scope)
 	if err != nil {
 		return 0, err
@@ -76,10 +70,10 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 	}()
 	for _, namespace := range listedNamespaces(scope) {
 		err := ListPages(ctx, c, func() *clusterv1.ClusterList { return &clusterv1.ClusterList{} }, namespace, scope.PageSize, func(list *clusterv1.ClusterList) error {
-			var members []FleetMember
+			var members []konnector.DeployFacts
 			for i := range list.Items {
 				if cluster := &list.Items[i]; served[cluster.Namespace] && cluster.Spec.Topology.IsDefined() {
-					members = append(members, FleetMember{Cluster: cluster})
+					members = append(members, konnector.DeployFacts{Cluster: cluster})
 				}
 			}
 			if len(members) == 0 {
@@ -153,7 +147,7 @@ func listedNamespaces(scope FleetScope) []string {
 // controllers/helmchartproxy/helmchartproxy_controller_phases.go). An object
 // counts for a member only in its namespace and under the name the hooks
 // read by, so those of same-named Clusters elsewhere are left out.
-func readMembersObjects(ctx context.Context, c client.Client, namespace string, members []FleetMember) error {
+func readMembersObjects(ctx context.Context, c client.Client, namespace string, members []konnector.DeployFacts) error {
 	byCluster := map[types.NamespacedName]*konnector.Current{}
 	var clusters, proxies []string
 	for i := range members {
