@@ -23,9 +23,6 @@ type Event struct {
 	Count bool
 }
 
-// HookRetry is what an answer says after an API error: CAPI calls again.
-const HookRetry = "CAPI retries the hook; if this persists, check konnector-hooks' access to the management cluster"
-
 // DeployFacts is what a deploy read of one Cluster.
 type DeployFacts struct {
 	Cluster *clusterv1.Cluster
@@ -75,7 +72,7 @@ type Deploy struct {
 // DecideDeploy decides a deploy of AfterControlPlaneInitialized,
 // BeforeClusterUpgrade or Sync. A Cluster being deleted is left to
 // BeforeClusterDelete; a problem only a person can fix is answered as
-// AnswerFor says, with a Warning Event that counts while it lasts.
+// notDeployed says, with a Warning Event that counts while it lasts.
 func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 	key := client.ObjectKeyFromObject(f.Cluster)
 	switch {
@@ -116,17 +113,6 @@ func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 	}
 	d.Writes, d.Creates, d.Outcome = plan.Writes, plan.Creates, OutcomeApplied
 	return d
-}
-
-// notDeployed is the decision of a deploy stopped by err (AnswerFor).
-func notDeployed(key types.NamespacedName, err error, s settings.Settings) Deploy {
-	answer := AnswerFor(err, s.BlockOnInvalidConfig())
-	if !answer.NotDeployed {
-		return Deploy{Outcome: OutcomeFailed, Failure: true, Message: Explain(err, HookRetry)}
-	}
-	message := fmt.Sprintf("the Konnector Agent is not deployed on Cluster %s: %s", key, err)
-	return Deploy{Outcome: OutcomeFailed, Failure: answer.Failure, Message: message,
-		Event: &Event{Type: corev1.EventTypeWarning, Reason: ReasonNotDeployed, Message: message, Key: message, Count: true}}
 }
 
 // Applied is the answer and the Event once the Writes are applied: the
