@@ -146,7 +146,8 @@ func TestDeployPlan_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testi
 			if err != nil {
 				t.Fatal(err)
 			}
-			held, isHeld := plan.HoldChartChange(c.current)
+			held := plan.HoldChartChange(c.current)
+			isHeld := held.Held
 			var kinds []string
 			for _, obj := range held.Writes {
 				kinds = append(kinds, KindOf(obj))

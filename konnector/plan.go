@@ -102,17 +102,17 @@ func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 	if err != nil {
 		return notDeployed(key, err, s)
 	}
-	d := Deploy{Outcome: OutcomeUpToDate, ChartVersion: want.HelmChartProxy.Spec.Version,
-		want: want, current: f.Current, prismCentral: f.Config.PrismCentral.Host, settings: s}
 	if r.HoldChartChange {
-		plan, d.Held = plan.HoldChartChange(f.Current)
+		plan = plan.HoldChartChange(f.Current)
 	}
+	plan.Outcome, plan.ChartVersion = OutcomeUpToDate, want.HelmChartProxy.Spec.Version
+	plan.want, plan.current, plan.prismCentral, plan.settings = want, f.Current, f.Config.PrismCentral.Host, s
 	if len(plan.Writes) == 0 {
-		d.Message = ReportDeploy(want, d.prismCentral, s, f.Current, nil).Message
-		return d
+		plan.Message = ReportDeploy(want, plan.prismCentral, s, f.Current, nil).Message
+		return plan
 	}
-	d.Writes, d.Creates, d.Outcome = plan.Writes, plan.Creates, OutcomeApplied
-	return d
+	plan.Outcome = OutcomeApplied
+	return plan
 }
 
 // Applied is the answer and the Event once the Writes are applied: the
@@ -122,9 +122,6 @@ func (d Deploy) Applied() (string, Event) {
 	report := ReportDeploy(d.want, d.prismCentral, d.settings, d.current, d.Writes)
 	return report.Message, Event{Type: report.EventType, Reason: ReasonApplied, Message: report.Message, Key: report.EventKey}
 }
-
-// WritesChart reports whether the deploy writes the HelmChartProxy.
-func (d Deploy) WritesChart() bool { return DeployPlan{Writes: d.Writes}.WritesChart() }
 
 // ClusterOutcome is the deploy's outcome for Cluster key in a sync.
 func (d Deploy) ClusterOutcome(key string) ClusterOutcome {
