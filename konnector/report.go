@@ -8,8 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
-	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -56,7 +54,7 @@ func ReportDeploy(want Desired, prismCentral string, s settings.Settings, curren
 	report := DeployReport{
 		Message:   fmt.Sprintf("Konnector Agent applied: %s (wrote %s)%s", installs, strings.Join(applied, ", "), warnings),
 		EventType: corev1.EventTypeNormal,
-		EventKey:  changeKey(current, written),
+		EventKey:  changeKey(want, current, written),
 	}
 	if len(want.Warnings) > 0 {
 		report.EventType = corev1.EventTypeWarning
@@ -68,26 +66,19 @@ func ReportDeploy(want Desired, prismCentral string, s settings.Settings, curren
 // resourceVersions once written. Racing calls write the same content, and
 // an apply that changes nothing keeps the resourceVersion, so they name one
 // Event. The key holds no content, so no credential.
-func changeKey(current Current, written []client.Object) string {
-	versions := []string{"-", "-", "-"}
-	if o := current.HelmChartProxy; o != nil {
-		versions[0] = o.ResourceVersion
-	}
-	if o := current.ClusterResourceSet; o != nil {
-		versions[1] = o.ResourceVersion
-	}
-	if o := current.ResourceSetSecret; o != nil {
-		versions[2] = o.ResourceVersion
-	}
-	for _, obj := range written {
-		switch obj.(type) {
-		case *caaphv1.HelmChartProxy:
-			versions[0] = obj.GetResourceVersion()
-		case *addonsv1.ClusterResourceSet:
-			versions[1] = obj.GetResourceVersion()
-		case *corev1.Secret:
-			versions[2] = obj.GetResourceVersion()
+func changeKey(want Desired, current Current, written []client.Object) string {
+	var versions []string
+	for _, p := range current.pairs(want) {
+		version := "-"
+		if p.have != nil {
+			version = p.have.GetResourceVersion()
 		}
+		for _, w := range written {
+			if KindOf(w) == KindOf(p.want) {
+				version = w.GetResourceVersion()
+			}
+		}
+		versions = append(versions, version)
 	}
 	return strings.Join(versions, "/")
 }
