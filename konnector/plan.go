@@ -108,7 +108,7 @@ func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 	plan.Outcome, plan.ChartVersion = OutcomeUpToDate, want.HelmChartProxy.Spec.Version
 	plan.want, plan.current, plan.prismCentral, plan.settings = want, f.Current, f.Config.PrismCentral.Host, s
 	if len(plan.Writes) == 0 {
-		plan.Message = ReportDeploy(want, plan.prismCentral, s, f.Current, nil).Message
+		plan.Message, _ = ReportDeploy(want, plan.prismCentral, s, f.Current, nil)
 		return plan
 	}
 	plan.Outcome = OutcomeApplied
@@ -119,8 +119,7 @@ func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 // Event is named by the resourceVersions they left, so a change is told
 // once, and only once made.
 func (d Deploy) Applied() (string, Event) {
-	report := ReportDeploy(d.want, d.prismCentral, d.settings, d.current, d.Writes)
-	return report.Message, Event{Type: report.EventType, Reason: ReasonApplied, Message: report.Message, Key: report.EventKey}
+	return ReportDeploy(d.want, d.prismCentral, d.settings, d.current, d.Writes)
 }
 
 // ClusterOutcome is the deploy's outcome for Cluster key in a sync.

@@ -28,15 +28,10 @@ const (
 	ReasonInstallFailed = "KonnectorAgentInstallFailed"
 )
 
-// DeployReport is what a deploy says, and for one that wrote, its Event:
-// Warning when the agent is installed otherwise than configured.
-type DeployReport struct {
-	Message, EventType, EventKey string
-}
-
 // ReportDeploy says what a deploy of want over current did: up to date when
-// written is empty, else which objects it wrote.
-func ReportDeploy(want Desired, prismCentral string, s settings.Settings, current Current, written []client.Object) DeployReport {
+// written is empty, else which objects it wrote, with its Event: Warning
+// when the agent is installed otherwise than configured.
+func ReportDeploy(want Desired, prismCentral string, s settings.Settings, current Current, written []client.Object) (string, Event) {
 	installs := fmt.Sprintf("HelmChartProxy %s installs chart %s %s, registering the cluster in Prism Central %s as %q",
 		client.ObjectKeyFromObject(want.HelmChartProxy), s.ChartName, s.ChartVersion, prismCentral, want.RegisteredName)
 	warnings := ""
@@ -44,22 +39,19 @@ func ReportDeploy(want Desired, prismCentral string, s settings.Settings, curren
 		warnings += "; warning: " + w
 	}
 	if len(written) == 0 {
-		return DeployReport{Message: "Konnector Agent is up to date: " + installs + warnings}
+		return "Konnector Agent is up to date: " + installs + warnings, Event{}
 	}
 	var applied []string
 	for _, obj := range written {
 		applied = append(applied, KindOf(obj)+" "+client.ObjectKeyFromObject(obj).String())
 	}
 	slices.Sort(applied)
-	report := DeployReport{
-		Message:   fmt.Sprintf("Konnector Agent applied: %s (wrote %s)%s", installs, strings.Join(applied, ", "), warnings),
-		EventType: corev1.EventTypeNormal,
-		EventKey:  changeKey(want, current, written),
-	}
+	message := fmt.Sprintf("Konnector Agent applied: %s (wrote %s)%s", installs, strings.Join(applied, ", "), warnings)
+	event := Event{Type: corev1.EventTypeNormal, Reason: ReasonApplied, Message: message, Key: changeKey(want, current, written)}
 	if len(want.Warnings) > 0 {
-		report.EventType = corev1.EventTypeWarning
+		event.Type = corev1.EventTypeWarning
 	}
-	return report
+	return message, event
 }
 
 // changeKey names one change for its Event: the three objects'
