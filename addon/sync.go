@@ -19,22 +19,9 @@ import (
 // SyncReport is Sync's answer (konnector.SyncReport).
 type SyncReport = konnector.SyncReport
 
-// Scope is what one sync covers: every served Cluster, or one.
-type Scope struct {
-	// Cluster is empty for every served Cluster.
-	Cluster types.NamespacedName
-}
-
-// One reports whether the scope names one Cluster.
-func (sc Scope) One() bool { return sc.Cluster.Name != "" }
-
-// Describe names what the scope covers, for messages.
-func (sc Scope) Describe() string {
-	if sc.One() {
-		return "Cluster " + sc.Cluster.String()
-	}
-	return "every served Cluster"
-}
+// Scope is what one sync covers: every served Cluster, or one; Sync sets
+// the rest of it from the settings.
+type Scope = kube.FleetScope
 
 // notReachedGrace is how long a sync past its deadline goes on reading
 // pages of Clusters, only to name the ones it did not reach.
@@ -68,12 +55,10 @@ func (a *Addon) Sync(ctx context.Context, target Scope) SyncReport {
 		}
 		tally.Add(o)
 	}
-	scope := kube.FleetScope{
-		Cluster:         target.Cluster,
-		Namespaces:      a.settings.SyncNamespaces,
-		ExtensionConfig: a.settings.ExtensionConfig,
-		PageSize:        a.settings.SyncPageSize,
-	}
+	scope := target
+	scope.Namespaces = a.settings.SyncNamespaces
+	scope.ExtensionConfig = a.settings.ExtensionConfig
+	scope.PageSize = a.settings.SyncPageSize
 	found, err := kube.EachFleetPage(listCtx, c, scope, func(page []konnector.DeployFacts) error {
 		a.readPageConfigs(ctx, c, page, secrets)
 		outcomes := make([]konnector.ClusterOutcome, len(page))

@@ -33,7 +33,16 @@ type FleetScope struct {
 	PageSize int64
 }
 
-func (s FleetScope) one() bool { return s.Cluster.Name != "" }
+// One reports whether the scope names one Cluster.
+func (s FleetScope) One() bool { return s.Cluster.Name != "" }
+
+// Describe names what the scope covers, for messages.
+func (s FleetScope) Describe() string {
+	if s.One() {
+		return "Cluster " + s.Cluster.String()
+	}
+	return "every served Cluster"
+}
 
 // EachFleetPage reads the served ClusterClass-based Clusters and their
 // objects a page at a time, and calls each with a page's members (their
@@ -48,7 +57,7 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 		return 0, err
 	}
 	var opts []client.ListOption
-	if scope.one() {
+	if scope.One() {
 		opts = append(opts, client.MatchingFields{"metadata.name": scope.Cluster.Name})
 	}
 	// running gives the result of the page each works on (nil: none); a
@@ -131,7 +140,7 @@ func listedNamespaces(scope FleetScope) []string {
 	switch {
 	case len(scope.Namespaces) == 0:
 		return []string{scope.Cluster.Namespace}
-	case scope.one():
+	case scope.One():
 		if slices.Contains(scope.Namespaces, scope.Cluster.Namespace) {
 			return []string{scope.Cluster.Namespace}
 		}
