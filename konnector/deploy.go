@@ -114,14 +114,9 @@ func beingDeleted(obj client.Object) error {
 }
 
 func uninstallPending(proxy client.Object, releases []caaphv1.HelmReleaseProxy) error {
-	var names []string
-	for _, r := range releases {
-		names = append(names, "HelmReleaseProxy "+r.Namespace+"/"+r.Name)
-	}
-	slices.Sort(names)
 	return &InputError{
 		Field:   fmt.Sprintf("HelmChartProxy %s", client.ObjectKeyFromObject(proxy)),
-		Problem: fmt.Sprintf("is not created while the previous uninstall of the agent is under way (%v still present)", names),
+		Problem: fmt.Sprintf("is not created while the previous uninstall of the agent is under way (%v still present)", releaseNames(releases)),
 		Fix:     "nothing to do: once CAAPH has uninstalled the release and they are gone, the next sync deploys the agent; if they stay, see Troubleshooting in konnector-hooks' README",
 	}
 }

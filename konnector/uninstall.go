@@ -252,12 +252,17 @@ func (u UninstallState) Remaining() string {
 	if p := u.HelmChartProxy; p != nil {
 		names = append(names, "HelmChartProxy "+p.Namespace+"/"+p.Name)
 	}
-	var releases []string
-	for _, r := range u.HelmReleaseProxies {
-		releases = append(releases, "HelmReleaseProxy "+r.Namespace+"/"+r.Name)
+	return strings.Join(append(names, releaseNames(u.HelmReleaseProxies)...), ", ")
+}
+
+// releaseNames names HelmReleaseProxies, sorted.
+func releaseNames(releases []caaphv1.HelmReleaseProxy) []string {
+	var names []string
+	for _, r := range releases {
+		names = append(names, "HelmReleaseProxy "+r.Namespace+"/"+r.Name)
 	}
-	slices.Sort(releases)
-	return strings.Join(append(names, releases...), ", ")
+	slices.Sort(names)
+	return names
 }
 
 // TimeoutMessage is the answer when the uninstall did not finish in time.
