@@ -2,12 +2,15 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -16,6 +19,7 @@ import (
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
@@ -115,23 +119,44 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 	return found, nil
 }
 
-// servedNamespaces are scope.Namespaces, else those the ExtensionConfig selects.
+// servedNamespaces are scope.Namespaces, else those the ExtensionConfig's
+// namespaceSelector selects, which picks the namespaces CAPI calls the
+// hooks for (none selects every namespace, as CAPI reads it): one LIST, of
+// the scope's Cluster's namespace alone when it names one.
 func servedNamespaces(ctx context.Context, c client.Client, scope FleetScope) (map[string]bool, error) {
+	served := map[string]bool{}
 	if len(scope.Namespaces) > 0 {
-		served := map[string]bool{}
 		for _, ns := range scope.Namespaces {
 			served[ns] = true
 		}
 		return served, nil
 	}
-	sel, found, err := NamespaceSelector(ctx, c, scope.ExtensionConfig)
-	switch {
-	case err != nil:
-		return nil, err
-	case !found:
-		return nil, konnector.ExtensionConfigNotFound(scope.ExtensionConfig)
+	ec := &runtimev1.ExtensionConfig{}
+	if err := c.Get(ctx, types.NamespacedName{Name: scope.ExtensionConfig}, ec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, konnector.ExtensionConfigNotFound(scope.ExtensionConfig)
+		}
+		return nil, fmt.Errorf("reading ExtensionConfig %s: %w", scope.ExtensionConfig, err)
 	}
-	return SelectedNamespaces(ctx, c, sel, scope.Cluster.Namespace)
+	sel := labels.Everything()
+	if ec.Spec.NamespaceSelector != nil {
+		var err error
+		if sel, err = metav1.LabelSelectorAsSelector(ec.Spec.NamespaceSelector); err != nil {
+			return nil, fmt.Errorf("ExtensionConfig %s has an invalid spec.namespaceSelector: %w", scope.ExtensionConfig, err)
+		}
+	}
+	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
+	if scope.Cluster.Namespace != "" {
+		opts = append(opts, client.MatchingFields{"metadata.name": scope.Cluster.Namespace})
+	}
+	list := &corev1.NamespaceList{}
+	if err := List(ctx, c, list, "", opts...); err != nil {
+		return nil, err
+	}
+	for _, ns := range list.Items {
+		served[ns.Name] = true
+	}
+	return served, nil
 }
 
 // listedNamespaces are those the Clusters are listed in: each of
