@@ -89,7 +89,9 @@ func (a *Addon) Sync(ctx context.Context, target Scope) SyncReport {
 		return r
 	}
 	report := tally.Report(konnector.ServedNamespaces(a.settings.SyncNamespaces, a.settings.ExtensionConfig))
-	report.AddRollout(plan.Report(a.settings.RolloutBatch))
+	if report.Rollout = plan.Report(a.settings.RolloutBatch); report.Rollout != nil {
+		report.Message += "; " + report.Rollout.Message()
+	}
 	switch {
 	case err != nil && report.Counts.Checked == 0:
 		return konnector.FailedSync(syncReadFailed(err))

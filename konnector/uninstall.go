@@ -1,6 +1,7 @@
 package konnector
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -65,7 +66,12 @@ func DecideUninstall(cluster string, state UninstallState, now time.Time, s sett
 	case UninstallWait:
 		u.Message = fmt.Sprintf("waiting for Helm uninstall of %s: %s still present", release, state.Remaining())
 	case UninstallStuck:
-		u.Message = StuckMessage(release, cluster, s.UninstallTimeout, state.Remaining(), state.StuckReason())
+		reason := cmp.Or(state.StuckReason(), "CAAPH has reported no reason yet")
+		u.Message = fmt.Sprintf("Helm uninstall of %s from Cluster %s has not finished within %s (%s still present; %s). "+
+			"Nothing is forced on a running cluster: the release, the agent and its credentials stay until the uninstall succeeds, and each sync waits for it. "+
+			"Make Prism Central reachable from the workload cluster so that the chart's pre-delete hook can unregister the cluster, "+
+			"or uninstall the release by hand in the workload cluster and then remove the finalizers of the HelmReleaseProxies and the HelmChartProxy",
+			release, cluster, s.UninstallTimeout, state.Remaining(), reason)
 		u.Event = &Event{Type: corev1.EventTypeWarning, Reason: ReasonUninstallStuck, Message: u.Message, Key: state.Remaining(), Count: true}
 	case UninstallForce:
 		u.Message = TimeoutMessage(release, cluster, s.UninstallTimeout, state.Remaining())
@@ -156,17 +162,12 @@ func OursToUninstall(cluster string, read Current) (UninstallState, *addonsv1.Cl
 	return UninstallState{HelmChartProxy: read.HelmChartProxy, HelmReleaseProxies: read.HelmReleaseProxies}, delivery
 }
 
-// Empty reports whether nothing of the addon is left.
-func (u UninstallState) Empty() bool {
-	return u.HelmChartProxy == nil && len(u.HelmReleaseProxies) == 0
-}
-
 // NextStep decides the next uninstall step at now. The timeout runs from
 // the earliest deletionTimestamp of the proxies; past it, CAAPH's
 // finalizers are released only when the Cluster is being deleted, as its
 // workload cluster goes with whatever the uninstall left.
 func (u UninstallState) NextStep(now time.Time, timeout time.Duration, clusterDeleting bool) UninstallStep {
-	if u.Empty() {
+	if u.HelmChartProxy == nil && len(u.HelmReleaseProxies) == 0 {
 		return UninstallDone
 	}
 	if u.HelmChartProxy != nil && u.HelmChartProxy.DeletionTimestamp == nil {
@@ -217,18 +218,6 @@ func (u UninstallState) StuckReason() string {
 
 // oneLine collapses whitespace: Helm's errors span lines, answers do not.
 func oneLine(message string) string { return strings.Join(strings.Fields(message), " ") }
-
-// StuckMessage reports an uninstall past its timeout on a live Cluster.
-func StuckMessage(release, cluster string, timeout time.Duration, remaining, reason string) string {
-	if reason == "" {
-		reason = "CAAPH has reported no reason yet"
-	}
-	return fmt.Sprintf("Helm uninstall of %s from Cluster %s has not finished within %s (%s still present; %s). "+
-		"Nothing is forced on a running cluster: the release, the agent and its credentials stay until the uninstall succeeds, and each sync waits for it. "+
-		"Make Prism Central reachable from the workload cluster so that the chart's pre-delete hook can unregister the cluster, "+
-		"or uninstall the release by hand in the workload cluster and then remove the finalizers of the HelmReleaseProxies and the HelmChartProxy",
-		release, cluster, timeout, remaining, reason)
-}
 
 func (u UninstallState) deletionStarted() *metav1.Time {
 	var earliest *metav1.Time
