@@ -124,6 +124,9 @@ func DecideDisabled(key types.NamespacedName, cluster *clusterv1.Cluster, state 
 	default:
 		return u, OutcomeUninstalling, nil
 	}
+	// What went, and how to delete the credentials Secret left in the
+	// workload cluster.
+	u.Message = fmt.Sprintf("Konnector Agent uninstalled from Cluster %s, whose clusterConfig no longer enables the addon: its HelmChartProxy and HelmReleaseProxies are gone", key)
 	var deleted []string
 	var delivery string
 	for _, obj := range []client.Object{ObjectOrNil(current.ClusterResourceSet), ObjectOrNil(current.ResourceSetSecret)} {
@@ -134,7 +137,13 @@ func DecideDisabled(key types.NamespacedName, cluster *clusterv1.Cluster, state 
 		deleted = append(deleted, KindOf(obj)+" "+client.ObjectKeyFromObject(obj).String())
 		delivery += string(obj.GetUID())
 	}
-	u.Message = UninstalledMessage(key.Namespace, key.Name, deleted, s.ReleaseNamespace)
+	if len(deleted) > 0 {
+		u.Message += "; deleted " + strings.Join(deleted, ", ")
+	}
+	ns, name := key.Namespace, key.Name
+	u.Message += fmt.Sprintf(". The Secret %s/%s in the workload cluster still holds the Prism Central credentials (a ClusterResourceSet does not delete what it applied): delete it with "+
+		"`clusterctl get kubeconfig %s -n %s > %s.kubeconfig && kubectl --kubeconfig %s.kubeconfig delete secret -n %s %s`",
+		s.ReleaseNamespace, WorkloadSecretName, name, ns, name, name, s.ReleaseNamespace, WorkloadSecretName)
 	u.Event = &Event{Type: corev1.EventTypeWarning, Reason: ReasonRemoved, Message: u.Message, Key: delivery}
 	return u, OutcomeUninstalled, deletes
 }
