@@ -38,7 +38,7 @@ func (a *Addon) Sync(ctx context.Context, target Scope) SyncReport {
 		return konnector.FailedSync(syncReadFailed(err))
 	}
 	var tally konnector.SyncTally
-	// Each credentials Secret is read once per sync (pageTargets).
+	// Each credentials Secret is read once per sync (readPageConfigs).
 	secrets := map[types.NamespacedName]*corev1.Secret{}
 	listCtx, cancel := context.WithoutCancel(ctx), func() {}
 	if deadline, ok := ctx.Deadline(); ok {

@@ -124,7 +124,7 @@ func TestNotDeployed_APersonsFixIsSuccessUnlessBlockAndWhatPassesIsFailure(t *te
 	}
 }
 
-func TestDeployPlan_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testing.T) {
+func TestDeploy_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testing.T) {
 	desired, have := deployFixture(t)
 	cases := []struct {
 		name        string
