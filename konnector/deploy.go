@@ -59,12 +59,12 @@ func ObjectOrNil[P interface {
 }
 
 // PlanDeploy decides what a deploy writes over the current objects: the
-// Writes and Creates of a Deploy. It refuses, with an *InputError, an
+// Writes and Creates of a Deploy of desired. It refuses, with an *InputError, an
 // object of our name that is not ours (never taken over), one of ours being
 // deleted, and an uninstall still under way, whose `helm uninstall` a new
 // HelmChartProxy would race.
 func PlanDeploy(cluster string, current Current, desired Desired) (Deploy, error) {
-	var plan Deploy
+	plan := Deploy{ChartVersion: desired.HelmChartProxy.Spec.Version, want: desired, current: current}
 	pairs := current.pairs(desired)
 	for _, p := range pairs {
 		if p.have != nil && !IsOurs(p.have.GetLabels(), cluster) {

@@ -98,21 +98,21 @@ func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 		return notDeployed(key, err, s)
 	}
 	want := DesiredObjects(f.Cluster, f.Config, creds, s)
-	plan, err := PlanDeploy(key.Name, f.Current, want)
+	d, err := PlanDeploy(key.Name, f.Current, want)
 	if err != nil {
 		return notDeployed(key, err, s)
 	}
 	if r.HoldChartChange {
-		plan = plan.HoldChartChange(f.Current)
+		d = d.HoldChartChange(f.Current)
 	}
-	plan.Outcome, plan.ChartVersion = OutcomeUpToDate, want.HelmChartProxy.Spec.Version
-	plan.want, plan.current, plan.prismCentral, plan.settings = want, f.Current, f.Config.PrismCentral.Host, s
-	if len(plan.Writes) == 0 {
-		plan.Message, _ = ReportDeploy(want, plan.prismCentral, s, f.Current, nil)
-		return plan
+	d.prismCentral, d.settings = f.Config.PrismCentral.Host, s
+	if len(d.Writes) == 0 {
+		d.Outcome = OutcomeUpToDate
+		d.Message, _ = ReportDeploy(want, d.prismCentral, s, f.Current, nil)
+		return d
 	}
-	plan.Outcome = OutcomeApplied
-	return plan
+	d.Outcome = OutcomeApplied
+	return d
 }
 
 // Applied is the answer and the Event once the Writes are applied: the
