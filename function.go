@@ -37,14 +37,13 @@ var server = sync.OnceValues(func() (*handlers.Server, error) {
 })
 
 // Setup reads the settings and prepares the functions, with no network
-// request; a program calls it before serving.
-func Setup() error {
-	_, err := server()
-	return err
+// request, and returns the settings; a program calls it before serving.
+func Setup() (settings.Settings, error) {
+	if _, err := server(); err != nil {
+		return settings.Settings{}, err
+	}
+	return loadSettings()
 }
-
-// Settings returns the settings the functions were set up with.
-func Settings() (settings.Settings, error) { return loadSettings() }
 
 // Handler returns the function registered under name, for a program that
 // serves it itself (cmd/konnector-hooks) instead of functions-framework.

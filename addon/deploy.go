@@ -16,16 +16,13 @@ import (
 // readDeployFacts reads what a deploy decides from (kube.ReadAddon, with
 // the default-named credentials Secret) and the Cluster's configuration.
 func (a *Addon) readDeployFacts(ctx context.Context, c client.Client, key types.NamespacedName) (konnector.DeployFacts, error) {
-	read, err := kube.ReadAddon(ctx, c, key, a.settings.DefaultCredentialsSecret)
+	f, err := kube.ReadAddon(ctx, c, key, a.settings.DefaultCredentialsSecret)
 	if err != nil {
 		return konnector.DeployFacts{}, err
 	}
-	if read.Cluster == nil {
+	if f.Cluster == nil {
 		return konnector.DeployFacts{}, konnector.ClusterNotFound(key)
 	}
-	f := konnector.DeployFacts{Cluster: read.Cluster, Current: read.Current, Secrets: map[types.NamespacedName]*corev1.Secret{
-		{Namespace: key.Namespace, Name: a.settings.DefaultCredentialsSecret}: read.DefaultSecret,
-	}}
 	f.Config, f.ConfigErr = konnector.ReadConfigWith(&f.Cluster.Spec.Topology, a.settings)
 	return f, nil
 }

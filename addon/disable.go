@@ -24,9 +24,8 @@ func (a *Addon) syncDisabled(ctx context.Context, c client.Client, in konnector.
 	outcome := func(outcome konnector.Outcome, message string) konnector.ClusterOutcome {
 		return konnector.ClusterOutcome{Cluster: key.String(), Outcome: outcome, Message: message}
 	}
-	cur := in.Current
-	state, _ := konnector.OursToUninstall(key.Name, cur.HelmChartProxy, cur.HelmReleaseProxies, cur.ClusterResourceSet)
-	u, o, deletes := konnector.DecideDisabled(key, in.Cluster, state, cur, a.now(), a.settings)
+	state, _ := konnector.OursToUninstall(key.Name, in.Current)
+	u, o, deletes := konnector.DecideDisabled(key, in.Cluster, state, in.Current, a.now(), a.settings)
 	if res := a.uninstallStep(ctx, c, in.Cluster, state, u, deletes...); res.Failure {
 		return outcome(konnector.OutcomeFailed, res.Message)
 	}

@@ -8,10 +8,9 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-// Render is the preview of `konnector-hooks render <namespace>/<cluster>`,
-// which runs with the caller's own kubeconfig: the objects the hooks would
-// write for the Cluster as YAML, the warnings as leading comments, every
-// credential redacted. It only reads. target is <namespace>/<cluster>.
+// Render is the preview (konnector.Preview) of `konnector-hooks render
+// <namespace>/<cluster>`, which runs with the caller's own kubeconfig. It
+// only reads. target is <namespace>/<cluster>.
 func (a *Addon) Render(ctx context.Context, target string) ([]byte, error) {
 	key, ok := konnector.ParseKey(strings.Trim(target, "/"))
 	if !ok {

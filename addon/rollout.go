@@ -60,30 +60,24 @@ func (r *rolloutRun) plan(batch int) konnector.Rollout {
 }
 
 // moveRollout moves the Clusters the plan names, each read again by name,
-// and gives the outcome of every held Cluster.
+// in the plan's order, and gives the outcome of every held Cluster.
 func (a *Addon) moveRollout(ctx context.Context, c client.Client, r *rolloutRun, plan konnector.Rollout) []konnector.ClusterOutcome {
-	moving := map[types.NamespacedName]int{}
-	for i, cluster := range plan.Move {
-		moving[cluster] = i
+	outcomes := make([]konnector.ClusterOutcome, len(r.held))
+	held := map[types.NamespacedName]int{}
+	for i, h := range r.held {
+		held[h.rollout.Cluster] = i
+		outcomes[i] = plan.Left(h.outcome)
 	}
-	moved := make([]konnector.ClusterOutcome, len(plan.Move))
 	var g errgroup.Group
 	g.SetLimit(a.settings.SyncConcurrency)
-	for i, cluster := range plan.Move {
+	for _, cluster := range plan.Move {
+		i := held[cluster]
 		g.Go(func() error {
-			moved[i] = a.moveCluster(ctx, c, cluster)
+			outcomes[i] = a.moveCluster(ctx, c, cluster)
 			return nil
 		})
 	}
 	_ = g.Wait()
-	outcomes := make([]konnector.ClusterOutcome, 0, len(r.held))
-	for _, h := range r.held {
-		if i, ok := moving[h.rollout.Cluster]; ok {
-			outcomes = append(outcomes, moved[i])
-			continue
-		}
-		outcomes = append(outcomes, plan.Left(h.outcome))
-	}
 	return outcomes
 }
 

@@ -19,22 +19,9 @@ import (
 // SyncReport is Sync's answer (konnector.SyncReport).
 type SyncReport = konnector.SyncReport
 
-// Scope is what one sync covers: every served Cluster, or one.
-type Scope struct {
-	// Cluster is empty for every served Cluster.
-	Cluster types.NamespacedName
-}
-
-// One reports whether the scope names one Cluster.
-func (sc Scope) One() bool { return sc.Cluster.Name != "" }
-
-// Describe names what the scope covers, for messages.
-func (sc Scope) Describe() string {
-	if sc.One() {
-		return "Cluster " + sc.Cluster.String()
-	}
-	return "every served Cluster"
-}
+// Scope is what one sync covers: every served Cluster, or one; Sync sets
+// the rest of it from the settings.
+type Scope = kube.FleetScope
 
 // notReachedGrace is how long a sync past its deadline goes on reading
 // pages of Clusters, only to name the ones it did not reach.
@@ -51,7 +38,7 @@ func (a *Addon) Sync(ctx context.Context, target Scope) SyncReport {
 		return konnector.FailedSync(syncReadFailed(err))
 	}
 	var tally konnector.SyncTally
-	// Each credentials Secret is read once per sync (pageTargets).
+	// Each credentials Secret is read once per sync (readPageConfigs).
 	secrets := map[types.NamespacedName]*corev1.Secret{}
 	listCtx, cancel := context.WithoutCancel(ctx), func() {}
 	if deadline, ok := ctx.Deadline(); ok {
@@ -68,21 +55,19 @@ func (a *Addon) Sync(ctx context.Context, target Scope) SyncReport {
 		}
 		tally.Add(o)
 	}
-	scope := kube.FleetScope{
-		Cluster:         target.Cluster,
-		Namespaces:      a.settings.SyncNamespaces,
-		ExtensionConfig: a.settings.ExtensionConfig,
-		PageSize:        a.settings.SyncPageSize,
-	}
-	found, err := kube.EachFleetPage(listCtx, c, scope, func(page []kube.FleetMember) error {
-		targets := a.pageTargets(ctx, c, page, secrets)
-		outcomes := make([]konnector.ClusterOutcome, len(targets))
-		held := make([]bool, len(targets))
+	scope := target
+	scope.Namespaces = a.settings.SyncNamespaces
+	scope.ExtensionConfig = a.settings.ExtensionConfig
+	scope.PageSize = a.settings.SyncPageSize
+	found, err := kube.EachFleetPage(listCtx, c, scope, func(page []konnector.DeployFacts) error {
+		a.readPageConfigs(ctx, c, page, secrets)
+		outcomes := make([]konnector.ClusterOutcome, len(page))
+		held := make([]bool, len(page))
 		var g errgroup.Group
 		g.SetLimit(a.settings.SyncConcurrency)
-		for i, in := range targets {
+		for i, in := range page {
 			g.Go(func() error {
-				outcomes[i], held[i] = a.syncCluster(ctx, c, in, &page[i], rollout)
+				outcomes[i], held[i] = a.syncCluster(ctx, c, in, rollout)
 				return nil
 			})
 		}
@@ -104,7 +89,9 @@ func (a *Addon) Sync(ctx context.Context, target Scope) SyncReport {
 		return r
 	}
 	report := tally.Report(konnector.ServedNamespaces(a.settings.SyncNamespaces, a.settings.ExtensionConfig))
-	report.AddRollout(plan.Report(a.settings.RolloutBatch))
+	if report.Rollout = plan.Report(a.settings.RolloutBatch); report.Rollout != nil {
+		report.Message += "; " + report.Rollout.Message()
+	}
 	switch {
 	case err != nil && report.Counts.Checked == 0:
 		return konnector.FailedSync(syncReadFailed(err))
@@ -120,26 +107,24 @@ func syncReadFailed(err error) string {
 	return konnector.Explain(err, "the next sync reads again; if this persists, check konnector-hooks' access to the management cluster: cluster-wide, Sync reads the ExtensionConfig and lists in every namespace; the namespaced install sets KONNECTOR_SYNC_NAMESPACES to the namespaces it binds, and each of them needs its RoleBinding")
 }
 
-// pageTargets reads each Cluster's configuration and the credentials
+// readPageConfigs reads each Cluster's configuration and the credentials
 // Secrets they name that no earlier page read. One that could not be read
 // is left out, so each Cluster naming it reads it again and reports why.
-func (a *Addon) pageTargets(ctx context.Context, c client.Client, page []kube.FleetMember, secrets map[types.NamespacedName]*corev1.Secret) []konnector.DeployFacts {
-	targets := make([]konnector.DeployFacts, len(page))
+func (a *Addon) readPageConfigs(ctx context.Context, c client.Client, page []konnector.DeployFacts, secrets map[types.NamespacedName]*corev1.Secret) {
 	unread := map[types.NamespacedName]bool{}
-	for i, m := range page {
-		in := konnector.DeployFacts{Cluster: m.Cluster, Current: m.Current, Secrets: secrets}
-		in.Config, in.ConfigErr = konnector.ReadConfigWith(&m.Cluster.Spec.Topology, a.settings)
+	for i := range page {
+		in := &page[i]
+		in.Secrets = secrets
+		in.Config, in.ConfigErr = konnector.ReadConfigWith(&in.Cluster.Spec.Topology, a.settings)
 		if in.Config != nil {
-			key := types.NamespacedName{Namespace: m.Cluster.Namespace, Name: in.Config.CredentialsSecret}
+			key := types.NamespacedName{Namespace: in.Cluster.Namespace, Name: in.Config.CredentialsSecret}
 			if _, read := secrets[key]; !read {
 				unread[key] = true
 			}
 		}
-		targets[i] = in
 	}
 	read, _ := kube.ReadSecrets(ctx, c, slices.Collect(maps.Keys(unread)), a.settings.SyncConcurrency)
 	maps.Copy(secrets, read)
-	return targets
 }
 
 // SyncOnce syncs every served Cluster within KONNECTOR_SYNC_TIMEOUT, for the
@@ -155,7 +140,7 @@ func (a *Addon) SyncOnce(ctx context.Context) SyncReport {
 
 // syncCluster takes one Cluster's sync step; held: the rollout keeps it
 // and gives its outcome later.
-func (a *Addon) syncCluster(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
+func (a *Addon) syncCluster(ctx context.Context, c client.Client, in konnector.DeployFacts, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
 	key := client.ObjectKeyFromObject(in.Cluster).String()
 	if ctx.Err() != nil {
 		return konnector.NotReached(key), false
@@ -166,7 +151,7 @@ func (a *Addon) syncCluster(ctx context.Context, c client.Client, in konnector.D
 	case konnector.SyncNotEnabled:
 		return konnector.ClusterOutcome{Cluster: key, Outcome: konnector.OutcomeNotEnabled}, false
 	case konnector.SyncConverge:
-		out, held = a.syncEnabled(ctx, c, in, m, rollout)
+		out, held = a.syncEnabled(ctx, c, in, rollout)
 	case konnector.SyncUninstall:
 		out = a.syncDisabled(ctx, c, in)
 	}
@@ -180,8 +165,9 @@ func (a *Addon) syncCluster(ctx context.Context, c client.Client, in konnector.D
 // then the release report (konnector.Deploy.Release). A Cluster missing an
 // object is read by name, as the hooks read it, so that an object of our
 // name without our labels (which the LISTs do not select) is refused.
-func (a *Addon) syncEnabled(ctx context.Context, c client.Client, in konnector.DeployFacts, m *kube.FleetMember, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
+func (a *Addon) syncEnabled(ctx context.Context, c client.Client, in konnector.DeployFacts, rollout *rolloutRun) (out konnector.ClusterOutcome, held bool) {
 	key := client.ObjectKeyFromObject(in.Cluster)
+	caaph, reported := in.Current.Released()
 	if cur := in.Current; cur.HelmChartProxy == nil || cur.ClusterResourceSet == nil || cur.ResourceSetSecret == nil {
 		var err error
 		if in, err = a.readDeployFacts(ctx, c, key); err != nil {
@@ -189,7 +175,6 @@ func (a *Addon) syncEnabled(ctx context.Context, c client.Client, in konnector.D
 		}
 	}
 	out, d := a.syncConverge(ctx, c, in, rollout.hold)
-	caaph, reported := m.Current.Released()
 	release, report, ok := d.Release(key.String(), caaph, reported)
 	if !ok {
 		return out, false

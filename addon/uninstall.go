@@ -54,11 +54,11 @@ func (a *Addon) BeforeDelete(ctx context.Context, key types.NamespacedName) Answ
 	if err != nil {
 		return failureFrom(err)
 	}
-	read, err := kube.ReadUninstall(ctx, c, key)
+	cluster, read, err := kube.ReadUninstall(ctx, c, key)
 	if err != nil {
 		return failureFrom(err)
 	}
-	state, delivery := konnector.OursToUninstall(key.Name, read.HelmChartProxy, read.HelmReleaseProxies, read.Delivery)
-	u := konnector.DecideBeforeDelete(key, read.Cluster, state, delivery, a.now(), a.settings)
-	return a.uninstallStep(ctx, c, read.Cluster, state, u)
+	state, delivery := konnector.OursToUninstall(key.Name, read)
+	u := konnector.DecideBeforeDelete(key, cluster, state, delivery, a.now(), a.settings)
+	return a.uninstallStep(ctx, c, cluster, state, u)
 }

@@ -133,10 +133,6 @@ func decodeRequest(w http.ResponseWriter, r *http.Request, kind string, cluster 
 	return req, nil
 }
 
-func clusterKey(r hookrequest.Request) types.NamespacedName {
-	return types.NamespacedName{Namespace: r.Namespace, Name: r.Name}
-}
-
 // boundedContext bounds a call by the caller's ?timeout= (CAPI sends the
 // handler's timeoutSeconds), else by timeout, less answerMargin.
 func (s *Server) boundedContext(r *http.Request, timeout time.Duration) (context.Context, context.CancelFunc, *requestError) {
@@ -190,21 +186,23 @@ func (s *Server) hookEndpoint(h hook) http.Handler {
 				"outcome", string(answerStatus(res)), "retryAfterSeconds", res.RetryAfterSeconds,
 				"message", res.Message, "durationMs", float64(time.Since(start).Microseconds())/1000)
 		}
+		refuse := func(rerr *requestError, cluster string) {
+			rerr.write(w, respond)
+			logCall(rerr.status, cluster, failure(rerr.message))
+		}
 		if !requirePost(w, r, respond) {
 			logCall(http.StatusMethodNotAllowed, "", failure("method not allowed"))
 			return
 		}
 		req, rerr := decodeRequest(w, r, requestGVK.Kind, true)
 		if rerr != nil {
-			rerr.write(w, respond)
-			logCall(rerr.status, "", failure(rerr.message))
+			refuse(rerr, "")
 			return
 		}
-		key := clusterKey(req)
+		key := types.NamespacedName{Namespace: req.Namespace, Name: req.Name}
 		ctx, cancel, rerr := s.boundedContext(r, time.Duration(s.settings.HandlerTimeoutSeconds)*time.Second)
 		if rerr != nil {
-			rerr.write(w, respond)
-			logCall(rerr.status, key.String(), failure(rerr.message))
+			refuse(rerr, key.String())
 			return
 		}
 		defer cancel()

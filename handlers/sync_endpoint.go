@@ -41,11 +41,7 @@ func (s *Server) syncEndpoint() http.Handler {
 			return
 		}
 		defer cancel()
-		run, joined, busy := s.syncOnce(ctx, scope, s.syncDeadline(ctx, start), func(ctx context.Context) addon.SyncReport {
-			return s.addon.Sync(ctx, scope)
-		}, func(report addon.SyncReport, calls int) {
-			s.addon.LogSync(report, eventID, calls, time.Since(start))
-		})
+		run, joined, busy := s.syncOnce(ctx, scope, s.syncDeadline(ctx, start), eventID, start)
 		if busy != nil {
 			s.refuseSync(w, busy, scope, eventID, "a sync of "+busy.scope.Describe()+" is running")
 			return

@@ -32,26 +32,22 @@ type syncRun struct {
 	calls int
 }
 
-// covers reports whether this run gives the caller of scope its answer.
-func (r *syncRun) covers(scope addon.Scope) bool {
-	return !r.scope.One() || r.scope.Cluster == scope.Cluster
-}
-
 // retryAfterSeconds is the Retry-After of a call the run does not cover.
 func (r *syncRun) retryAfterSeconds(now time.Time) int {
 	return max(1, int(math.Ceil(r.deadline.Sub(now).Seconds())))
 }
 
 // syncOnce returns the run that answers a call of scope: the running sync
-// when it covers scope (joined), else a new run of run by deadline with ctx's
-// values, whose report and calls go to finished once no call can join it.
-// When the running sync does not cover scope, it returns that sync as busy.
-func (s *Server) syncOnce(ctx context.Context, scope addon.Scope, deadline time.Time, run func(context.Context) addon.SyncReport, finished func(addon.SyncReport, int)) (r *syncRun, joined bool, busy *syncRun) {
+// when it covers scope (joined), else a new sync by deadline with ctx's
+// values, logged with eventID, start and its calls once no call can join
+// it. When the running sync does not cover scope, it returns that sync as
+// busy.
+func (s *Server) syncOnce(ctx context.Context, scope addon.Scope, deadline time.Time, eventID string, start time.Time) (r *syncRun, joined bool, busy *syncRun) {
 	g := s.syncs
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if current := g.running; current != nil {
-		if current.covers(scope) {
+		if !current.scope.One() || current.scope.Cluster == scope.Cluster {
 			current.calls++
 			return current, true, nil
 		}
@@ -62,23 +58,19 @@ func (s *Server) syncOnce(ctx context.Context, scope addon.Scope, deadline time.
 	runCtx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
 	go func() {
 		defer cancel()
-		report := s.guardedRun(runCtx, scope, run)
+		// Off the request's goroutine, where the endpoint's recovery does
+		// not reach: a panic becomes a Failure report and a log line.
+		var report addon.SyncReport
+		if message, panicked := s.recovered("the sync of "+scope.Describe(), func() { report = s.addon.Sync(runCtx, scope) }); panicked {
+			report = konnector.FailedSync(message)
+		}
 		g.mu.Lock()
 		g.running = nil
 		calls := r.calls
 		g.mu.Unlock()
-		finished(report, calls)
+		s.addon.LogSync(report, eventID, calls, time.Since(start))
 		r.report = report
 		close(r.done)
 	}()
 	return r, false, nil
-}
-
-// guardedRun runs a sync off the request's goroutine, where the endpoint's
-// recovery does not reach: a panic becomes a Failure report and a log line.
-func (s *Server) guardedRun(ctx context.Context, scope addon.Scope, run func(context.Context) addon.SyncReport) (report addon.SyncReport) {
-	if message, panicked := s.recovered("the sync of "+scope.Describe(), func() { report = run(ctx) }); panicked {
-		return konnector.FailedSync(message)
-	}
-	return report
 }

@@ -58,33 +58,26 @@ func ObjectOrNil[P interface {
 	return obj
 }
 
-// DeployPlan is what a deploy writes: the desired objects that differ from
-// what exists, in the order HelmChartProxy, ClusterResourceSet, Secret;
-// Creates is set when one of them is new.
-type DeployPlan struct {
-	Writes  []client.Object
-	Creates bool
-}
-
-// PlanDeploy decides what a deploy writes over the current objects. It
-// refuses, with an *InputError, an object of our name that is not ours
-// (never taken over), one of ours being deleted, and an uninstall still
-// under way, whose `helm uninstall` a new HelmChartProxy would race.
-func PlanDeploy(cluster string, current Current, desired Desired) (DeployPlan, error) {
-	var plan DeployPlan
+// PlanDeploy decides what a deploy writes over the current objects: the
+// Writes and Creates of a Deploy of desired. It refuses, with an *InputError, an
+// object of our name that is not ours (never taken over), one of ours being
+// deleted, and an uninstall still under way, whose `helm uninstall` a new
+// HelmChartProxy would race.
+func PlanDeploy(cluster string, current Current, desired Desired) (Deploy, error) {
+	plan := Deploy{ChartVersion: desired.HelmChartProxy.Spec.Version, want: desired, current: current}
 	pairs := current.pairs(desired)
 	for _, p := range pairs {
 		if p.have != nil && !IsOurs(p.have.GetLabels(), cluster) {
-			return DeployPlan{}, foreignObject(p.want, cluster)
+			return Deploy{}, foreignObject(p.want, cluster)
 		}
 	}
 	for _, p := range pairs {
 		if p.have != nil && p.have.GetDeletionTimestamp() != nil {
-			return DeployPlan{}, beingDeleted(p.want)
+			return Deploy{}, beingDeleted(p.want)
 		}
 	}
 	if current.HelmChartProxy == nil && len(current.HelmReleaseProxies) > 0 {
-		return DeployPlan{}, uninstallPending(desired.HelmChartProxy, current.HelmReleaseProxies)
+		return Deploy{}, uninstallPending(desired.HelmChartProxy, current.HelmReleaseProxies)
 	}
 	for _, p := range pairs {
 		if p.have == nil {
@@ -94,7 +87,7 @@ func PlanDeploy(cluster string, current Current, desired Desired) (DeployPlan, e
 		}
 		upToDate, err := UpToDate(p.have, p.want)
 		if err != nil {
-			return DeployPlan{}, fmt.Errorf("comparing %s %s: %w", KindOf(p.want), client.ObjectKeyFromObject(p.want), err)
+			return Deploy{}, fmt.Errorf("comparing %s %s: %w", KindOf(p.want), client.ObjectKeyFromObject(p.want), err)
 		}
 		if !upToDate {
 			plan.Writes = append(plan.Writes, p.want)
@@ -121,14 +114,9 @@ func beingDeleted(obj client.Object) error {
 }
 
 func uninstallPending(proxy client.Object, releases []caaphv1.HelmReleaseProxy) error {
-	var names []string
-	for _, r := range releases {
-		names = append(names, "HelmReleaseProxy "+r.Namespace+"/"+r.Name)
-	}
-	slices.Sort(names)
 	return &InputError{
 		Field:   fmt.Sprintf("HelmChartProxy %s", client.ObjectKeyFromObject(proxy)),
-		Problem: fmt.Sprintf("is not created while the previous uninstall of the agent is under way (%v still present)", names),
+		Problem: fmt.Sprintf("is not created while the previous uninstall of the agent is under way (%v still present)", releaseNames(releases)),
 		Fix:     "nothing to do: once CAAPH has uninstalled the release and they are gone, the next sync deploys the agent; if they stay, see Troubleshooting in konnector-hooks' README",
 	}
 }
@@ -143,23 +131,24 @@ func KindOf(obj client.Object) string {
 }
 
 // HoldChartChange is the plan less its update of an existing
-// HelmChartProxy, which a rollout decides on; a new Cluster's HelmChartProxy
-// and the credentials delivery are never held.
-func (p DeployPlan) HoldChartChange(current Current) (plan DeployPlan, held bool) {
-	plan.Creates = p.Creates
-	for _, w := range p.Writes {
+// HelmChartProxy, which a rollout decides on, Held set when it had one; a
+// new Cluster's HelmChartProxy and the credentials delivery are never held.
+func (d Deploy) HoldChartChange(current Current) Deploy {
+	writes := d.Writes
+	d.Writes = nil
+	for _, w := range writes {
 		if _, chart := w.(*caaphv1.HelmChartProxy); chart && current.HelmChartProxy != nil {
-			held = true
+			d.Held = true
 			continue
 		}
-		plan.Writes = append(plan.Writes, w)
+		d.Writes = append(d.Writes, w)
 	}
-	return plan, held
+	return d
 }
 
-// WritesChart reports whether the plan writes the HelmChartProxy.
-func (p DeployPlan) WritesChart() bool {
-	return slices.ContainsFunc(p.Writes, func(w client.Object) bool {
+// WritesChart reports whether the deploy writes the HelmChartProxy.
+func (d Deploy) WritesChart() bool {
+	return slices.ContainsFunc(d.Writes, func(w client.Object) bool {
 		_, chart := w.(*caaphv1.HelmChartProxy)
 		return chart
 	})

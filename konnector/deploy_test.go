@@ -7,7 +7,10 @@ import (
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
+
+	"github.com/konnector-hooks/konnector-hooks/settings"
 )
 
 // deployFixture gives the desired objects of Cluster c with the addon on,
@@ -88,32 +91,40 @@ func TestPlanDeploy_WritesWhatDiffersAndRefusesForeignOrDeletingObjects(t *testi
 	}
 }
 
-func TestAnswerFor_APersonsFixIsSuccessUnlessBlockAndWhatPassesIsFailure(t *testing.T) {
+func TestNotDeployed_APersonsFixIsSuccessUnlessBlockAndWhatPassesIsFailure(t *testing.T) {
 	person := &InputError{Field: "Secret ns/x", Problem: "not found", Fix: "create it"}
 	passing := &InputError{Field: "Cluster ns/c", Problem: "not found", Fix: "wait", Transient: true}
 	cases := []struct {
-		name  string
-		err   error
-		block bool
-		want  Answer
+		name                 string
+		err                  error
+		block                bool
+		failure, notDeployed bool
 	}{
-		{"a person fixes it, Continue", person, false, Answer{NotDeployed: true}},
-		{"a person fixes it, Block", person, true, Answer{Failure: true, NotDeployed: true}},
-		{"wrapped, Continue", fmt.Errorf("reading: %w", person), false, Answer{NotDeployed: true}},
-		{"passes by itself, Continue", passing, false, Answer{Failure: true}},
-		{"passes by itself, Block", passing, true, Answer{Failure: true}},
-		{"an API error, Continue", errors.New("connection refused"), false, Answer{Failure: true}},
+		{"a person fixes it, Continue", person, false, false, true},
+		{"a person fixes it, Block", person, true, true, true},
+		{"wrapped, Continue", fmt.Errorf("reading: %w", person), false, false, true},
+		{"passes by itself, Continue", passing, false, true, false},
+		{"passes by itself, Block", passing, true, true, false},
+		{"an API error, Continue", errors.New("connection refused"), false, true, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := AnswerFor(c.err, c.block); got != c.want {
-				t.Fatalf("AnswerFor = %+v, want %+v", got, c.want)
+			s := settings.Settings{OnInvalidConfig: settings.OnInvalidConfigContinue}
+			if c.block {
+				s.OnInvalidConfig = settings.OnInvalidConfigBlock
+			}
+			// NotDeployed: a person must act, told by a KonnectorAgentNotDeployed Event.
+			d := notDeployed(types.NamespacedName{Namespace: "ns", Name: "c"}, c.err, s)
+			notDeployed := d.Event != nil && d.Event.Reason == ReasonNotDeployed
+			if d.Failure != c.failure || notDeployed != c.notDeployed || d.Outcome != OutcomeFailed {
+				t.Fatalf("notDeployed = Failure %t, NotDeployed %t, outcome %v; want Failure %t, NotDeployed %t, failed",
+					d.Failure, notDeployed, d.Outcome, c.failure, c.notDeployed)
 			}
 		})
 	}
 }
 
-func TestDeployPlan_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testing.T) {
+func TestDeploy_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testing.T) {
 	desired, have := deployFixture(t)
 	cases := []struct {
 		name        string
@@ -135,7 +146,8 @@ func TestDeployPlan_HoldChartChangeHoldsOnlyAnUpdateOfTheHelmChartProxy(t *testi
 			if err != nil {
 				t.Fatal(err)
 			}
-			held, isHeld := plan.HoldChartChange(c.current)
+			held := plan.HoldChartChange(c.current)
+			isHeld := held.Held
 			var kinds []string
 			for _, obj := range held.Writes {
 				kinds = append(kinds, KindOf(obj))

@@ -62,11 +62,9 @@ func OurLabels() map[string]string {
 
 // Labels are the labels of every object the hooks write for a cluster.
 func Labels(cluster string) map[string]string {
-	return map[string]string{
-		clusterv1.ClusterNameLabel: cluster,
-		labelAppName:               AppName,
-		labelManagedBy:             FieldManager,
-	}
+	set := OurLabels()
+	set[clusterv1.ClusterNameLabel] = cluster
+	return set
 }
 
 // IsOurs reports whether an object's labels mark it as the hooks' for that

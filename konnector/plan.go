@@ -23,9 +23,6 @@ type Event struct {
 	Count bool
 }
 
-// HookRetry is what an answer says after an API error: CAPI calls again.
-const HookRetry = "CAPI retries the hook; if this persists, check konnector-hooks' access to the management cluster"
-
 // DeployFacts is what a deploy read of one Cluster.
 type DeployFacts struct {
 	Cluster *clusterv1.Cluster
@@ -75,7 +72,7 @@ type Deploy struct {
 // DecideDeploy decides a deploy of AfterControlPlaneInitialized,
 // BeforeClusterUpgrade or Sync. A Cluster being deleted is left to
 // BeforeClusterDelete; a problem only a person can fix is answered as
-// AnswerFor says, with a Warning Event that counts while it lasts.
+// notDeployed says, with a Warning Event that counts while it lasts.
 func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 	key := client.ObjectKeyFromObject(f.Cluster)
 	switch {
@@ -101,44 +98,29 @@ func DecideDeploy(f DeployFacts, s settings.Settings, r DeployRules) Deploy {
 		return notDeployed(key, err, s)
 	}
 	want := DesiredObjects(f.Cluster, f.Config, creds, s)
-	plan, err := PlanDeploy(key.Name, f.Current, want)
+	d, err := PlanDeploy(key.Name, f.Current, want)
 	if err != nil {
 		return notDeployed(key, err, s)
 	}
-	d := Deploy{Outcome: OutcomeUpToDate, ChartVersion: want.HelmChartProxy.Spec.Version,
-		want: want, current: f.Current, prismCentral: f.Config.PrismCentral.Host, settings: s}
 	if r.HoldChartChange {
-		plan, d.Held = plan.HoldChartChange(f.Current)
+		d = d.HoldChartChange(f.Current)
 	}
-	if len(plan.Writes) == 0 {
-		d.Message = ReportDeploy(want, d.prismCentral, s, f.Current, nil).Message
+	d.prismCentral, d.settings = f.Config.PrismCentral.Host, s
+	if len(d.Writes) == 0 {
+		d.Outcome = OutcomeUpToDate
+		d.Message, _ = ReportDeploy(want, d.prismCentral, s, f.Current, nil)
 		return d
 	}
-	d.Writes, d.Creates, d.Outcome = plan.Writes, plan.Creates, OutcomeApplied
+	d.Outcome = OutcomeApplied
 	return d
-}
-
-// notDeployed is the decision of a deploy stopped by err (AnswerFor).
-func notDeployed(key types.NamespacedName, err error, s settings.Settings) Deploy {
-	answer := AnswerFor(err, s.BlockOnInvalidConfig())
-	if !answer.NotDeployed {
-		return Deploy{Outcome: OutcomeFailed, Failure: true, Message: Explain(err, HookRetry)}
-	}
-	message := fmt.Sprintf("the Konnector Agent is not deployed on Cluster %s: %s", key, err)
-	return Deploy{Outcome: OutcomeFailed, Failure: answer.Failure, Message: message,
-		Event: &Event{Type: corev1.EventTypeWarning, Reason: ReasonNotDeployed, Message: message, Key: message, Count: true}}
 }
 
 // Applied is the answer and the Event once the Writes are applied: the
 // Event is named by the resourceVersions they left, so a change is told
 // once, and only once made.
 func (d Deploy) Applied() (string, Event) {
-	report := ReportDeploy(d.want, d.prismCentral, d.settings, d.current, d.Writes)
-	return report.Message, Event{Type: report.EventType, Reason: ReasonApplied, Message: report.Message, Key: report.EventKey}
+	return ReportDeploy(d.want, d.prismCentral, d.settings, d.current, d.Writes)
 }
-
-// WritesChart reports whether the deploy writes the HelmChartProxy.
-func (d Deploy) WritesChart() bool { return DeployPlan{Writes: d.Writes}.WritesChart() }
 
 // ClusterOutcome is the deploy's outcome for Cluster key in a sync.
 func (d Deploy) ClusterOutcome(key string) ClusterOutcome {

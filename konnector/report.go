@@ -8,8 +8,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
-	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
-	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -30,15 +28,10 @@ const (
 	ReasonInstallFailed = "KonnectorAgentInstallFailed"
 )
 
-// DeployReport is what a deploy says, and for one that wrote, its Event:
-// Warning when the agent is installed otherwise than configured.
-type DeployReport struct {
-	Message, EventType, EventKey string
-}
-
 // ReportDeploy says what a deploy of want over current did: up to date when
-// written is empty, else which objects it wrote.
-func ReportDeploy(want Desired, prismCentral string, s settings.Settings, current Current, written []client.Object) DeployReport {
+// written is empty, else which objects it wrote, with its Event: Warning
+// when the agent is installed otherwise than configured.
+func ReportDeploy(want Desired, prismCentral string, s settings.Settings, current Current, written []client.Object) (string, Event) {
 	installs := fmt.Sprintf("HelmChartProxy %s installs chart %s %s, registering the cluster in Prism Central %s as %q",
 		client.ObjectKeyFromObject(want.HelmChartProxy), s.ChartName, s.ChartVersion, prismCentral, want.RegisteredName)
 	warnings := ""
@@ -46,48 +39,38 @@ func ReportDeploy(want Desired, prismCentral string, s settings.Settings, curren
 		warnings += "; warning: " + w
 	}
 	if len(written) == 0 {
-		return DeployReport{Message: "Konnector Agent is up to date: " + installs + warnings}
+		return "Konnector Agent is up to date: " + installs + warnings, Event{}
 	}
 	var applied []string
 	for _, obj := range written {
 		applied = append(applied, KindOf(obj)+" "+client.ObjectKeyFromObject(obj).String())
 	}
 	slices.Sort(applied)
-	report := DeployReport{
-		Message:   fmt.Sprintf("Konnector Agent applied: %s (wrote %s)%s", installs, strings.Join(applied, ", "), warnings),
-		EventType: corev1.EventTypeNormal,
-		EventKey:  changeKey(current, written),
-	}
+	message := fmt.Sprintf("Konnector Agent applied: %s (wrote %s)%s", installs, strings.Join(applied, ", "), warnings)
+	event := Event{Type: corev1.EventTypeNormal, Reason: ReasonApplied, Message: message, Key: changeKey(want, current, written)}
 	if len(want.Warnings) > 0 {
-		report.EventType = corev1.EventTypeWarning
+		event.Type = corev1.EventTypeWarning
 	}
-	return report
+	return message, event
 }
 
 // changeKey names one change for its Event: the three objects'
 // resourceVersions once written. Racing calls write the same content, and
 // an apply that changes nothing keeps the resourceVersion, so they name one
 // Event. The key holds no content, so no credential.
-func changeKey(current Current, written []client.Object) string {
-	versions := []string{"-", "-", "-"}
-	if o := current.HelmChartProxy; o != nil {
-		versions[0] = o.ResourceVersion
-	}
-	if o := current.ClusterResourceSet; o != nil {
-		versions[1] = o.ResourceVersion
-	}
-	if o := current.ResourceSetSecret; o != nil {
-		versions[2] = o.ResourceVersion
-	}
-	for _, obj := range written {
-		switch obj.(type) {
-		case *caaphv1.HelmChartProxy:
-			versions[0] = obj.GetResourceVersion()
-		case *addonsv1.ClusterResourceSet:
-			versions[1] = obj.GetResourceVersion()
-		case *corev1.Secret:
-			versions[2] = obj.GetResourceVersion()
+func changeKey(want Desired, current Current, written []client.Object) string {
+	var versions []string
+	for _, p := range current.pairs(want) {
+		version := "-"
+		if p.have != nil {
+			version = p.have.GetResourceVersion()
 		}
+		for _, w := range written {
+			if KindOf(w) == KindOf(p.want) {
+				version = w.GetResourceVersion()
+			}
+		}
+		versions = append(versions, version)
 	}
 	return strings.Join(versions, "/")
 }

@@ -49,14 +49,14 @@ func TestReportDeploy_SaysWhatWasWrittenAndNamesTheChange(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := ReportDeploy(c.want, "pc", s, c.current, c.written)
+			message, event := ReportDeploy(c.want, "pc", s, c.current, c.written)
 			for _, part := range c.says {
-				if !strings.Contains(got.Message, part) {
-					t.Errorf("message %q does not say %q", got.Message, part)
+				if !strings.Contains(message, part) {
+					t.Errorf("message %q does not say %q", message, part)
 				}
 			}
-			if got.EventType != c.eventType || got.EventKey != c.eventOn {
-				t.Errorf("Event %q named %q, want %q named %q", got.EventType, got.EventKey, c.eventType, c.eventOn)
+			if event.Type != c.eventType || event.Key != c.eventOn {
+				t.Errorf("Event %q named %q, want %q named %q", event.Type, event.Key, c.eventType, c.eventOn)
 			}
 		})
 	}

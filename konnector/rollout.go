@@ -153,7 +153,8 @@ func Held(out ClusterOutcome) ClusterOutcome {
 // Left is the outcome of a held Cluster that r does not move.
 func (r Rollout) Left(held ClusterOutcome) ClusterOutcome {
 	if len(r.PausedBy) > 0 && held.Outcome == OutcomeRolloutHeld {
-		return RolloutPaused(held.Cluster)
+		return ClusterOutcome{held.Cluster, OutcomeRolloutHeld, fmt.Sprintf("the HelmChartProxy of Cluster %s changes (chart version or values) and waits: "+
+			"the rollout is paused while a Cluster already moved reports a failed install (see the report's rollout)", held.Cluster)}
 	}
 	return held
 }
@@ -162,10 +163,4 @@ func (r Rollout) Left(held ClusterOutcome) ClusterOutcome {
 func RolloutHeld(cluster string) ClusterOutcome {
 	return ClusterOutcome{cluster, OutcomeRolloutHeld, fmt.Sprintf("the HelmChartProxy of Cluster %s changes (chart version or values) and waits for the rollout: "+
 		"each sync moves %s_ROLLOUT_BATCH Clusters, those moved least often first", cluster, settings.Prefix)}
-}
-
-// RolloutPaused is the outcome of a Cluster held by a paused rollout.
-func RolloutPaused(cluster string) ClusterOutcome {
-	return ClusterOutcome{cluster, OutcomeRolloutHeld, fmt.Sprintf("the HelmChartProxy of Cluster %s changes (chart version or values) and waits: "+
-		"the rollout is paused while a Cluster already moved reports a failed install (see the report's rollout)", cluster)}
 }

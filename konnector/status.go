@@ -8,8 +8,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
-	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -46,17 +44,14 @@ var reasons = []string{ReasonApplied, ReasonNotDeployed, ReasonUninstallStarted,
 // resource-set Secret is read as metadata only: a status needs no right to
 // read a credential.
 type StatusObjects struct {
-	Cluster            *clusterv1.Cluster
-	HelmChartProxy     *caaphv1.HelmChartProxy
-	ClusterResourceSet *addonsv1.ClusterResourceSet
-	ResourceSetSecret  bool
-	HelmReleaseProxies []caaphv1.HelmReleaseProxy
-	Events             []corev1.Event
+	Cluster *clusterv1.Cluster
+	Current Current
+	Events  []corev1.Event
 }
 
 // StatusOf says the status of a Cluster, with our last events Events.
 func StatusOf(read StatusObjects, cfg *clusterconfig.Config, cfgErr error, events int) ClusterStatus {
-	cluster, hcp, crs := read.Cluster, read.HelmChartProxy, read.ClusterResourceSet
+	cluster, hcp, crs := read.Cluster, read.Current.HelmChartProxy, read.Current.ClusterResourceSet
 	s := ClusterStatus{Cluster: cluster.Namespace + "/" + cluster.Name, Addon: "off", Objects: []string{}, Events: []StatusEvent{}}
 	var input *InputError
 	switch {
@@ -69,13 +64,13 @@ func StatusOf(read StatusObjects, cfg *clusterconfig.Config, cfgErr error, event
 	}
 	if hcp != nil {
 		s.Objects = append(s.Objects, fmt.Sprintf("HelmChartProxy %s (chart %s %s)", hcp.Name, hcp.Spec.ChartName, hcp.Spec.Version))
-		release := ReleaseOf(read.HelmReleaseProxies).Against(hcp.Spec.Version)
+		release := ReleaseOf(read.Current.HelmReleaseProxies).Against(hcp.Spec.Version)
 		s.Release = &release
 	}
 	if crs != nil {
 		s.Objects = append(s.Objects, "ClusterResourceSet "+crs.Name)
 	}
-	if read.ResourceSetSecret {
+	if read.Current.ResourceSetSecret != nil {
 		s.Objects = append(s.Objects, "Secret "+ObjectName(cluster.Name)+" (credentials delivery)")
 	}
 	for _, e := range read.Events {
@@ -96,13 +91,13 @@ func StatusOf(read StatusObjects, cfg *clusterconfig.Config, cfgErr error, event
 // RolloutClusterOf is the RolloutCluster of what status read, under the
 // settings Sync runs with; ok is false without a HelmChartProxy or addon.
 func RolloutClusterOf(read StatusObjects, cfg *clusterconfig.Config, s settings.Settings) (c RolloutCluster, ok bool) {
-	hcp := read.HelmChartProxy
+	hcp := read.Current.HelmChartProxy
 	if hcp == nil || cfg == nil {
 		return RolloutCluster{}, false
 	}
 	want := DesiredObjects(read.Cluster, cfg, Credentials{}, s).HelmChartProxy
 	current, err := UpToDate(hcp, want)
-	release := ReleaseOf(read.HelmReleaseProxies).Against(hcp.Spec.Version)
+	release := ReleaseOf(read.Current.HelmReleaseProxies).Against(hcp.Spec.Version)
 	return NewRolloutCluster(client.ObjectKeyFromObject(read.Cluster), hcp, err != nil || !current, release), true
 }
 

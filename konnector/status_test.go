@@ -55,7 +55,10 @@ func TestStatusOf_SaysTheAddonOurObjectsTheReleaseAndOurLatestEvents(t *testing.
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			read := StatusObjects{Cluster: cluster, HelmChartProxy: c.hcp, ClusterResourceSet: c.crs, ResourceSetSecret: c.secret, Events: c.events}
+			read := StatusObjects{Cluster: cluster, Current: Current{HelmChartProxy: c.hcp, ClusterResourceSet: c.crs}, Events: c.events}
+			if c.secret {
+				read.Current.ResourceSetSecret = &corev1.Secret{}
+			}
 			got := StatusOf(read, c.cfg, c.cfgErr, 2)
 			if !reflect.DeepEqual(got, c.want) {
 				t.Fatalf("StatusOf:\n got %+v\nwant %+v", got, c.want)
@@ -78,7 +81,7 @@ func TestStatusRollout_SaysWhereEachClusterStandsAndTheNextStep(t *testing.T) {
 		at := metav1.NewTime(time.Date(2026, 12, 1, 10, minute, 0, 0, time.UTC))
 		hcp.ManagedFields = []metav1.ManagedFieldsEntry{{Manager: "someone", Operation: metav1.ManagedFieldsOperationUpdate, Time: &metav1.Time{}},
 			{Manager: FieldManager, Operation: metav1.ManagedFieldsOperationApply, Time: &at}}
-		return StatusObjects{Cluster: cluster, HelmChartProxy: hcp}
+		return StatusObjects{Cluster: cluster, Current: Current{HelmChartProxy: hcp}}
 	}
 	var clusters []RolloutCluster
 	for _, r := range []StatusObjects{read("c", "0.9.0", 5), read("b", "0.9.0", 1), read("a", s.ChartVersion, 9)} {

@@ -86,17 +86,3 @@ func NotServedMessage(cluster string, syncNamespaces []string, extensionConfig s
 	return fmt.Sprintf("Cluster %s is not a ClusterClass-based Cluster in a namespace that ExtensionConfig %s selects (spec.namespaceSelector): Sync changes nothing for it; check the namespace and name, or the namespace's labels",
 		cluster, extensionConfig)
 }
-
-// UninstalledMessage is Sync's answer once a disabled addon's agent is
-// uninstalled: what went, and how to delete the credentials Secret left in
-// the workload cluster.
-func UninstalledMessage(namespace, cluster string, deleted []string, releaseNamespace string) string {
-	message := fmt.Sprintf("Konnector Agent uninstalled from Cluster %s/%s, whose clusterConfig no longer enables the addon: its HelmChartProxy and HelmReleaseProxies are gone", namespace, cluster)
-	if len(deleted) > 0 {
-		message += "; deleted " + strings.Join(deleted, ", ")
-	}
-	secret := releaseNamespace + "/" + WorkloadSecretName
-	return message + fmt.Sprintf(". The Secret %s in the workload cluster still holds the Prism Central credentials (a ClusterResourceSet does not delete what it applied): delete it with "+
-		"`clusterctl get kubeconfig %s -n %s > %s.kubeconfig && kubectl --kubeconfig %s.kubeconfig delete secret -n %s %s`",
-		secret, cluster, namespace, cluster, cluster, releaseNamespace, WorkloadSecretName)
-}

@@ -125,16 +125,6 @@ type SyncCounts struct {
 	RolloutHeld    int `json:"rolloutHeld"`
 }
 
-// syncCounts is SyncCounts with the count of each outcome at its index.
-func syncCounts(checked int, n *[outcomeCount]int) SyncCounts {
-	return SyncCounts{
-		Checked: checked, UpToDate: n[OutcomeUpToDate], Applied: n[OutcomeApplied], Uninstalling: n[OutcomeUninstalling],
-		Uninstalled: n[OutcomeUninstalled], UninstallStuck: n[OutcomeUninstallStuck], Failed: n[OutcomeFailed],
-		NotReached: n[OutcomeNotReached], LeftToHooks: n[OutcomeLeftToHooks], NotEnabled: n[OutcomeNotEnabled],
-		InstallFailed: n[OutcomeInstallFailed], RolloutHeld: n[OutcomeRolloutHeld],
-	}
-}
-
 // Succeeded reports whether every Cluster was reached and none failed.
 func (r SyncReport) Succeeded() bool { return r.Status == StatusSuccess }
 
@@ -172,7 +162,12 @@ func (t *SyncTally) Add(o ClusterOutcome) {
 // Report is the sync's answer; served words the namespaces it served.
 func (t *SyncTally) Report(served string) SyncReport {
 	n := &t.counts
-	r := SyncReport{Status: StatusSuccess, Counts: syncCounts(t.checked, n), Clusters: t.listed}
+	r := SyncReport{Status: StatusSuccess, Clusters: t.listed, Counts: SyncCounts{
+		Checked: t.checked, UpToDate: n[OutcomeUpToDate], Applied: n[OutcomeApplied], Uninstalling: n[OutcomeUninstalling],
+		Uninstalled: n[OutcomeUninstalled], UninstallStuck: n[OutcomeUninstallStuck], Failed: n[OutcomeFailed],
+		NotReached: n[OutcomeNotReached], LeftToHooks: n[OutcomeLeftToHooks], NotEnabled: n[OutcomeNotEnabled],
+		InstallFailed: n[OutcomeInstallFailed], RolloutHeld: n[OutcomeRolloutHeld],
+	}}
 	if r.Clusters == nil {
 		r.Clusters = []ClusterOutcome{}
 	}
@@ -206,13 +201,4 @@ func (t *SyncTally) Report(served string) SyncReport {
 		}
 	}
 	return r
-}
-
-// AddRollout adds a rollout to the report, said in its message.
-func (r *SyncReport) AddRollout(rollout *RolloutReport) {
-	if rollout == nil {
-		return
-	}
-	r.Rollout = rollout
-	r.Message += "; " + rollout.Message()
 }

@@ -1,6 +1,7 @@
 package konnector
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -65,7 +66,12 @@ func DecideUninstall(cluster string, state UninstallState, now time.Time, s sett
 	case UninstallWait:
 		u.Message = fmt.Sprintf("waiting for Helm uninstall of %s: %s still present", release, state.Remaining())
 	case UninstallStuck:
-		u.Message = StuckMessage(release, cluster, s.UninstallTimeout, state.Remaining(), state.StuckReason())
+		reason := cmp.Or(state.StuckReason(), "CAAPH has reported no reason yet")
+		u.Message = fmt.Sprintf("Helm uninstall of %s from Cluster %s has not finished within %s (%s still present; %s). "+
+			"Nothing is forced on a running cluster: the release, the agent and its credentials stay until the uninstall succeeds, and each sync waits for it. "+
+			"Make Prism Central reachable from the workload cluster so that the chart's pre-delete hook can unregister the cluster, "+
+			"or uninstall the release by hand in the workload cluster and then remove the finalizers of the HelmReleaseProxies and the HelmChartProxy",
+			release, cluster, s.UninstallTimeout, state.Remaining(), reason)
 		u.Event = &Event{Type: corev1.EventTypeWarning, Reason: ReasonUninstallStuck, Message: u.Message, Key: state.Remaining(), Count: true}
 	case UninstallForce:
 		u.Message = TimeoutMessage(release, cluster, s.UninstallTimeout, state.Remaining())
@@ -118,6 +124,9 @@ func DecideDisabled(key types.NamespacedName, cluster *clusterv1.Cluster, state 
 	default:
 		return u, OutcomeUninstalling, nil
 	}
+	// What went, and how to delete the credentials Secret left in the
+	// workload cluster.
+	u.Message = fmt.Sprintf("Konnector Agent uninstalled from Cluster %s, whose clusterConfig no longer enables the addon: its HelmChartProxy and HelmReleaseProxies are gone", key)
 	var deleted []string
 	var delivery string
 	for _, obj := range []client.Object{ObjectOrNil(current.ClusterResourceSet), ObjectOrNil(current.ResourceSetSecret)} {
@@ -128,7 +137,13 @@ func DecideDisabled(key types.NamespacedName, cluster *clusterv1.Cluster, state 
 		deleted = append(deleted, KindOf(obj)+" "+client.ObjectKeyFromObject(obj).String())
 		delivery += string(obj.GetUID())
 	}
-	u.Message = UninstalledMessage(key.Namespace, key.Name, deleted, s.ReleaseNamespace)
+	if len(deleted) > 0 {
+		u.Message += "; deleted " + strings.Join(deleted, ", ")
+	}
+	ns, name := key.Namespace, key.Name
+	u.Message += fmt.Sprintf(". The Secret %s/%s in the workload cluster still holds the Prism Central credentials (a ClusterResourceSet does not delete what it applied): delete it with "+
+		"`clusterctl get kubeconfig %s -n %s > %s.kubeconfig && kubectl --kubeconfig %s.kubeconfig delete secret -n %s %s`",
+		s.ReleaseNamespace, WorkloadSecretName, name, ns, name, name, s.ReleaseNamespace, WorkloadSecretName)
 	u.Event = &Event{Type: corev1.EventTypeWarning, Reason: ReasonRemoved, Message: u.Message, Key: delivery}
 	return u, OutcomeUninstalled, deletes
 }
@@ -145,19 +160,15 @@ type UninstallState struct {
 // uninstall may touch: a HelmChartProxy or ClusterResourceSet of our name
 // without our labels is someone else's, with the HelmReleaseProxies made
 // from it.
-func OursToUninstall(cluster string, hcp *caaphv1.HelmChartProxy, releases []caaphv1.HelmReleaseProxy, delivery *addonsv1.ClusterResourceSet) (UninstallState, *addonsv1.ClusterResourceSet) {
+func OursToUninstall(cluster string, read Current) (UninstallState, *addonsv1.ClusterResourceSet) {
+	delivery := read.ClusterResourceSet
 	if delivery != nil && !IsOurs(delivery.Labels, cluster) {
 		delivery = nil
 	}
-	if hcp != nil && !IsOurs(hcp.Labels, cluster) {
+	if hcp := read.HelmChartProxy; hcp != nil && !IsOurs(hcp.Labels, cluster) {
 		return UninstallState{}, delivery
 	}
-	return UninstallState{HelmChartProxy: hcp, HelmReleaseProxies: releases}, delivery
-}
-
-// Empty reports whether nothing of the addon is left.
-func (u UninstallState) Empty() bool {
-	return u.HelmChartProxy == nil && len(u.HelmReleaseProxies) == 0
+	return UninstallState{HelmChartProxy: read.HelmChartProxy, HelmReleaseProxies: read.HelmReleaseProxies}, delivery
 }
 
 // NextStep decides the next uninstall step at now. The timeout runs from
@@ -165,7 +176,7 @@ func (u UninstallState) Empty() bool {
 // finalizers are released only when the Cluster is being deleted, as its
 // workload cluster goes with whatever the uninstall left.
 func (u UninstallState) NextStep(now time.Time, timeout time.Duration, clusterDeleting bool) UninstallStep {
-	if u.Empty() {
+	if u.HelmChartProxy == nil && len(u.HelmReleaseProxies) == 0 {
 		return UninstallDone
 	}
 	if u.HelmChartProxy != nil && u.HelmChartProxy.DeletionTimestamp == nil {
@@ -217,18 +228,6 @@ func (u UninstallState) StuckReason() string {
 // oneLine collapses whitespace: Helm's errors span lines, answers do not.
 func oneLine(message string) string { return strings.Join(strings.Fields(message), " ") }
 
-// StuckMessage reports an uninstall past its timeout on a live Cluster.
-func StuckMessage(release, cluster string, timeout time.Duration, remaining, reason string) string {
-	if reason == "" {
-		reason = "CAAPH has reported no reason yet"
-	}
-	return fmt.Sprintf("Helm uninstall of %s from Cluster %s has not finished within %s (%s still present; %s). "+
-		"Nothing is forced on a running cluster: the release, the agent and its credentials stay until the uninstall succeeds, and each sync waits for it. "+
-		"Make Prism Central reachable from the workload cluster so that the chart's pre-delete hook can unregister the cluster, "+
-		"or uninstall the release by hand in the workload cluster and then remove the finalizers of the HelmReleaseProxies and the HelmChartProxy",
-		release, cluster, timeout, remaining, reason)
-}
-
 func (u UninstallState) deletionStarted() *metav1.Time {
 	var earliest *metav1.Time
 	consider := func(t *metav1.Time) {
@@ -251,12 +250,17 @@ func (u UninstallState) Remaining() string {
 	if p := u.HelmChartProxy; p != nil {
 		names = append(names, "HelmChartProxy "+p.Namespace+"/"+p.Name)
 	}
-	var releases []string
-	for _, r := range u.HelmReleaseProxies {
-		releases = append(releases, "HelmReleaseProxy "+r.Namespace+"/"+r.Name)
+	return strings.Join(append(names, releaseNames(u.HelmReleaseProxies)...), ", ")
+}
+
+// releaseNames names HelmReleaseProxies, sorted.
+func releaseNames(releases []caaphv1.HelmReleaseProxy) []string {
+	var names []string
+	for _, r := range releases {
+		names = append(names, "HelmReleaseProxy "+r.Namespace+"/"+r.Name)
 	}
-	slices.Sort(releases)
-	return strings.Join(append(names, releases...), ", ")
+	slices.Sort(names)
+	return names
 }
 
 // TimeoutMessage is the answer when the uninstall did not finish in time.

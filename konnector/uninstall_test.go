@@ -154,7 +154,7 @@ func TestOursToUninstall_TouchesOnlyOurObjects(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			state, delivery := OursToUninstall("c", c.hcp, c.releases, c.delivery)
+			state, delivery := OursToUninstall("c", Current{HelmChartProxy: c.hcp, HelmReleaseProxies: c.releases, ClusterResourceSet: c.delivery})
 			if (state.HelmChartProxy != nil) != c.wantState || len(state.HelmReleaseProxies) != c.wantReleases || (delivery != nil) != c.wantDelivery {
 				t.Fatalf("state %+v, delivery %v; want HelmChartProxy %t, %d HelmReleaseProxies, delivery %t",
 					state, delivery, c.wantState, c.wantReleases, c.wantDelivery)

@@ -2,12 +2,15 @@ package kube
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/selection"
@@ -16,6 +19,7 @@ import (
 	caaphv1 "sigs.k8s.io/cluster-api-addon-provider-helm/api/v1alpha1"
 	addonsv1 "sigs.k8s.io/cluster-api/api/addons/v1beta2"
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
+	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/konnector-hooks/konnector-hooks/konnector"
@@ -33,28 +37,31 @@ type FleetScope struct {
 	PageSize int64
 }
 
-func (s FleetScope) one() bool { return s.Cluster.Name != "" }
+// One reports whether the scope names one Cluster.
+func (s FleetScope) One() bool { return s.Cluster.Name != "" }
 
-// FleetMember is one served ClusterClass-based Cluster and what exists of
-// the addon's objects for it.
-type FleetMember struct {
-	Cluster *clusterv1.Cluster
-	Current konnector.Current
+// Describe names what the scope covers, for messages.
+func (s FleetScope) Describe() string {
+	if s.One() {
+		return "Cluster " + s.Cluster.String()
+	}
+	return "every served Cluster"
 }
 
 // EachFleetPage reads the served ClusterClass-based Clusters and their
-// objects a page at a time, and calls each with a page's members, in the
+// objects a page at a time, and calls each with a page's members (their
+// Cluster and Current, the rest left to each), in the
 // LIST's order, one page after the other. It reads the next page while each
 // runs, so that a sync holds two pages at most and its decisions and writes
 // overlap the API server's work on the next LISTs. It returns how many
 // members it found.
-func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]FleetMember) error) (found int, err error) {
+func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each func([]konnector.DeployFacts) error) (found int, err error) {
 	served, err := servedNamespaces(ctx, c, scope)
 	if err != nil {
 		return 0, err
 	}
 	var opts []client.ListOption
-	if scope.one() {
+	if scope.One() {
 		opts = append(opts, client.MatchingFields{"metadata.name": scope.Cluster.Name})
 	}
 	// running gives the result of the page each works on (nil: none); a
@@ -76,10 +83,10 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 	}()
 	for _, namespace := range listedNamespaces(scope) {
 		err := ListPages(ctx, c, func() *clusterv1.ClusterList { return &clusterv1.ClusterList{} }, namespace, scope.PageSize, func(list *clusterv1.ClusterList) error {
-			var members []FleetMember
+			var members []konnector.DeployFacts
 			for i := range list.Items {
 				if cluster := &list.Items[i]; served[cluster.Namespace] && cluster.Spec.Topology.IsDefined() {
-					members = append(members, FleetMember{Cluster: cluster})
+					members = append(members, konnector.DeployFacts{Cluster: cluster})
 				}
 			}
 			if len(members) == 0 {
@@ -112,23 +119,44 @@ func EachFleetPage(ctx context.Context, c client.Client, scope FleetScope, each 
 	return found, nil
 }
 
-// servedNamespaces are scope.Namespaces, else those the ExtensionConfig selects.
+// servedNamespaces are scope.Namespaces, else those the ExtensionConfig's
+// namespaceSelector selects, which picks the namespaces CAPI calls the
+// hooks for (none selects every namespace, as CAPI reads it): one LIST, of
+// the scope's Cluster's namespace alone when it names one.
 func servedNamespaces(ctx context.Context, c client.Client, scope FleetScope) (map[string]bool, error) {
+	served := map[string]bool{}
 	if len(scope.Namespaces) > 0 {
-		served := map[string]bool{}
 		for _, ns := range scope.Namespaces {
 			served[ns] = true
 		}
 		return served, nil
 	}
-	sel, found, err := NamespaceSelector(ctx, c, scope.ExtensionConfig)
-	switch {
-	case err != nil:
-		return nil, err
-	case !found:
-		return nil, konnector.ExtensionConfigNotFound(scope.ExtensionConfig)
+	ec := &runtimev1.ExtensionConfig{}
+	if err := c.Get(ctx, types.NamespacedName{Name: scope.ExtensionConfig}, ec); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, konnector.ExtensionConfigNotFound(scope.ExtensionConfig)
+		}
+		return nil, fmt.Errorf("reading ExtensionConfig %s: %w", scope.ExtensionConfig, err)
 	}
-	return SelectedNamespaces(ctx, c, sel, scope.Cluster.Namespace)
+	sel := labels.Everything()
+	if ec.Spec.NamespaceSelector != nil {
+		var err error
+		if sel, err = metav1.LabelSelectorAsSelector(ec.Spec.NamespaceSelector); err != nil {
+			return nil, fmt.Errorf("ExtensionConfig %s has an invalid spec.namespaceSelector: %w", scope.ExtensionConfig, err)
+		}
+	}
+	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
+	if scope.Cluster.Namespace != "" {
+		opts = append(opts, client.MatchingFields{"metadata.name": scope.Cluster.Namespace})
+	}
+	list := &corev1.NamespaceList{}
+	if err := List(ctx, c, list, "", opts...); err != nil {
+		return nil, err
+	}
+	for _, ns := range list.Items {
+		served[ns.Name] = true
+	}
+	return served, nil
 }
 
 // listedNamespaces are those the Clusters are listed in: each of
@@ -137,7 +165,7 @@ func listedNamespaces(scope FleetScope) []string {
 	switch {
 	case len(scope.Namespaces) == 0:
 		return []string{scope.Cluster.Namespace}
-	case scope.one():
+	case scope.One():
 		if slices.Contains(scope.Namespaces, scope.Cluster.Namespace) {
 			return []string{scope.Cluster.Namespace}
 		}
@@ -153,7 +181,7 @@ func listedNamespaces(scope FleetScope) []string {
 // controllers/helmchartproxy/helmchartproxy_controller_phases.go). An object
 // counts for a member only in its namespace and under the name the hooks
 // read by, so those of same-named Clusters elsewhere are left out.
-func readMembersObjects(ctx context.Context, c client.Client, namespace string, members []FleetMember) error {
+func readMembersObjects(ctx context.Context, c client.Client, namespace string, members []konnector.DeployFacts) error {
 	byCluster := map[types.NamespacedName]*konnector.Current{}
 	var clusters, proxies []string
 	for i := range members {

@@ -13,6 +13,7 @@ import (
 	clusterv1 "sigs.k8s.io/cluster-api/api/core/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/konnector-hooks/konnector-hooks/konnector"
 	"github.com/konnector-hooks/konnector-hooks/kube"
 	"github.com/konnector-hooks/konnector-hooks/test/managementcluster"
 )
@@ -56,7 +57,7 @@ func TestEachFleetPage_ReadsTheNextPageWhileEachWorks(t *testing.T) {
 	scope := kube.FleetScope{Namespaces: []string{ns}, PageSize: 2}
 	var got []string
 	working := false
-	found, err := kube.EachFleetPage(ctx, lists, scope, func(page []kube.FleetMember) error {
+	found, err := kube.EachFleetPage(ctx, lists, scope, func(page []konnector.DeployFacts) error {
 		if working {
 			return fmt.Errorf("each called for a page while it works on another")
 		}

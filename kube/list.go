@@ -6,12 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
-	"k8s.io/apimachinery/pkg/types"
-	runtimev1 "sigs.k8s.io/cluster-api/api/runtime/v1beta2"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -56,45 +52,6 @@ func ListPages[L client.ObjectList](ctx context.Context, c client.Client, newLis
 			return nil
 		}
 	}
-}
-
-// NamespaceSelector reads the named ExtensionConfig's namespaceSelector, which
-// picks the namespaces CAPI calls the hooks for and Sync serves; nil selects
-// every namespace, as CAPI reads it. found is false without the ExtensionConfig.
-func NamespaceSelector(ctx context.Context, c client.Client, extensionConfig string) (sel labels.Selector, found bool, err error) {
-	ec := &runtimev1.ExtensionConfig{}
-	if err := c.Get(ctx, types.NamespacedName{Name: extensionConfig}, ec); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil, false, nil
-		}
-		return nil, false, fmt.Errorf("reading ExtensionConfig %s: %w", extensionConfig, err)
-	}
-	if ec.Spec.NamespaceSelector == nil {
-		return labels.Everything(), true, nil
-	}
-	sel, err = metav1.LabelSelectorAsSelector(ec.Spec.NamespaceSelector)
-	if err != nil {
-		return nil, true, fmt.Errorf("ExtensionConfig %s has an invalid spec.namespaceSelector: %w", extensionConfig, err)
-	}
-	return sel, true, nil
-}
-
-// SelectedNamespaces lists the Namespaces sel selects (only that one, when
-// only is set) with one LIST.
-func SelectedNamespaces(ctx context.Context, c client.Client, sel labels.Selector, only string) (map[string]bool, error) {
-	opts := []client.ListOption{client.MatchingLabelsSelector{Selector: sel}}
-	if only != "" {
-		opts = append(opts, client.MatchingFields{"metadata.name": only})
-	}
-	list := &corev1.NamespaceList{}
-	if err := List(ctx, c, list, "", opts...); err != nil {
-		return nil, err
-	}
-	names := make(map[string]bool, len(list.Items))
-	for _, ns := range list.Items {
-		names[ns.Name] = true
-	}
-	return names, nil
 }
 
 // kindOfList names the kind a typed list holds, from the scheme.

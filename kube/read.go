@@ -14,44 +14,39 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-// AddonObjects is what the deploy path reads of one Cluster.
-type AddonObjects struct {
-	// Cluster is nil when it does not exist.
-	Cluster *clusterv1.Cluster
-	// Current is what exists of the addon's objects, with the
-	// HelmReleaseProxies of a previous uninstall.
-	Current konnector.Current
-	// DefaultSecret is the default-named credentials Secret of the Cluster's
-	// namespace, nil when absent. Most Clusters use it, so it is read with
-	// the rest: a round trip saved, for a wasted read on the others.
-	DefaultSecret *corev1.Secret
-}
-
-// ReadAddon reads the Cluster, the addon's objects and the default-named
-// credentials Secret in one round of parallel requests. Only when the
-// HelmChartProxy is absent does a second request list the HelmReleaseProxies
-// a previous uninstall may have left: CAAPH removes a HelmChartProxy only
-// after its HelmReleaseProxies, so a call that changes nothing pays nothing.
-func ReadAddon(ctx context.Context, c client.Client, key types.NamespacedName, defaultSecret string) (AddonObjects, error) {
+// ReadAddon reads what the deploy path decides from, its Config left to
+// the caller: the Cluster (nil when it does not exist), the addon's
+// objects, and in Secrets the default-named credentials Secret of the
+// Cluster's namespace (nil when absent). Most Clusters use that Secret, so
+// it is read with the rest: a round trip saved, for a wasted read on the
+// others. It is one round of parallel requests; only when the
+// HelmChartProxy is absent does a second request list the
+// HelmReleaseProxies a previous uninstall may have left: CAAPH removes a
+// HelmChartProxy only after its HelmReleaseProxies, so a call that changes
+// nothing pays nothing.
+func ReadAddon(ctx context.Context, c client.Client, key types.NamespacedName, defaultSecret string) (konnector.DeployFacts, error) {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
-	var read AddonObjects
+	secretKey := types.NamespacedName{Namespace: key.Namespace, Name: defaultSecret}
+	var read konnector.DeployFacts
+	var secret *corev1.Secret
 	g, gctx := errgroup.WithContext(ctx)
-	goReadClusterAndProxies(g, gctx, c, key, &read.Cluster, &read.Current.HelmChartProxy, &read.Current.ClusterResourceSet)
+	goReadClusterAndProxies(g, gctx, c, key, &read.Cluster, &read.Current)
 	g.Go(func() (err error) {
 		read.Current.ResourceSetSecret, err = ReadSecret(gctx, c, name)
 		return err
 	})
 	g.Go(func() (err error) {
-		read.DefaultSecret, err = ReadSecret(gctx, c, types.NamespacedName{Namespace: key.Namespace, Name: defaultSecret})
+		secret, err = ReadSecret(gctx, c, secretKey)
 		return err
 	})
 	if err := g.Wait(); err != nil {
-		return AddonObjects{}, err
+		return konnector.DeployFacts{}, err
 	}
+	read.Secrets = map[types.NamespacedName]*corev1.Secret{secretKey: secret}
 	if read.Cluster != nil && read.Current.HelmChartProxy == nil {
 		var err error
 		if read.Current.HelmReleaseProxies, err = ListReleaseProxies(ctx, c, key); err != nil {
-			return AddonObjects{}, err
+			return konnector.DeployFacts{}, err
 		}
 	}
 	return read, nil
@@ -59,19 +54,18 @@ func ReadAddon(ctx context.Context, c client.Client, key types.NamespacedName, d
 
 // goReadClusterAndProxies starts in g the reads of the Cluster and our
 // HelmChartProxy and ClusterResourceSet, each nil when absent.
-func goReadClusterAndProxies(g *errgroup.Group, ctx context.Context, c client.Client, key types.NamespacedName,
-	cluster **clusterv1.Cluster, hcp **caaphv1.HelmChartProxy, crs **addonsv1.ClusterResourceSet) {
+func goReadClusterAndProxies(g *errgroup.Group, ctx context.Context, c client.Client, key types.NamespacedName, cluster **clusterv1.Cluster, current *konnector.Current) {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
 	g.Go(func() (err error) {
 		*cluster, err = ReadCluster(ctx, c, key)
 		return err
 	})
 	g.Go(func() (err error) {
-		*hcp, err = readOrNil[caaphv1.HelmChartProxy](ctx, c, name)
+		current.HelmChartProxy, err = readOrNil[caaphv1.HelmChartProxy](ctx, c, name)
 		return err
 	})
 	g.Go(func() (err error) {
-		*crs, err = readOrNil[addonsv1.ClusterResourceSet](ctx, c, name)
+		current.ClusterResourceSet, err = readOrNil[addonsv1.ClusterResourceSet](ctx, c, name)
 		return err
 	})
 }
@@ -98,26 +92,21 @@ func readOrNil[T any, P interface {
 	return obj, nil
 }
 
-// UninstallObjects is what the uninstall reads of one Cluster; nil where
-// absent.
-type UninstallObjects struct {
-	Cluster        *clusterv1.Cluster
-	HelmChartProxy *caaphv1.HelmChartProxy
-	// HelmReleaseProxies are those CAAPH made from that HelmChartProxy for
-	// the Cluster.
-	HelmReleaseProxies []caaphv1.HelmReleaseProxy
-	// Delivery is the ClusterResourceSet of that name.
-	Delivery *addonsv1.ClusterResourceSet
+// ReadUninstall reads what the uninstall decides from in one round of
+// parallel requests: the Cluster, our HelmChartProxy, the HelmReleaseProxies
+// CAAPH made from it for the Cluster, and the ClusterResourceSet of that
+// name; nil where absent, and no resource-set Secret.
+func ReadUninstall(ctx context.Context, c client.Client, key types.NamespacedName) (cluster *clusterv1.Cluster, current konnector.Current, err error) {
+	g, gctx := errgroup.WithContext(ctx)
+	goReadUninstall(g, gctx, c, key, &cluster, &current)
+	return cluster, current, g.Wait()
 }
 
-// ReadUninstall reads the UninstallObjects in one round of parallel requests.
-func ReadUninstall(ctx context.Context, c client.Client, key types.NamespacedName) (UninstallObjects, error) {
-	var read UninstallObjects
-	g, gctx := errgroup.WithContext(ctx)
-	goReadClusterAndProxies(g, gctx, c, key, &read.Cluster, &read.HelmChartProxy, &read.Delivery)
+// goReadUninstall starts in g the reads of ReadUninstall.
+func goReadUninstall(g *errgroup.Group, ctx context.Context, c client.Client, key types.NamespacedName, cluster **clusterv1.Cluster, current *konnector.Current) {
+	goReadClusterAndProxies(g, ctx, c, key, cluster, current)
 	g.Go(func() (err error) {
-		read.HelmReleaseProxies, err = ListReleaseProxies(gctx, c, key)
+		current.HelmReleaseProxies, err = ListReleaseProxies(ctx, c, key)
 		return err
 	})
-	return read, g.Wait()
 }

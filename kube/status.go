@@ -14,25 +14,21 @@ import (
 	"github.com/konnector-hooks/konnector-hooks/konnector"
 )
 
-// StatusObjects is what `konnector-hooks status` reads of one Cluster.
-type StatusObjects = konnector.StatusObjects
-
-// ReadStatus reads the StatusObjects of one Cluster in parallel; Cluster is
-// nil when it does not exist.
-func ReadStatus(ctx context.Context, c client.Client, key types.NamespacedName) (StatusObjects, error) {
+// ReadStatus reads the StatusObjects of one Cluster in parallel: those of
+// ReadUninstall, the resource-set Secret's metadata alone, and the
+// Cluster's Events. Cluster is nil when it does not exist.
+func ReadStatus(ctx context.Context, c client.Client, key types.NamespacedName) (konnector.StatusObjects, error) {
 	name := types.NamespacedName{Namespace: key.Namespace, Name: konnector.ObjectName(key.Name)}
-	var read StatusObjects
+	var read konnector.StatusObjects
 	g, gctx := errgroup.WithContext(ctx)
-	goReadClusterAndProxies(g, gctx, c, key, &read.Cluster, &read.HelmChartProxy, &read.ClusterResourceSet)
+	goReadUninstall(g, gctx, c, key, &read.Cluster, &read.Current)
 	g.Go(func() error {
 		secret := &metav1.PartialObjectMetadata{}
 		secret.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
 		found, err := Get(gctx, c, name, secret)
-		read.ResourceSetSecret = found
-		return err
-	})
-	g.Go(func() (err error) {
-		read.HelmReleaseProxies, err = ListReleaseProxies(gctx, c, key)
+		if found {
+			read.Current.ResourceSetSecret = &corev1.Secret{ObjectMeta: secret.ObjectMeta}
+		}
 		return err
 	})
 	g.Go(func() error {

@@ -93,9 +93,6 @@ type Settings struct {
 	UninstallAll bool `env:"UNINSTALL_ALL, default=false"`
 }
 
-// ServesTLS reports whether the function serves TLS itself.
-func (s Settings) ServesTLS() bool { return s.TLSCertFile != "" }
-
 // Values of OnInvalidConfig and DeleteFailurePolicy.
 const (
 	OnInvalidConfigContinue = "Continue"

@@ -20,11 +20,11 @@ func main() {
 		os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	port := cmp.Or(os.Getenv("PORT"), "8080")
-	if err := konnectorhooks.Setup(); err != nil {
+	s, err := konnectorhooks.Setup()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "konnector-hooks:", err)
 		os.Exit(1)
 	}
-	s, _ := konnectorhooks.Settings()
 	if err := serve(port, cmp.Or(os.Getenv("FUNCTION_TARGET"), handlers.FunctionHooks), s); err != nil {
 		fmt.Fprintln(os.Stderr, "konnector-hooks:", err)
 		os.Exit(1)

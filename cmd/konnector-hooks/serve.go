@@ -41,7 +41,7 @@ func serve(port, target string, s settings.Settings) error {
 	server := &http.Server{Addr: ":" + port, Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	listen := server.ListenAndServe
 	watchErr := make(chan error, 1)
-	if s.ServesTLS() {
+	if s.TLSCertFile != "" {
 		// certwatcher logs its reloads through controller-runtime's logger:
 		// the function's JSON lines (names of files, never their content).
 		ctrllog.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stdout, nil)))

@@ -90,7 +90,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 	}
-	reads := make([]kube.StatusObjects, len(keys))
+	reads := make([]konnector.StatusObjects, len(keys))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(statusReaders)
 	for i, key := range keys {

@@ -571,7 +571,7 @@ func (f *fleet) listsAlone(ctx context.Context) (float64, error) {
 	}
 	start := time.Now()
 	scope := kube.FleetScope{ExtensionConfig: fleetExtensionConfig, PageSize: int64(f.o.pageSize)}
-	if _, err := kube.EachFleetPage(ctx, c, scope, func([]kube.FleetMember) error { return nil }); err != nil {
+	if _, err := kube.EachFleetPage(ctx, c, scope, func([]konnector.DeployFacts) error { return nil }); err != nil {
 		return 0, err
 	}
 	return ms(time.Since(start)), nil

@@ -46,7 +46,7 @@ func run() error {
 	if os.Getenv("FUNCTION_TARGET") == "" {
 		_ = os.Setenv("FUNCTION_TARGET", handlers.FunctionHooks)
 	}
-	if err := konnectorhooks.Setup(); err != nil {
+	if _, err := konnectorhooks.Setup(); err != nil {
 		return err
 	}
 	return funcframework.Start(port)
