@@ -283,8 +283,12 @@ spec:
         # Traefik's Knative router. Seen in a cold .ci/run (CAPI's
         # BeforeClusterUpgrade, 4 s after the revision's Service was made);
         # made every time with kube-proxy's iptables minSyncPeriod at 10s,
-        # and gone with 15s here (docs/install.md).
-        - --providers.knative.throttleDuration=10s
+        # and gone with 15s. Here kube-proxy programs a Service within 3 s
+        # (kubeproxy_network_programming_duration_seconds), and each wait
+        # is paid again per new revision (about 10 s per rollout at 5s), so
+        # 5s: the routes are applied and the Service programmed before
+        # Knative moves the route (docs/install.md).
+        - --providers.knative.throttleDuration=5s
         # One JSON line per request, for the run's artifacts (traefik.log).
         - --accesslog=true
         - --accesslog.format=json
